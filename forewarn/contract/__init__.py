@@ -1,0 +1,34 @@
+"""The v1 wire contract: topics, payload models, JSON Schema."""
+
+from forewarn.contract import topics
+from forewarn.contract.models import (
+    VERSION,
+    AnomalyEvent,
+    Contributor,
+    DetectorInfo,
+    DeviceStatus,
+    GatewayStatus,
+    Sample,
+    TelemetryBatch,
+    decode,
+    encode,
+    utc,
+)
+from forewarn.contract.schema import json_schema, write_all
+
+__all__ = [
+    "VERSION",
+    "AnomalyEvent",
+    "Contributor",
+    "DetectorInfo",
+    "DeviceStatus",
+    "GatewayStatus",
+    "Sample",
+    "TelemetryBatch",
+    "decode",
+    "encode",
+    "json_schema",
+    "topics",
+    "utc",
+    "write_all",
+]

@@ -1,0 +1,166 @@
+"""Payload models of the v1 wire contract.
+
+The models are strict on purpose: a vendor's malformed payload must be refused with
+a reason (and kept in the dead-letter table by ingest), never guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
+
+from forewarn.contract.topics import ID_PATTERN
+from forewarn.errors import ContractError
+
+VERSION = 1
+MAX_SAMPLES = 10_000
+MAX_METRICS = 256
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("value must be finite (no NaN or infinity)")
+    return value
+
+
+FiniteFloat = Annotated[float, AfterValidator(_finite)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Sample(_Model):
+    """One timestamped reading of several metrics of one asset."""
+
+    ts: AwareDatetime = Field(description="RFC 3339 time with offset, e.g. 2026-01-01T00:00:00Z")
+    values: dict[MetricName, FiniteFloat] = Field(
+        min_length=1, max_length=MAX_METRICS, description="metric name to number"
+    )
+
+
+class TelemetryBatch(_Model):
+    """A batch of samples for one asset (topic ``forewarn/v1/{site}/{asset}/telemetry``)."""
+
+    v: Literal[1] = Field(VERSION, description="contract version")
+    asset: Id
+    seq: int = Field(ge=0, description="per-asset message counter, for gap detection")
+    samples: list[Sample] = Field(min_length=1, max_length=MAX_SAMPLES)
+    historical: bool = Field(
+        False, description="replayed from a store-and-forward buffer: stored, never ticketed live"
+    )
+    asset_class: Id | None = Field(None, description="e.g. centrifugal_pump; used to register")
+    gateway: Id | None = None
+
+
+class Contributor(_Model):
+    metric: MetricName
+    weight: float = Field(ge=0, le=1)
+    value: float | None = None
+    baseline: float | None = None
+
+
+class DetectorInfo(_Model):
+    name: str = Field(min_length=1, max_length=128)
+    version: str = Field(min_length=1, max_length=64)
+    config_hash: str = Field(min_length=1, max_length=128)
+
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class AnomalyEvent(_Model):
+    """A detector's finding (topic ``forewarn/v1/{site}/{asset}/anomaly``)."""
+
+    v: Literal[1] = VERSION
+    event_id: str = Field(min_length=1, max_length=64, description="unique; used to de-duplicate")
+    site: Id
+    asset: Id
+    asset_class: Id | None = None
+    ts: AwareDatetime
+    detector: DetectorInfo
+    score: float = Field(ge=0, le=1)
+    severity: Severity
+    fault_mode: Id | None = Field(None, description="suspected fault mode, e.g. bearing_wear")
+    contributors: list[Contributor] = Field(default_factory=list, max_length=MAX_METRICS)
+    window: dict[MetricName, list[tuple[AwareDatetime, float]]] = Field(default_factory=dict)
+    time_to_limit_h: float | None = Field(None, ge=0)
+    historical: bool = False
+    state: Literal["open", "cleared"] = Field(
+        "open", description="'cleared' when the alarm latch releases"
+    )
+
+
+DeviceState = Literal["online", "degraded", "offline"]
+
+
+class DeviceStatus(_Model):
+    device: Id
+    asset: Id | None = None
+    state: DeviceState
+    last_error: str | None = None
+    last_poll: AwareDatetime | None = None
+
+
+class GatewayStatus(_Model):
+    """Retained gateway status; the MQTT last will publishes ``state: offline``."""
+
+    v: Literal[1] = VERSION
+    gateway: Id
+    site: Id
+    state: DeviceState
+    ts: AwareDatetime | None = None
+    devices: list[DeviceStatus] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+def _first_error(exc: ValidationError) -> ContractError:
+    err = exc.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return ContractError(f"{loc}: {err['msg']}{more}", field=loc)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def decode(model: type[M], payload: bytes | str | dict[str, Any]) -> M:
+    """Decode a payload into ``model``; raise ContractError with a one-line reason."""
+    try:
+        data = json.loads(payload) if isinstance(payload, bytes | str) else payload
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ContractError(f"payload must be a JSON object, got {type(data).__name__}")
+    version = data.get("v", VERSION)
+    if version != VERSION:
+        raise ContractError(f"unsupported contract version {version!r} (this is v{VERSION})")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+
+
+def encode(model: BaseModel) -> bytes:
+    """Compact JSON with RFC 3339 timestamps."""
+    return model.model_dump_json(exclude_none=True).encode()
+
+
+def utc(ts: datetime) -> str:
+    """RFC 3339 in UTC with a Z suffix, the form we publish."""
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")

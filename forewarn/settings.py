@@ -1,0 +1,192 @@
+"""Settings: one YAML file plus environment overrides, validated at start.
+
+Order of precedence (highest first): environment ``FOREWARN_<SECTION>__<KEY>``,
+the YAML file (``--config``, ``$FOREWARN_CONFIG`` or ``./forewarn.yaml``), defaults.
+Each service validates its own section with :func:`section`, so services add keys
+without touching this module; every error names the full key and why.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from forewarn.errors import SettingsError
+
+ENV_PREFIX = "FOREWARN_"
+DEFAULT_FILE = "forewarn.yaml"
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:54329/forewarn"
+DEFAULT_BROKER = "mqtt://127.0.0.1:18839"
+
+
+class Section(BaseModel):
+    """Base of every settings section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class DatabaseSettings(Section):
+    dsn: str = Field(DEFAULT_DSN, description="libpq connection string or URL")
+    pool_size: int = Field(4, ge=1, le=100)
+    connect_timeout_s: float = Field(5.0, gt=0, le=120)
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: str) -> str:
+        if "://" in value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (or be a key=value libpq string)")
+        return value
+
+
+class MqttSettings(Section):
+    url: str = Field(DEFAULT_BROKER, description="mqtt://host:port or mqtts://host:port")
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id_prefix: str = Field("forewarn", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must look like mqtt://host:port or mqtts://host:port")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"bad port: {exc}") from None
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+
+class Settings(Section):
+    """Settings every service shares; service sections stay raw until validated."""
+
+    model_config = ConfigDict(extra="allow", validate_default=True)
+
+    database: DatabaseSettings = DatabaseSettings()
+    mqtt: MqttSettings = MqttSettings()
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    source: str = Field("defaults", exclude=True)
+
+    def raw(self, name: str) -> dict[str, Any]:
+        extra = self.model_extra or {}
+        value = extra.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        key = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        out.append((key or "(root)", err["msg"]))
+    return out
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """``FOREWARN_DATABASE__DSN=x`` -> ``{"database": {"dsn": "x"}}`` (YAML-parsed values)."""
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ("FOREWARN_CONFIG",):
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if len(path) < 2 and path != ["log_level"]:
+            continue
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            try:
+                parsed = yaml.safe_load(value) if value else value
+            except yaml.YAMLError:
+                parsed = value
+            # A DSN or URL must stay a string even if it happens to parse as YAML.
+            node[path[-1]] = parsed if isinstance(parsed, int | float | bool | list) else value
+    return tree
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get("FOREWARN_CONFIG"):
+        return Path(env)
+    default = Path(DEFAULT_FILE)
+    return default if default.exists() else None
+
+
+def load(
+    path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Load and validate settings; raise SettingsError naming every bad key."""
+    file = config_path(path)
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if file is not None:
+        source = str(file)
+        try:
+            loaded = yaml.safe_load(file.read_text()) or {}
+        except FileNotFoundError:
+            raise SettingsError([("(file)", "not found")], source) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+            raise SettingsError([(where, f"not valid YAML: {exc}")], source) from None
+        if not isinstance(loaded, dict):
+            raise SettingsError([("(root)", "must be a mapping of sections")], source)
+        data = loaded
+    overrides = _env_overrides(dict(os.environ if environ is None else environ))
+    if overrides:
+        source += " + environment"
+    try:
+        settings = Settings.model_validate(_merge(data, overrides))
+    except ValidationError as exc:
+        raise SettingsError(_problems(exc), source) from None
+    object.__setattr__(settings, "source", source)
+    return settings
+
+
+def section(settings: Settings, name: str, model: type[S]) -> S:
+    """Validate one service's section; errors name ``name.key``."""
+    try:
+        return model.model_validate(settings.raw(name))
+    except ValidationError as exc:
+        raise SettingsError(_problems(exc, name), settings.source) from None
+
+
+@lru_cache(maxsize=1)
+def current() -> Settings:
+    """Settings of this process, loaded once."""
+    return load()
