@@ -507,7 +507,8 @@ def detail(tx: Tx, row: Row) -> dict[str, Any]:
         "attachments": tx.all("select * from attachments where ticket_id = %s order by id", (tid,)),
         "evidence": tx.all(
             "select event_id, ts, severity, score, payload->'detector'->>'name' as detector,"
-            " outcome from ticket_anomalies where ticket_id = %s order by ts, event_id",
+            " outcome from ticket_anomalies where ticket_id = %s"
+            " order by ts, received_at, outcome <> 'opened', event_id",
             (tid,),
         ),
         "routing": tx.all(
