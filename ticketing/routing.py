@@ -142,7 +142,13 @@ def explain(ranked: list[Candidate]) -> str:
     """A sentence a dispatcher can check: winner, the points, runner-up, exclusions."""
     eligible = [c for c in ranked if c.excluded is None]
     excluded = [c for c in ranked if c.excluded is not None]
-    ex = "; ".join(f"{c.name} ({c.excluded})" for c in excluded[:10])
+    unskilled = [c for c in excluded if (c.excluded or "").startswith("no skill")]
+    named = [c for c in excluded if c not in unskilled]
+    ex = "; ".join(f"{c.name} ({c.excluded})" for c in named[:10])
+    if len(named) > 10:
+        ex += f"; {len(named) - 10} more"
+    if unskilled:
+        ex += ("; " if ex else "") + f"{len(unskilled)} without the skill ({unskilled[0].excluded})"
     if not eligible:
         return "No eligible engineer" + (f": {ex}." if ex else " (none registered).")
     best = eligible[0]
