@@ -310,7 +310,9 @@ class Me(BaseModel):
 
 class VerifyOut(BaseModel):
     ok: bool
-    events: int
+    events: int | None
+    broken_at: int | None = None
+    reason: str | None = None
 
 
 class KpiRow(BaseModel):

@@ -13,7 +13,7 @@ from forewarn.contract import AnomalyEvent
 from ticketing import engineers as E
 from ticketing import intake, kpis, lifecycle
 from ticketing.api.common import MAX_ID, EngineerId, role_extra, roles, store
-from ticketing.errors import Forbidden, NotFound
+from ticketing.errors import AuditBroken, Forbidden, NotFound
 from ticketing.lifecycle import Priority
 from ticketing.schemas import (
     AnomalyResult,
@@ -243,8 +243,16 @@ def get_kpis(
     "/audit/verify", response_model=VerifyOut, tags=["audit"], openapi_extra=role_extra("admin")
 )
 def audit_verify(request: Request, actor: Actor = roles("admin")) -> Any:
-    """Recompute the hash chain (500 with the broken event when it does not verify)."""
-    return {"ok": True, "events": store(request).read(lambda tx: verify_chain(tx.conn))}
+    """Recompute the hash chain; ``ok: false`` names the first event that does not verify."""
+    try:
+        return {"ok": True, "events": store(request).read(lambda tx: verify_chain(tx.conn))}
+    except AuditBroken as exc:
+        return {
+            "ok": False,
+            "events": None,
+            "broken_at": exc.data["seq"],
+            "reason": exc.data["reason"],
+        }
 
 
 @router.get("/me", response_model=Me, tags=["auth"], openapi_extra=role_extra(*ALL))
