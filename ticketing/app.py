@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
 from ticketing.errors import TicketingError
 from ticketing.notify import MqttPublisher, WebhookSender
+from ticketing.schemas import ErrorOut
 from ticketing.sla import SlaMonitor
 from ticketing.store import Store
 
@@ -50,6 +52,49 @@ class BodyLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "unreadable request body"},
+    401: {"model": ErrorOut, "description": "missing, unknown or revoked bearer token"},
+    403: {"model": ErrorOut, "description": "the token's role (or engineer) may not do this"},
+    404: {"model": ErrorOut, "description": "unknown ticket, asset, engineer or other id"},
+    409: {
+        "model": ErrorOut,
+        "description": "conflicts with the current state (lists what is allowed)",
+    },
+    413: {"model": ErrorOut, "description": "request body too large"},
+    422: {"model": ErrorOut, "description": "invalid input; names the field"},
+}
+
+
+class AllowHeader(BaseHTTPMiddleware):
+    """A 405 lists every method the path supports (Starlette names only the first route's)."""
+
+    def __init__(self, app: Any, fastapi: FastAPI) -> None:
+        super().__init__(app)
+        self.fastapi = fastapi
+        self.table: list[tuple[re.Pattern[str], set[str]]] | None = None
+
+    def _methods(self, path: str) -> set[str]:
+        if self.table is None:
+            self.table = [
+                (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", p) + "$"), {m.upper() for m in ops})
+                for p, ops in self.fastapi.openapi()["paths"].items()
+            ]
+        out: set[str] = set()
+        for pattern, methods in self.table:
+            if pattern.match(path):
+                out |= methods
+        return out
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        if response.status_code == 405:
+            methods = self._methods(request.url.path)
+            if methods:
+                response.headers["allow"] = ", ".join(sorted(methods))
+        return response
+
+
 def _handlers(app: FastAPI) -> None:
     @app.exception_handler(TicketingError)
     async def ticketing_error(request: Request, exc: TicketingError) -> JSONResponse:
@@ -68,6 +113,16 @@ def _handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": f"refers to something unknown: {exc.diag.message_detail}"}, status_code=422
         )
+
+    @app.exception_handler(psycopg.IntegrityError)
+    async def integrity(request: Request, exc: psycopg.IntegrityError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"refused by the database: {exc.diag.message_primary}"}, status_code=422
+        )
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unicode(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return JSONResponse({"detail": "text must be valid Unicode"}, status_code=422)
 
     @app.exception_handler(psycopg.DataError)
     async def data(request: Request, exc: psycopg.DataError) -> JSONResponse:
@@ -106,6 +161,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
+        webhooks.open()
         publisher = consumer = None
         scheduler: BackgroundScheduler | None = None
         try:
@@ -167,7 +223,8 @@ def create_app(
     app.state.webhooks = webhooks
     app.state.config = cfg
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
+    app.add_middleware(AllowHeader, fastapi=app)
     _handlers(app)
-    app.include_router(tickets.router)
-    app.include_router(other.router)
+    app.include_router(tickets.router, responses=ERRORS)
+    app.include_router(other.router, responses=ERRORS)
     return app

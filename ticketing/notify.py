@@ -44,6 +44,10 @@ class WebhookSender:
         self.batch = batch
         self.client = httpx.Client(timeout=timeout_s, follow_redirects=False)
 
+    def open(self) -> None:
+        if self.client.is_closed:
+            self.client = httpx.Client(timeout=self.timeout_s, follow_redirects=False)
+
     def close(self) -> None:
         self.client.close()
 

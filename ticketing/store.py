@@ -150,18 +150,26 @@ _RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 class Store:
     def __init__(self, dsn: str, clock: Clock, *, min_size: int = 1, max_size: int = 8) -> None:
         self.clock = clock
-        self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
+        self.dsn = dsn
+        self.sizes = (min_size, max_size)
+        self.pool = self._new_pool()
+        self.listeners: list[Callable[[list[Emitted]], None]] = []
+        self.options: dict[str, Any] = {}
+
+    def _new_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
+        return ConnectionPool(
+            self.dsn,
+            min_size=self.sizes[0],
+            max_size=self.sizes[1],
             kwargs={"row_factory": dict_row},
             open=False,
             name="ticketing",
         )
-        self.listeners: list[Callable[[list[Emitted]], None]] = []
-        self.options: dict[str, Any] = {}
 
     def open(self) -> None:
+        """Open the pool (again, after a close: an app may be started more than once)."""
+        if self.pool.closed and self.pool._opened:
+            self.pool = self._new_pool()
         self.pool.open(wait=True, timeout=10)
 
     def close(self) -> None:

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from ticketing import tickets as T
-from ticketing.api.common import IdemKey, TicketId, idempotent, role_extra, roles, store
+from ticketing.api.common import (
+    MAX_ID,
+    IdemKey,
+    SubtaskId,
+    TicketId,
+    idempotent,
+    role_extra,
+    roles,
+    store,
+    strict,
+)
 from ticketing.lifecycle import Priority, Source, State
 from ticketing.schemas import (
     AssignIn,
@@ -47,6 +57,7 @@ def create_ticket(
     body: TicketCreate,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*CREATORS),
+    _strict: None = strict(TicketCreate),
 ) -> Any:
     """Open a ticket. A customer report on an asset with an open predictive ticket joins it
     (200, ``linked_to_predictive``) and records that the prediction came first."""
@@ -67,7 +78,7 @@ def list_tickets(
     source: Source | None = None,
     site: Annotated[str | None, Query(max_length=64)] = None,
     asset: Annotated[str | None, Query(max_length=64)] = None,
-    engineer_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    engineer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -142,6 +153,7 @@ def transition(
     body: TransitionIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(TransitionIn),
 ) -> Any:
     """Move the ticket through its lifecycle (409 with ``allowed`` when the move is illegal)."""
 
@@ -158,6 +170,7 @@ def assign(
     body: AssignIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*STAFF),
+    _strict: None = strict(AssignIn),
 ) -> Any:
     """Manual assignment: overrides routing and is audited with its reason."""
 
@@ -170,7 +183,11 @@ def assign(
 
 @router.patch("/{ticket_id}", response_model=TicketOut, openapi_extra=role_extra(*STAFF))
 def patch_ticket(
-    request: Request, ticket_id: TicketId, body: TicketPatch, actor: Actor = roles(*STAFF)
+    request: Request,
+    ticket_id: TicketId,
+    body: TicketPatch,
+    actor: Actor = roles(*STAFF),
+    _strict: None = strict(TicketPatch),
 ) -> Any:
     return store(request).run(
         lambda tx: T.out(
@@ -191,6 +208,7 @@ def add_subtask(
     body: SubtaskIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(SubtaskIn),
 ) -> Any:
     def fn(tx: Tx) -> tuple[int, Any]:
         return 201, T.add_subtask(tx, actor, T.get_for(tx, actor, ticket_id, lock=True), body.title)
@@ -204,9 +222,10 @@ def add_subtask(
 def set_subtask(
     request: Request,
     ticket_id: TicketId,
-    subtask_id: TicketId,
+    subtask_id: SubtaskId,
     body: SubtaskPatch,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(SubtaskPatch),
 ) -> Any:
     return store(request).run(
         lambda tx: T.set_subtask(
@@ -227,6 +246,7 @@ def add_comment(
     body: CommentIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(CommentIn),
 ) -> Any:
     def fn(tx: Tx) -> tuple[int, Any]:
         row = T.get_for(tx, actor, ticket_id, lock=True)
@@ -247,6 +267,7 @@ def add_attachment(
     body: AttachmentIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(AttachmentIn),
 ) -> Any:
     """Attachment metadata (the file itself lives in object storage at ``url``)."""
 

@@ -67,7 +67,8 @@ def test_malformed_values_are_422_with_the_field(client, tokens, ticket, make_as
         ("POST", "/tickets", {"asset": asset, "title": "x", "source": "predictive"}, "source"),
         ("POST", "/tickets", {"asset": asset, "title": "x", "owner": "me"}, "owner"),
         ("POST", "/tickets", {"asset": "bad/asset", "title": "x"}, "asset"),
-        ("POST", "/tickets", {"asset": asset, "title": "nul\x00byte"}, "invalid value"),
+        ("POST", "/tickets", {"asset": asset, "title": "nul\x00byte"}, "title"),
+        ("PATCH", f"/tickets/{ticket['id']}/subtasks/1", {"done": 0}, "done"),
         ("POST", f"/tickets/{ticket['id']}/comments", {"body": "c" * 5001}, "body"),
         ("POST", f"/tickets/{ticket['id']}/transitions", {"to": "flying"}, "to"),
         (
@@ -92,6 +93,12 @@ def test_malformed_values_are_422_with_the_field(client, tokens, ticket, make_as
         r = client.request(method, url, json=body, headers=h)
         assert r.status_code == 422, (url, body, r.status_code, r.text[:300])
         assert field in r.text, (url, r.text[:300])
+    lone = client.post(
+        "/tickets",
+        content=b'{"asset": "%s", "title": "lone \\ud800"}' % asset.encode(),
+        headers={**h, "content-type": "application/json"},
+    )
+    assert lone.status_code == 422 and lone.json()["detail"], lone.text  # never stored
     broken = client.post(
         "/tickets", content=b'{"asset": ', headers={**h, "content-type": "application/json"}
     )
