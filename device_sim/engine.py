@@ -117,6 +117,7 @@ class Group:
         self.amb_ar = np.zeros(n)
         self.thermal: dict[str, F] = {}
         self.last: F = np.full((n, m), np.nan)
+        self.last_online: npt.NDArray[np.bool_] = np.ones(n, dtype=bool)
 
     def _z(self, k: int) -> F:
         return self.rng.standard_normal(k)
@@ -193,7 +194,8 @@ class Group:
             values[:, j] = out[name]
         self._sensor_faults(t, values)
         self.last = values
-        return values, ~dark
+        self.last_online = ~dark
+        return values, self.last_online
 
     def _sensor_faults(self, t: float, values: F) -> None:
         ep = self.episodes
