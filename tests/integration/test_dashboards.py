@@ -37,7 +37,7 @@ def expand(sql: str, interval_s: int = 3600) -> str:
     """Grafana's macros, as its PostgreSQL datasource expands them with TimescaleDB on."""
     sql = re.sub(
         r"\$__timeGroupAlias\((\w+),\s*\$__interval\)",
-        rf"time_bucket('{interval_s}s', \1) AS \"time\"",
+        lambda m: f"time_bucket('{interval_s}s', {m[1]}) AS \"time\"",
         sql,
     )
     sql = re.sub(
