@@ -137,16 +137,7 @@ async def _run(
             s = s.model_copy(
                 update={"url": fw_settings.MqttSettings.model_validate({"url": mqtt_url}).url}
             )
-        pw = s.password.get_secret_value() if s.password else None
-        publisher = MqttFleet(
-            fleet,
-            s.host,
-            s.port,
-            username=s.username,
-            password=pw,
-            tls=s.tls,
-            client_id=f"{s.client_id_prefix}-sim-{fleet.scenario.name}",
-        )
+        publisher = MqttFleet(fleet, s)
         publisher.start()
         sinks.append(publisher)
     if modbus:

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from device_sim.engine import Fleet, Frame
+from forewarn import mqtt as fmqtt
 from forewarn.contract import topics, utc
-from forewarn.errors import ServiceUnavailable
+from forewarn.settings import MqttSettings
 
 
 class _ClassBuffer:
@@ -113,45 +113,23 @@ class MqttFleet:
     def __init__(
         self,
         fleet: Fleet,
-        host: str,
-        port: int,
+        settings: MqttSettings,
         *,
         batch_samples: int | None = None,
-        client_id: str | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        tls: bool = False,
         qos: int = 1,
+        max_inflight: int = 1000,
     ) -> None:
         self.batcher = Batcher(fleet, batch_samples)
-        self.host, self.port, self.qos = host, port, qos
+        self.settings, self.qos = settings, qos
         self.stats = PublishStats()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"forewarn-sim-{fleet.scenario.name}-{int(time.time())}",
-            clean_session=True,
+        self.client = fmqtt.paho_client(
+            settings,
+            fmqtt.client_id(settings, f"sim-{fleet.scenario.name}"),
+            max_inflight=max_inflight,
         )
-        self.client.max_inflight_messages_set(1000)
-        if username:
-            self.client.username_pw_set(username, password)
-        if tls:
-            self.client.tls_set()
-        self._connected = threading.Event()
-        self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
         self._acked = 0
         self._lock = threading.Lock()
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: object,
-        flags: object,
-        reason: object,
-        properties: object = None,
-    ) -> None:
-        if not getattr(reason, "is_failure", False):
-            self._connected.set()
 
     def _on_publish(
         self, client: mqtt.Client, userdata: object, mid: int, reason: object, properties: object
@@ -166,19 +144,8 @@ class MqttFleet:
             return self._acked
 
     def start(self, timeout: float = 10.0) -> None:
-        target = f"mqtt://{self.host}:{self.port}"
-        try:
-            self.client.connect(self.host, self.port, keepalive=30)
-        except OSError as exc:
-            raise ServiceUnavailable(
-                "MQTT broker", target, str(exc), "Start a broker or pass --mqtt-url."
-            ) from None
-        self.client.loop_start()
-        if not self._connected.wait(timeout):
-            self.client.loop_stop()
-            raise ServiceUnavailable(
-                "MQTT broker", target, "no CONNACK", "Check the broker's credentials and listener."
-            )
+        """Connect; raise ServiceUnavailable naming the broker when it is not there."""
+        fmqtt.connect_paho(self.client, self.settings, timeout)
 
     def __call__(self, frame: Frame) -> None:
         for topic, payload, n in self.batcher.add(frame):

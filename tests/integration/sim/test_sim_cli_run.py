@@ -14,7 +14,7 @@ from device_sim.cli import app
 pytestmark = pytest.mark.integration
 
 
-def test_run_mqtt_and_modbus(sim_broker, tmp_path: Path):
+def test_run_mqtt_and_modbus(broker, tmp_path: Path):
     dmap, truth = tmp_path / "devices.json", tmp_path / "truth.json"
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -26,7 +26,7 @@ def test_run_mqtt_and_modbus(sim_broker, tmp_path: Path):
             "default",
             "--mqtt",
             "--mqtt-url",
-            sim_broker.url,
+            broker.url,
             "--modbus",
             "--base-port",
             str(port),
