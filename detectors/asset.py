@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
-
 from detectors.alarm import AlarmPolicy
 from detectors.base import squash
 from detectors.configuration import ClassConfig
@@ -28,6 +26,7 @@ from detectors.hst import TreeScorer
 from detectors.preprocess import Preprocessor
 from detectors.robust import RobustBaseline
 from detectors.trend import TrendFit
+from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
 
 DETECTOR_NAME = "forewarn-ensemble"
 DETECTOR_VERSION = "1.0.0"
@@ -98,6 +97,7 @@ class AssetDetector:
         self.features: list[str] = []
         self.score = 0.0
         self.severity: str | None = None
+        self.fault_mode: str | None = None
         self.samples = 0
         self._freeze_at = max(config.alarm.warmup, config.robust.metric_warmup)
 
@@ -135,9 +135,16 @@ class AssetDetector:
         event = None
         if transition is not None:
             event = self._event(t, transition, historical)
-        elif self.alarm.active and self.severity == "warning":
-            if self._severity() == "critical":  # escalation is news for the ticket
-                event = self._event(t, "open", historical)
+        elif (
+            self.alarm.active
+            and self.samples % 10 == 0
+            # news for the open ticket: escalation, or the fault signature became clear
+            and (
+                (self.severity == "warning" and self._severity() == "critical")
+                or (self.fault_mode is None and self._suspect() is not None)
+            )
+        ):
+            event = self._event(t, "open", historical)
         return Step(score, self.alarm.active, event)
 
     def feedback(self, resolution: str) -> None:
@@ -161,14 +168,18 @@ class AssetDetector:
         total = sum(per.values()) or 1.0
         return dict(sorted(((k, v / total) for k, v in per.items()), key=lambda kv: -kv[1]))
 
-    def _event(self, t: float, transition: str, historical: bool) -> AnomalyEvent:
-        ts = datetime.fromtimestamp(t, UTC)
-        state = "cleared" if transition == "cleared" else "open"
-        self.severity = self._severity() if state == "open" else None
+    def _suspect(self) -> str | None:
         z = self.robust.evidence()
         if self.drift is not None:
             z.update(self.drift.evidence())
         noise = {k: st.noise for k, st in self.robust.stats.items()}
+        return suspect(self.cfg.faults, self.roles, z, noise)
+
+    def _event(self, t: float, transition: str, historical: bool) -> AnomalyEvent:
+        ts = datetime.fromtimestamp(t, UTC)
+        state = "cleared" if transition == "cleared" else "open"
+        self.severity = self._severity() if state == "open" else None
+        self.fault_mode = self._suspect() if state == "open" else None
         contributors = [
             Contributor(
                 metric=safe_metric(name),
@@ -184,7 +195,7 @@ class AssetDetector:
             for name, v in vals.items():
                 window.setdefault(safe_metric(name), []).append((stamp, v))
         ttl = self.trend.min_time_to_limit()
-        key = f"{self.site}/{self.asset}/{t:.3f}/{state}/{self.severity}"
+        key = f"{self.site}/{self.asset}/{t:.3f}/{state}/{self.severity}/{self.fault_mode}"
         return AnomalyEvent(
             event_id=str(uuid.uuid5(_NS, key)),
             site=self.site,
@@ -194,7 +205,7 @@ class AssetDetector:
             detector=self.info,
             score=round(min(1.0, max(0.0, self.score)), 6),
             severity=self.severity or "info",  # type: ignore[arg-type]
-            fault_mode=suspect(self.cfg.faults, self.roles, z, noise),
+            fault_mode=self.fault_mode,
             contributors=contributors,
             window=window,
             time_to_limit_h=None if ttl is None else round(ttl[1], 3),

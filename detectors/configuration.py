@@ -26,49 +26,63 @@ class _Cfg(BaseModel):
 
 
 class MetricConfig(_Cfg):
-    role: str | None = Field(None, description="vibration, temperature, flow, pressure, ...")
-    upper_limit: float | None = Field(None, description="functional limit, for time-to-limit")
+    role: str | None = Field(
+        default=None, description="vibration, temperature, flow, pressure, ..."
+    )
+    upper_limit: float | None = Field(
+        default=None, description="functional limit, for time-to-limit"
+    )
     lower_limit: float | None = None
-    weight: float = Field(1.0, ge=0, le=1, description="0 ignores the metric in the score")
+    weight: float = Field(default=1.0, ge=0, le=1, description="0 ignores the metric in the score")
 
 
 class RobustConfig(_Cfg):
-    fast_alpha: float = Field(0.1, gt=0, le=1, description="EWMA of the value (noise smoothing)")
-    slow_alpha: float = Field(0.005, gt=0, le=1, description="baseline learning rate")
-    z_half: float = Field(5.0, gt=0, description="|z| that maps to score 0.5")
-    noise_half: float = Field(6.0, gt=1, description="noise variance ratio that maps to 0.5")
-    metric_warmup: int = Field(30, ge=2, description="samples before a metric is scored")
-    guard_score: float = Field(0.3, ge=0, le=1, description="above this, learning slows")
-    guard_rate: float = Field(0.02, ge=0, le=1, description="learning factor while elevated")
-    winsor: float = Field(4.0, gt=0, description="clip learning input at this many sigmas")
-    min_std_rel: float = Field(1e-3, ge=0, description="std floor relative to |level|")
-    min_std_abs: float = Field(1e-6, gt=0, description="absolute std floor")
+    fast_alpha: float = Field(
+        default=0.1, gt=0, le=1, description="EWMA of the value (noise smoothing)"
+    )
+    slow_alpha: float = Field(default=0.005, gt=0, le=1, description="baseline learning rate")
+    z_half: float = Field(default=5.0, gt=0, description="|z| that maps to score 0.5")
+    noise_half: float = Field(
+        default=6.0, gt=1, description="noise variance ratio that maps to 0.5"
+    )
+    metric_warmup: int = Field(default=30, ge=2, description="samples before a metric is scored")
+    guard_score: float = Field(default=0.3, ge=0, le=1, description="above this, learning slows")
+    guard_rate: float = Field(
+        default=0.02, ge=0, le=1, description="learning factor while elevated"
+    )
+    winsor: float = Field(default=4.0, gt=0, description="clip learning input at this many sigmas")
+    min_std_rel: float = Field(default=1e-3, ge=0, description="std floor relative to |level|")
+    min_std_abs: float = Field(default=1e-6, gt=0, description="absolute std floor")
 
 
 class HSTConfig(_Cfg):
     enabled: bool = True
-    n_trees: int = Field(10, ge=1, le=100)
-    height: int = Field(8, ge=2, le=16)
-    window_size: int = Field(250, ge=10)
-    every: int = Field(4, ge=1, description="run the trees on every n-th sample (cost)")
-    squash: float = Field(4.0, gt=0, description="z scale of the tanh squash into [0, 1]")
-    z_half: float = Field(6.0, gt=0, description="z of the calibrated tree score mapping to 0.5")
-    weight: float = Field(0.7, ge=0, le=1)
+    n_trees: int = Field(default=10, ge=1, le=100)
+    height: int = Field(default=8, ge=2, le=16)
+    window_size: int = Field(default=250, ge=10)
+    every: int = Field(default=4, ge=1, description="run the trees on every n-th sample (cost)")
+    squash: float = Field(default=4.0, gt=0, description="z scale of the tanh squash into [0, 1]")
+    z_half: float = Field(
+        default=6.0, gt=0, description="z of the calibrated tree score mapping to 0.5"
+    )
+    weight: float = Field(default=0.7, ge=0, le=1)
     seed: int = 42
 
 
 class DriftConfig(_Cfg):
     enabled: bool = False
-    every: int = Field(10, ge=1, description="feed Page-Hinkley every n-th sample")
-    delta: float = Field(0.5, ge=0, description="Page-Hinkley magnitude tolerance (in z)")
-    threshold: float = Field(50.0, gt=0, description="Page-Hinkley detection threshold")
-    z_half: float = Field(6.0, gt=0, description="reference |z| mapping to 0.5 once drifting")
-    weight: float = Field(0.9, ge=0, le=1)
+    every: int = Field(default=10, ge=1, description="feed Page-Hinkley every n-th sample")
+    delta: float = Field(default=0.5, ge=0, description="Page-Hinkley magnitude tolerance (in z)")
+    threshold: float = Field(default=50.0, gt=0, description="Page-Hinkley detection threshold")
+    z_half: float = Field(
+        default=6.0, gt=0, description="reference |z| mapping to 0.5 once drifting"
+    )
+    weight: float = Field(default=0.9, ge=0, le=1)
 
 
 class TrendConfig(_Cfg):
-    alpha: float = Field(0.01, gt=0, le=1, description="EW weight of the linear trend fit")
-    min_points: int = Field(30, ge=3)
+    alpha: float = Field(default=0.01, gt=0, le=1, description="EW weight of the linear trend fit")
+    min_points: int = Field(default=30, ge=3)
 
 
 class RunningRule(_Cfg):
@@ -77,22 +91,26 @@ class RunningRule(_Cfg):
 
 
 class PreprocessConfig(_Cfg):
-    stuck_after: int = Field(120, ge=3, description="identical values before a sensor is stuck")
+    stuck_after: int = Field(
+        default=120, ge=3, description="identical values before a sensor is stuck"
+    )
     running: RunningRule | None = None
 
 
 class AlarmConfig(_Cfg):
-    warmup: int = Field(300, ge=0, description="samples before any alarm (learning only)")
-    on_threshold: float = Field(0.5, gt=0, le=1)
-    off_threshold: float = Field(0.3, ge=0, le=1)
-    k: int = Field(3, ge=1, description="k of the last n scores above on_threshold opens")
-    n: int = Field(5, ge=1)
-    clear_after: int = Field(10, ge=1, description="consecutive scores below off to clear")
-    cooldown: int = Field(60, ge=0, description="samples after a clear before a new open")
-    critical_score: float = Field(0.85, ge=0, le=1)
-    critical_ttl_h: float = Field(24.0, ge=0)
-    nff_step: float = Field(0.05, ge=0, le=0.5, description="bar raise per 'no fault found'")
-    nff_max: float = Field(0.3, ge=0, le=0.9)
+    warmup: int = Field(default=300, ge=0, description="samples before any alarm (learning only)")
+    on_threshold: float = Field(default=0.5, gt=0, le=1)
+    off_threshold: float = Field(default=0.3, ge=0, le=1)
+    k: int = Field(default=3, ge=1, description="k of the last n scores above on_threshold opens")
+    n: int = Field(default=5, ge=1)
+    clear_after: int = Field(default=10, ge=1, description="consecutive scores below off to clear")
+    cooldown: int = Field(default=60, ge=0, description="samples after a clear before a new open")
+    critical_score: float = Field(default=0.85, ge=0, le=1)
+    critical_ttl_h: float = Field(default=24.0, ge=0)
+    nff_step: float = Field(
+        default=0.05, ge=0, le=0.5, description="bar raise per 'no fault found'"
+    )
+    nff_max: float = Field(default=0.3, ge=0, le=0.9)
 
     @model_validator(mode="after")
     def _order(self) -> AlarmConfig:
@@ -120,8 +138,8 @@ class ClassConfig(_Cfg):
     preprocess: PreprocessConfig = PreprocessConfig()
     alarm: AlarmConfig = AlarmConfig()
     faults: dict[str, dict[str, Direction]] = Field(default_factory=dict)
-    window: int = Field(60, ge=1, le=10_000, description="recent samples kept as evidence")
-    top_k: int = Field(3, ge=1, description="contributors reported")
+    window: int = Field(default=60, ge=1, le=10_000, description="recent samples kept as evidence")
+    top_k: int = Field(default=3, ge=1, description="contributors reported")
 
     def role_of(self, metric: str) -> str | None:
         cfg = self.metrics.get(metric)

@@ -16,8 +16,8 @@ def suspect(
     z: Mapping[str, float],
     noise: Mapping[str, float],
     *,
-    z_min: float = 2.0,
-    noise_min: float = 2.0,
+    z_min: float = 3.0,
+    noise_min: float = 3.0,
 ) -> str | None:
     """The fault mode whose signature the current deviations match best, if any.
 

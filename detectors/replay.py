@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forewarn.contract import AnomalyEvent
-from forewarn.errors import ForewarnError
-
 from detectors.asset import AssetDetector
 from detectors.configuration import ClassConfig
+from forewarn.contract import AnomalyEvent
+from forewarn.errors import ForewarnError
 
 
 class ReplayError(ForewarnError):

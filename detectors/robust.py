@@ -21,7 +21,7 @@ from detectors.configuration import RobustConfig
 
 
 class _Stat:
-    __slots__ = ("fast", "level", "n", "nvar_fast", "nvar_slow", "noise", "var", "z")
+    __slots__ = ("fast", "level", "n", "noise", "nvar_fast", "nvar_slow", "var", "z")
 
     def __init__(self, x: float) -> None:
         self.n = 1
@@ -68,13 +68,20 @@ class RobustBaseline(Scorer):
                 stats[name] = _Stat(v)
                 scores[name] = 0.0
                 continue
-            resid = v - st.fast
-            st.fast += af * resid
-            r2 = resid * resid
-            st.nvar_fast += af * (r2 - st.nvar_fast)
-            dev = st.fast - st.level
             n = st.n
             floor = c.min_std_rel * abs(st.level) + c.min_std_abs
+            resid = v - st.fast
+            r2 = resid * resid
+            if n >= mwarm:
+                # one wild reading is one reading: clip what it does to the short-term stats
+                lim2 = c.winsor * c.winsor * (st.nvar_slow + floor * floor)
+                if r2 > 4.0 * lim2:
+                    resid = math.copysign(2.0 * math.sqrt(lim2), resid)
+                if r2 > lim2:
+                    r2 = lim2
+            st.fast += af * resid
+            st.nvar_fast += af * (r2 - st.nvar_fast)
+            dev = st.fast - st.level
             if n >= mwarm:
                 std = math.sqrt(st.var)
                 z = dev / (std if std > floor else floor)
@@ -108,7 +115,7 @@ class RobustBaseline(Scorer):
                 st.level += a * d
                 dev = st.fast - st.level
                 st.var += a * (dev * dev - st.var)
-                st.nvar_slow += a * (min(r2, lim * lim) - st.nvar_slow)
+                st.nvar_slow += a * (r2 - st.nvar_slow)
             st.n = n + 1
         return best
 

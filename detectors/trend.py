@@ -64,7 +64,7 @@ class TrendFit:
         return (s[4] - s[1] * s[2]) / var_t
 
     def time_to_limit(self, name: str) -> float | None:
-        """Hours until the fitted line reaches the metric's limit, None if it is not heading there."""
+        """Hours until the fitted line reaches the limit; None when not heading there."""
         slope = self.slope(name)
         if slope is None or name not in self.limits:
             return None
