@@ -57,7 +57,7 @@ class Sample(_Model):
 class TelemetryBatch(_Model):
     """A batch of samples for one asset (topic ``forewarn/v1/{site}/{asset}/telemetry``)."""
 
-    v: Literal[1] = Field(VERSION, description="contract version")
+    v: Literal[1] = Field(1, description="contract version")
     asset: Id
     seq: int = Field(ge=0, description="per-asset message counter, for gap detection")
     samples: list[Sample] = Field(min_length=1, max_length=MAX_SAMPLES)
@@ -87,7 +87,7 @@ Severity = Literal["info", "warning", "critical"]
 class AnomalyEvent(_Model):
     """A detector's finding (topic ``forewarn/v1/{site}/{asset}/anomaly``)."""
 
-    v: Literal[1] = VERSION
+    v: Literal[1] = 1
     event_id: str = Field(min_length=1, max_length=64, description="unique; used to de-duplicate")
     site: Id
     asset: Id
@@ -120,7 +120,7 @@ class DeviceStatus(_Model):
 class GatewayStatus(_Model):
     """Retained gateway status; the MQTT last will publishes ``state: offline``."""
 
-    v: Literal[1] = VERSION
+    v: Literal[1] = 1
     gateway: Id
     site: Id
     state: DeviceState

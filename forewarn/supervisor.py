@@ -1,0 +1,127 @@
+"""Run several services as child processes for ``forewarn demo`` and report what runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from forewarn import db as fdb
+from forewarn.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+console = Console()
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get("FOREWARN_RUN_DIR", ROOT / ".run"))
+
+
+def _state_file() -> Path:
+    return run_dir() / "demo.json"
+
+
+def running_services() -> list[tuple[str, int, bool]]:
+    """(name, pid, alive) of the services the demo supervisor started."""
+    try:
+        state = json.loads(_state_file().read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return []
+    out = []
+    for name, pid in state.items():
+        try:
+            os.kill(int(pid), 0)
+            alive = True
+        except OSError:
+            alive = False
+        out.append((name, int(pid), alive))
+    return out
+
+
+@dataclass
+class Child:
+    name: str
+    argv: Sequence[str]
+    proc: subprocess.Popen[bytes] | None = None
+
+
+def _forewarn(*args: str) -> list[str]:
+    return [sys.executable, "-m", "forewarn", *args]
+
+
+def start_children(children: list[Child], env: dict[str, str], logs: Path) -> None:
+    logs.mkdir(parents=True, exist_ok=True)
+    for child in children:
+        log = open(logs / f"{child.name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+        child.proc = subprocess.Popen(
+            list(child.argv), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    _state_file().write_text(json.dumps({c.name: c.proc.pid for c in children if c.proc}))
+
+
+def stop_children(children: list[Child], timeout: float = 15.0) -> None:
+    for child in reversed(children):
+        if child.proc and child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        if child.proc:
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+    _state_file().unlink(missing_ok=True)
+
+
+def run_demo(settings: Settings, *, scenario: str, speed: float, port: int) -> None:
+    """Migrate, start every service, print where to look, stop all on Ctrl-C."""
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), "start"], check=True)
+    applied = fdb.migrate(settings.database.dsn)
+    if applied:
+        console.print(f"schema migrated: {', '.join(applied)}")
+    env = dict(os.environ)
+    children = [
+        Child("ingest", _forewarn("ingest", "run")),
+        Child("detectors", _forewarn("detectors", "run")),
+        Child("ticketing", _forewarn("ticketing", "run", "--port", str(port), "--demo-seed")),
+        Child("sim", _forewarn("sim", "run", scenario, "--mqtt", "--speed", str(speed))),
+    ]
+    logs = run_dir() / "logs"
+    start_children(children, env, logs)
+    console.print(
+        f"\n[bold green]Forewarn demo running[/] (simulated time x{speed:g})\n"
+        f"  console:  http://127.0.0.1:{port}/  (demo logins are printed in {logs}/ticketing.log)\n"
+        f"  tickets:  forewarn tickets list\n"
+        f"  status:   forewarn status\n"
+        f"  logs:     {logs}/\n"
+        "Ctrl-C stops everything.\n"
+    )
+    stop = False
+
+    def _stop(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop:
+            for child in children:
+                if child.proc and child.proc.poll() is not None:
+                    console.print(
+                        f"[red]{child.name} exited ({child.proc.returncode}); see {logs}/{child.name}.log[/]"
+                    )
+                    stop = True
+            time.sleep(0.5)
+    finally:
+        console.print("stopping services ...")
+        stop_children(children)
+        console.print("stopped.")

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Print a Mosquitto configuration for a private broker: scripts/mosquitto-conf.sh HOME PORT [EXTRA]
+# Zero-loss settings: QoS 1 queues for offline persistent sessions are unbounded (the default
+# 1000 silently drops the rest) and the store is persisted so a broker restart keeps them.
+set -euo pipefail
+home="$1"; port="$2"; extra="${3:-}"
+user_line=""
+[ "$(id -u)" -eq 0 ] && user_line="user root"
+cat <<CONF
+$user_line
+pid_file $home/mosquitto.pid
+listener $port 127.0.0.1
+persistence true
+persistence_location $home/data/
+autosave_interval 1
+log_dest file $home/mosquitto.log
+log_type error
+log_type warning
+max_queued_messages 0
+max_queued_bytes 0
+max_inflight_messages 100
+max_packet_size 16777216
+CONF
+if [ -f "$home/passwd" ]; then
+  echo "allow_anonymous false"
+  echo "password_file $home/passwd"
+  [ -f "$home/acl" ] && echo "acl_file $home/acl"
+else
+  echo "allow_anonymous true"
+fi
+[ -n "$extra" ] && printf '%s\n' "$extra"
+exit 0
