@@ -1,6 +1,7 @@
-"""``forewarn detectors ...``: the replay command reliability engineers tune with.
+"""``forewarn replay`` / ``forewarn detectors replay``: what reliability engineers tune with.
 
-The lead's ``forewarn`` CLI registers :data:`app`; ``python -m detectors.cli`` runs it alone.
+The ``forewarn`` CLI registers :data:`app` and the :func:`replay` command;
+``python -m detectors.cli`` runs it alone.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from detectors.configuration import load_config
-from detectors.replay import Frame, Result, read_csv, replay
+from detectors.replay import Frame, Result, read_csv
+from detectors.replay import replay as run_replay
 from detectors.scoring import Report, episodes, evaluate
 from forewarn.errors import ForewarnError
 
@@ -29,7 +31,7 @@ def _main() -> None:
 
 
 @app.command("replay")
-def replay_cmd(
+def replay(
     csv_path: Annotated[Path, typer.Option("--csv", help="history to replay")],
     out: Annotated[Path, typer.Option("--out", help="output CSV: time,score,alarm")],
     sep: Annotated[str, typer.Option("--sep", help="field separator")] = ",",
@@ -69,7 +71,7 @@ def replay_cmd(
             if i % step == 0:
                 progress.update(task, completed=i)
 
-        result = replay(frame, cfg, on_row=tick)
+        result = run_replay(frame, cfg, on_row=tick)
     write_output(out, result)
     report = (
         evaluate(frame.times, frame.labels, result.alarms) if frame.labels is not None else None
