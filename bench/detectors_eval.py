@@ -62,7 +62,9 @@ def skab() -> dict[str, object]:
         frame = read_csv(f, sep=";", label_column="anomaly")
         res = replay(frame, cfg, asset=f.stem)
         assert frame.labels is not None
-        total = total.merge(evaluate(frame.times, frame.labels, res.alarms, start=400))
+        total = total.merge(
+            evaluate(frame.times.tolist(), frame.labels.tolist(), res.alarms, start=400)
+        )
     free = read_csv(base / "anomaly-free" / "anomaly-free.csv", sep=";")
     res = replay(free, cfg, asset="free")
     false_free = len(episodes(res.alarms[400:]))
@@ -138,7 +140,9 @@ def main() -> None:
         f"{s['median_delay_s']:.0f} s",
     )
     for name, f1, far, mar in SKAB_PUBLISHED:
-        t.add_row(f"{name} (published, full SKAB)", f"{f1:.2f}", f"{far:.1%}", f"{mar:.1%}", "-", "-")
+        t.add_row(
+            f"{name} (published, full SKAB)", f"{f1:.2f}", f"{far:.1%}", f"{mar:.1%}", "-", "-"
+        )
     console.print(t)
     console.print(
         f"false alarm episodes: {s['false_episodes']} in valve1 normal running "
@@ -155,7 +159,9 @@ def main() -> None:
     console.print(f"elapsed {elapsed:.1f} s")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "detectors_eval.json"
-    out.write_text(json.dumps({"skab": s, "nab": nb, "elapsed_s": elapsed}, indent=2, default=float))
+    out.write_text(
+        json.dumps({"skab": s, "nab": nb, "elapsed_s": elapsed}, indent=2, default=float)
+    )
     console.print(f"written {out}")
 
 

@@ -17,9 +17,9 @@ import random
 import time
 from pathlib import Path
 
-from river.anomaly import HalfSpaceTrees
 from rich.console import Console
 from rich.table import Table
+from river.anomaly import HalfSpaceTrees
 
 from detectors import AssetDetector, load_config
 

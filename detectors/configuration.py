@@ -41,7 +41,7 @@ class RobustConfig(_Cfg):
         default=0.1, gt=0, le=1, description="EWMA of the value (noise smoothing)"
     )
     slow_alpha: float = Field(default=0.005, gt=0, le=1, description="baseline learning rate")
-    z_half: float = Field(default=5.0, gt=0, description="|z| that maps to score 0.5")
+    z_half: float = Field(default=6.0, gt=0, description="|z| that maps to score 0.5")
     noise_half: float = Field(
         default=6.0, gt=1, description="noise variance ratio that maps to 0.5"
     )
@@ -104,7 +104,7 @@ class AlarmConfig(_Cfg):
     k: int = Field(default=3, ge=1, description="k of the last n scores above on_threshold opens")
     n: int = Field(default=5, ge=1)
     clear_after: int = Field(default=10, ge=1, description="consecutive scores below off to clear")
-    cooldown: int = Field(default=60, ge=0, description="samples after a clear before a new open")
+    cooldown: int = Field(default=300, ge=0, description="samples after a clear before a new open")
     critical_score: float = Field(default=0.85, ge=0, le=1)
     critical_ttl_h: float = Field(default=24.0, ge=0)
     nff_step: float = Field(
