@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from detectors.alarm import AlarmPolicy
 from detectors.base import squash
@@ -96,7 +97,7 @@ class AssetDetector:
         self.roles: dict[str, str | None] = {}
         self.features: list[str] = []
         self.score = 0.0
-        self.severity: str | None = None
+        self.severity: Literal["warning", "critical"] | None = None
         self.fault_mode: str | None = None
         self.samples = 0
         self._freeze_at = max(config.alarm.warmup, config.robust.metric_warmup)
@@ -152,7 +153,7 @@ class AssetDetector:
         self.alarm.feedback(resolution)
 
     # -- evidence ------------------------------------------------------------------------
-    def _severity(self) -> str:
+    def _severity(self) -> Literal["warning", "critical"]:
         a = self.cfg.alarm
         ttl = self.trend.min_time_to_limit()
         if self.score >= a.critical_score or (ttl is not None and ttl[1] <= a.critical_ttl_h):
@@ -177,7 +178,7 @@ class AssetDetector:
 
     def _event(self, t: float, transition: str, historical: bool) -> AnomalyEvent:
         ts = datetime.fromtimestamp(t, UTC)
-        state = "cleared" if transition == "cleared" else "open"
+        state: Literal["open", "cleared"] = "cleared" if transition == "cleared" else "open"
         self.severity = self._severity() if state == "open" else None
         self.fault_mode = self._suspect() if state == "open" else None
         contributors = [
@@ -204,13 +205,13 @@ class AssetDetector:
             ts=ts,
             detector=self.info,
             score=round(min(1.0, max(0.0, self.score)), 6),
-            severity=self.severity or "info",  # type: ignore[arg-type]
+            severity=self.severity or "info",
             fault_mode=self.fault_mode,
             contributors=contributors,
             window=window,
             time_to_limit_h=None if ttl is None else round(ttl[1], 3),
             historical=historical,
-            state=state,  # type: ignore[arg-type]
+            state=state,
         )
 
     # -- checkpoints ---------------------------------------------------------------------

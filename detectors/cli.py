@@ -73,9 +73,10 @@ def replay(
 
         result = run_replay(frame, cfg, on_row=tick)
     write_output(out, result)
-    report = (
-        evaluate(frame.times, frame.labels, result.alarms) if frame.labels is not None else None
-    )
+    report = None
+    if frame.labels is not None:  # warm-up rows are training, as in the SKAB protocol
+        start = min(cfg.alarm.warmup, n)
+        report = evaluate(frame.times.tolist(), frame.labels.tolist(), result.alarms, start=start)
     console.print(summary(frame, result, report, cfg.config_hash(), out))
     if plot is not None:
         save_plot(plot, frame, result)
