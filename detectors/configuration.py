@@ -50,7 +50,7 @@ class RobustConfig(_Cfg):
     guard_rate: float = Field(
         default=0.02, ge=0, le=1, description="learning factor while elevated"
     )
-    winsor: float = Field(default=4.0, gt=0, description="clip learning input at this many sigmas")
+    winsor: float = Field(default=6.0, gt=0, description="clip learning input at this many sigmas")
     min_std_rel: float = Field(default=1e-3, ge=0, description="std floor relative to |level|")
     min_std_abs: float = Field(default=1e-6, gt=0, description="absolute std floor")
 
