@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -145,6 +145,68 @@ def save_plot(path: Path, frame: Frame, result: Result) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+SettingsOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="settings YAML (default ./forewarn.yaml)")
+]
+
+
+def _settings(config: Path | None) -> tuple[Any, Any]:
+    from detectors.service import DetectorsSettings
+    from forewarn import settings as fsettings
+
+    s = fsettings.load(config)
+    return s, fsettings.section(s, "detectors", DetectorsSettings)
+
+
+@app.command("run")
+def run(config: SettingsOpt = None) -> None:
+    """Run the live detector service until Ctrl-C or SIGTERM (then checkpoint and exit)."""
+    import logging
+    import signal
+    import threading
+
+    from detectors.service import DetectorService
+
+    try:
+        s, section = _settings(config)
+        logging.basicConfig(level=s.log_level, format="%(asctime)s %(name)s %(message)s")
+        svc = DetectorService(s, section)
+        svc.start()
+    except ForewarnError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    svc.stop()
+    console.print(f"stopped; {svc.counts}")
+
+
+@app.command("feedback")
+def feedback(
+    asset: Annotated[str, typer.Argument(help="asset id")],
+    resolution: Annotated[str, typer.Argument(help="confirmed or no_fault_found")],
+    ticket: Annotated[str | None, typer.Option("--ticket")] = None,
+    config: SettingsOpt = None,
+) -> None:
+    """Record a ticket resolution for an asset's detector (what ticketing does)."""
+    from detectors import store
+    from forewarn import db as fdb
+
+    if resolution not in ("confirmed", "no_fault_found"):
+        console.print("[red]error:[/red] resolution must be confirmed or no_fault_found")
+        raise typer.Exit(2)
+    try:
+        s, _ = _settings(config)
+        with fdb.connect(s.database.dsn, autocommit=True) as conn:
+            fid = store.record_feedback(conn, asset, resolution, ticket)
+    except ForewarnError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"feedback {fid} recorded for {asset}: {resolution}")
 
 
 if __name__ == "__main__":
