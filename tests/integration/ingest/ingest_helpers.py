@@ -134,3 +134,9 @@ def wait_subscribed(dsn: str, worker_prefix: str, timeout: float = 20) -> None:
         timeout,
         "the ingest worker to report",
     )
+
+
+def free_port() -> int:
+    from forewarn.testing.servers import free_port as _free
+
+    return _free()
