@@ -70,24 +70,24 @@ class Batcher:
         for asset, b in self._open.items():
             if not b.samples:
                 continue
-            if (
-                everything
-                or len(b.samples) >= self.max_samples
-                or now - b.since >= self.max_latency_s
-            ):
-                for i in range(0, len(b.samples), self.max_samples):
-                    chunk = b.samples[i : i + self.max_samples]
-                    out.append(
-                        NewBatch(
-                            topic=b.topic,
-                            asset=asset,
-                            samples="[" + ",".join(chunk) + "]",
-                            n_samples=len(chunk),
-                            asset_class=b.asset_class,
-                            gateway=self.gateway,
-                        )
+            due = everything or now - b.since >= self.max_latency_s
+            if not due and len(b.samples) < self.max_samples:
+                continue
+            # Full batches go now; a partial rest waits for its own deadline.
+            take = len(b.samples) if due else len(b.samples) - len(b.samples) % self.max_samples
+            for i in range(0, take, self.max_samples):
+                chunk = b.samples[i : i + self.max_samples]
+                out.append(
+                    NewBatch(
+                        topic=b.topic,
+                        asset=asset,
+                        samples="[" + ",".join(chunk) + "]",
+                        n_samples=len(chunk),
+                        asset_class=b.asset_class,
+                        gateway=self.gateway,
                     )
-                b.samples = []
+                )
+            b.samples = b.samples[take:]
         return out
 
     async def flush(self, everything: bool = False) -> int:
