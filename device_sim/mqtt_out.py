@@ -1,0 +1,201 @@
+"""MQTT-native devices: each asset publishes v1 TelemetryBatch messages, QoS 1.
+
+One paho client carries the whole fleet (thousands of TCP connections from one process
+would measure the kernel, not the pipeline). Samples travel ``batch_samples`` to a
+message, and assets flush in staggered turns (asset i on steps where k % B == i % B),
+so the broker sees an even stream instead of a burst every B steps.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from device_sim.engine import Fleet, Frame
+from forewarn.contract import topics, utc
+from forewarn.errors import ServiceUnavailable
+
+
+class _ClassBuffer:
+    def __init__(self, fleet: Fleet, cls: str, batch: int) -> None:
+        g = fleet.groups[cls]
+        self.cls = cls
+        self.metrics = list(g.metrics)
+        self.assets = [a.id for a in g.assets]
+        self.topics = [topics.telemetry(a.site, a.id) for a in g.assets]
+        n, m = g.n, len(g.metrics)
+        self.values = np.full((batch, n, m), np.nan)
+        self.online = np.zeros((batch, n), dtype=bool)
+        self.last_flush = np.full(n, -1, dtype=np.int64)
+        offset = sum(fleet.groups[c].n for c in list(fleet.groups)[: list(fleet.groups).index(cls)])
+        phase = (np.arange(n) + offset) % batch
+        self.by_phase = [np.flatnonzero(phase == p) for p in range(batch)]
+
+
+class Batcher:
+    """Frames in, (topic, payload) out; pure, so it is tested without a broker."""
+
+    def __init__(self, fleet: Fleet, batch_samples: int | None = None) -> None:
+        self.batch = batch_samples or fleet.scenario.batch_samples
+        self.buffers = [_ClassBuffer(fleet, cls, self.batch) for cls in fleet.groups]
+        self.ts: list[str] = [""] * self.batch
+        self.seq: dict[str, int] = {}
+        self.k = -1
+
+    def add(self, frame: Frame) -> Iterator[tuple[str, bytes, int]]:
+        """Take a frame; yield (topic, payload, samples) of the assets whose turn it is."""
+        slot = frame.k % self.batch
+        self.ts[slot] = utc(frame.ts)
+        self.k = frame.k
+        for b in self.buffers:
+            b.values[slot] = frame.values[b.cls]
+            b.online[slot] = frame.online[b.cls]
+            yield from self._flush(b, b.by_phase[slot])
+
+    def drain(self) -> Iterator[tuple[str, bytes, int]]:
+        """Everything not yet sent (call at the end of a run)."""
+        for b in self.buffers:
+            yield from self._flush(b, np.arange(len(b.assets)))
+
+    def _flush(
+        self, b: _ClassBuffer, idx: npt.NDArray[np.int64]
+    ) -> Iterator[tuple[str, bytes, int]]:
+        k, batch = self.k, self.batch
+        for i in idx.tolist():
+            first = max(int(b.last_flush[i]) + 1, k - batch + 1, 0)
+            b.last_flush[i] = k
+            steps = [s for s in range(first, k + 1) if b.online[s % batch, i]]
+            if not steps:
+                continue
+            rows = np.round(b.values[[s % batch for s in steps], i, :], 4).tolist()
+            samples = []
+            for s, row in zip(steps, rows, strict=True):
+                values = {m: v for m, v in zip(b.metrics, row, strict=True) if v == v}
+                if values:
+                    samples.append({"ts": self.ts[s % batch], "values": values})
+            if not samples:
+                continue
+            asset = b.assets[i]
+            seq = self.seq.get(asset, 0)
+            self.seq[asset] = seq + 1
+            payload = json.dumps(
+                {
+                    "v": 1,
+                    "asset": asset,
+                    "asset_class": b.cls,
+                    "seq": seq,
+                    "samples": samples,
+                    "historical": False,
+                },
+                separators=(",", ":"),
+            ).encode()
+            yield b.topics[i], payload, len(samples)
+
+
+@dataclass
+class PublishStats:
+    messages: int = 0
+    samples: int = 0
+    bytes: int = 0
+
+
+class MqttFleet:
+    """Publishes a fleet's frames to a broker; use as a frame sink of the runner."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        host: str,
+        port: int,
+        *,
+        batch_samples: int | None = None,
+        client_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        qos: int = 1,
+    ) -> None:
+        self.batcher = Batcher(fleet, batch_samples)
+        self.host, self.port, self.qos = host, port, qos
+        self.stats = PublishStats()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"forewarn-sim-{fleet.scenario.name}-{int(time.time())}",
+            clean_session=True,
+        )
+        self.client.max_inflight_messages_set(1000)
+        if username:
+            self.client.username_pw_set(username, password)
+        if tls:
+            self.client.tls_set()
+        self._connected = threading.Event()
+        self.client.on_connect = self._on_connect
+        self.client.on_publish = self._on_publish
+        self._acked = 0
+        self._lock = threading.Lock()
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: object,
+        reason: object,
+        properties: object = None,
+    ) -> None:
+        if not getattr(reason, "is_failure", False):
+            self._connected.set()
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, reason: object, properties: object
+    ) -> None:
+        with self._lock:
+            self._acked += 1
+
+    @property
+    def acked(self) -> int:
+        """Messages the broker acknowledged (PUBACK for QoS 1)."""
+        with self._lock:
+            return self._acked
+
+    def start(self, timeout: float = 10.0) -> None:
+        target = f"mqtt://{self.host}:{self.port}"
+        try:
+            self.client.connect(self.host, self.port, keepalive=30)
+        except OSError as exc:
+            raise ServiceUnavailable(
+                "MQTT broker", target, str(exc), "Start a broker or pass --mqtt-url."
+            ) from None
+        self.client.loop_start()
+        if not self._connected.wait(timeout):
+            self.client.loop_stop()
+            raise ServiceUnavailable(
+                "MQTT broker", target, "no CONNACK", "Check the broker's credentials and listener."
+            )
+
+    def __call__(self, frame: Frame) -> None:
+        for topic, payload, n in self.batcher.add(frame):
+            self._publish(topic, payload, n)
+
+    def _publish(self, topic: str, payload: bytes, n: int) -> None:
+        self.client.publish(topic, payload, qos=self.qos)
+        self.stats.messages += 1
+        self.stats.samples += n
+        self.stats.bytes += len(payload)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Send what is buffered, wait until the broker acknowledged it, disconnect."""
+        for topic, payload, n in self.batcher.drain():
+            self._publish(topic, payload, n)
+        deadline = time.monotonic() + timeout
+        while self.acked < self.stats.messages and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.client.disconnect()
+        self.client.loop_stop()
