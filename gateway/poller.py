@@ -143,7 +143,13 @@ class Poller:
                         continue
                     self.health.reconnects += 1
                 ts = datetime.now(UTC)
-                values, points, failures = await poll_once(client, dev)
+                try:
+                    values, points, failures = await poll_once(client, dev)
+                except Exception as exc:  # a library surprise must not end this device's task
+                    log.exception("%s: unexpected error while polling", dev.id)
+                    values, points = {}, 0
+                    failures = [ReadFailed(f"unexpected {type(exc).__name__}: {exc}", fatal=True)]
+                    client.close()
                 if values:
                     self.sink(dev.asset, ts, values, dev.asset_class)
                 if not failures:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import PUMP_POINTS, Consumer, write_config, write_profile
+from gateway_kit import PUMP_POINTS, Consumer, write_config, write_profile
 from typer.testing import CliRunner
 
 from forewarn import mqtt

@@ -9,7 +9,7 @@ import math
 import struct
 
 import pytest
-from conftest import write_config, write_profile
+from gateway_kit import write_config, write_profile
 
 from gateway import load
 from gateway.poller import client_for, poll_once

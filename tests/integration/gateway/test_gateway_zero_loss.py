@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 
 import pytest
-from conftest import PUMP_POINTS, write_config, write_profile
+from gateway_kit import PUMP_POINTS, write_config, write_profile
 
 from forewarn.contract import GatewayStatus, decode
 from forewarn.settings import MqttSettings
