@@ -8,6 +8,7 @@ backoff until ``webhook_max_attempts``; every attempt's outcome stays in the tab
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -88,7 +89,7 @@ class WebhookSender:
                 error = f"{type(exc).__name__}: {exc}"[:500]
             ok = error is None
             delivered += ok
-            self.store.run(lambda tx, r=row, c=code, e=error, k=ok: self._record(tx, r, c, e, k))
+            self.store.run(functools.partial(self._record, row=row, code=code, error=error, ok=ok))
         return delivered
 
     def _record(

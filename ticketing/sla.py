@@ -10,6 +10,7 @@ working on it) to the next best engineer, else a supervisor; webhooks ``sla.warn
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,7 @@ class SlaMonitor:
         done = []
         for action in self.store.read(self.due):
             try:
-                if self.store.run(lambda tx, a=action: self._handle(tx, a)):
+                if self.store.run(functools.partial(self._handle, action=action)):
                     done.append(action)
             except Exception:
                 log.exception("SLA action %s failed; it stays due for the next scan", action)

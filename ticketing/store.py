@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg.sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -29,6 +30,7 @@ GENESIS = "0" * 64
 AUDIT_LOCK = 7_040_001  # advisory lock that serializes appends to the chain
 T = TypeVar("T")
 Row = dict[str, Any]
+Query = str | psycopg.sql.SQL | psycopg.sql.Composed
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,11 @@ class Tx:
     emitted: list[Emitted] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
 
-    def one(self, sql: str, params: Any = None) -> Row | None:
-        return self.conn.execute(sql, params).fetchone()
+    def one(self, query: Query, params: Any = None) -> Row | None:
+        return self.conn.execute(query, params).fetchone()
 
-    def all(self, sql: str, params: Any = None) -> list[Row]:
-        return self.conn.execute(sql, params).fetchall()
+    def all(self, query: Query, params: Any = None) -> list[Row]:
+        return self.conn.execute(query, params).fetchall()
 
     def audit(
         self,

@@ -86,7 +86,8 @@ def list_tickets(
     """Tickets, newest first. Engineers get only their own."""
     if actor.role == "engineer":
         engineer_id = actor.engineer_id or -1
-    where, params = ["true"], {}
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {}
     for col, val in (
         ("priority", priority),
         ("source", source),
