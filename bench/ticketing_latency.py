@@ -44,14 +44,19 @@ N_HTTP = 60 if QUICK else 300
 N_MQTT = 40 if QUICK else 200
 SECONDS = 3.0 if QUICK else 8.0
 CONCURRENCY = 16
+BARE = "bare FastAPI app, one route (baseline)"
 RESULTS = Path(__file__).resolve().parent / "results"
 ADMIN_DSN = os.environ.get("FOREWARN_TEST_DSN", "postgresql://postgres@127.0.0.1:54329/postgres")
 
 SERVER = """
 import os, uvicorn
-from forewarn.settings import load
-from ticketing.app import create_app
-app = create_app(load(path=os.devnull))
+from fastapi import FastAPI
+if os.environ.get("BENCH_BARE"):
+    app = FastAPI()
+else:
+    from forewarn.settings import load
+    from ticketing.app import create_app
+    app = create_app(load(path=os.devnull))
 @app.get("/bench/bare", include_in_schema=False)
 def bare() -> dict[str, bool]:
     return {"ok": True}
@@ -213,13 +218,23 @@ def main() -> None:
             with console.status("latency over MQTT ..."):
                 mq = mqtt_latency(broker)
             ticket = httpx.post(f"{base}/anomalies", json=event("tput"), headers=headers).json()
+            bare_port = free_port()
+            bare_proc = start_server(dsn, broker, bare_port, bare=True)
+            try:
+                rates = {
+                    BARE: asyncio.run(
+                        throughput(f"http://127.0.0.1:{bare_port}", "GET", "/bench/bare", {})
+                    )
+                }
+            finally:
+                bare_proc.terminate()
+                bare_proc.wait(15)
             cases = [
-                ("bare FastAPI route (baseline)", "GET", "/bench/bare", None),
+                ("ticketing app, no-auth route", "GET", "/bench/bare", None),
                 ("GET /me (token check)", "GET", "/me", None),
                 ("GET /tickets/{id} (detail)", "GET", f"/tickets/{ticket['ticket_id']}", None),
                 ("POST /anomalies (evidence)", "POST", "/anomalies", lambda: event("tput")),
             ]
-            rates = {}
             for label, method, path, body in cases:
                 with console.status(f"throughput {label} ..."):
                     rates[label] = asyncio.run(throughput(base, method, path, headers, body))
@@ -242,7 +257,7 @@ def main() -> None:
             f"{statistics.mean(xs) * 1e3:.1f}",
         )
     console.print(lat)
-    bare = rates["bare FastAPI route (baseline)"][0]
+    bare = rates[BARE][0]
     tput = Table(title=f"API throughput, {CONCURRENCY} concurrent clients, {SECONDS:g} s each")
     for col in ("route", "req/s", "x bare", "errors"):
         tput.add_column(col)

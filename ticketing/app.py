@@ -19,8 +19,8 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.settings import Settings
 from ticketing.api import other, tickets
@@ -38,18 +38,24 @@ TEMPLATES = HERE / "templates"  # the web console (a later issue) renders from h
 STATIC = HERE / "static"
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    def __init__(self, app: Any, limit: int) -> None:
-        super().__init__(app)
+class BodyLimit:
+    """413 for a declared body over the limit (plain ASGI: no per-request task overhead)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
         self.limit = limit
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return JSONResponse(
-                {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
-            )
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                    response = JSONResponse(
+                        {"detail": f"request body larger than {self.limit} bytes"},
+                        status_code=413,
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -66,11 +72,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class AllowHeader(BaseHTTPMiddleware):
+class AllowHeader:
     """A 405 lists every method the path supports (Starlette names only the first route's)."""
 
-    def __init__(self, app: Any, fastapi: FastAPI) -> None:
-        super().__init__(app)
+    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
+        self.app = app
         self.fastapi = fastapi
         self.table: list[tuple[re.Pattern[str], set[str]]] | None = None
 
@@ -86,13 +92,20 @@ class AllowHeader(BaseHTTPMiddleware):
                 out |= methods
         return out
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        if response.status_code == 405:
-            methods = self._methods(request.url.path)
-            if methods:
-                response.headers["allow"] = ", ".join(sorted(methods))
-        return response
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_fixed(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = self._methods(scope["path"])
+                if methods:
+                    headers = MutableHeaders(scope=message)
+                    headers["allow"] = ", ".join(sorted(methods))
+            await send(message)
+
+        await self.app(scope, receive, send_fixed)
 
 
 def _handlers(app: FastAPI) -> None:

@@ -123,7 +123,7 @@ def _wait(pred: Any, timeout: float = 10.0) -> Any:
 
 
 def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
-    settings, tokens, make_asset, clock, db
+    settings, tokens, make_asset, make_engineer, clock, db
 ) -> None:
     from fastapi.testclient import TestClient
 
@@ -139,7 +139,7 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
 
     sub.on_message = on_message
     sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe(
-        "forewarn/v1/site-a/tickets/+/event", 1
+        [("forewarn/v1/site-a/tickets/+/event", 1), (f"forewarn/v1/site-a/{asset}/feedback", 1)]
     )
     fmqtt.connect_paho(sub, ms)
     pub = fmqtt.paho_client(ms, fmqtt.client_id(ms, "t-pub"))
@@ -170,6 +170,21 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
                 ).fetchall()
             )
             assert dead and "not JSON" in dead[0][0]
+            # Resolving it publishes the resolution for the detectors.
+            tid, admin = listed[0]["id"], auth(tokens["admin"])
+            eng = make_engineer("mqtt-eng")
+            client.post(f"/tickets/{tid}/assign", json={"engineer_id": eng}, headers=admin)
+            for to in ("accepted", "en_route", "on_site"):
+                client.post(f"/tickets/{tid}/transitions", json={"to": to}, headers=admin)
+            r = client.post(
+                f"/tickets/{tid}/transitions",
+                headers=admin,
+                json={"to": "resolved", "resolution_code": "no_fault_found"},
+            )
+            assert r.status_code == 200, r.text
+            fb = _wait(lambda: [p for t, p in got if t.endswith("/feedback")])
+            assert fb and fb[0]["resolution_code"] == "no_fault_found"
+            assert fb[0]["event_ids"] == [ev["event_id"]] and fb[0]["asset"] == asset
     finally:
         for c in (sub, pub):
             c.disconnect()
