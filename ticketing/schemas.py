@@ -183,7 +183,8 @@ class TicketDetail(TicketOut):
     subtasks: list[Subtask]
     comments: list[Comment]
     attachments: list[Attachment]
-    evidence: list[Evidence]
+    evidence: list[Evidence] = Field(description="the newest 100 anomaly events")
+    evidence_total: int
     routing: list[RoutingDecision]
 
 

@@ -205,7 +205,12 @@ def verify_chain(conn: psycopg.Connection[Any]) -> int:
     """Recompute the chain; return the number of events, raise AuditBroken where it breaks."""
     prev = GENESIS
     count = 0
-    cur = conn.cursor(row_factory=dict_row)
+    # A server-side cursor streams the chain (it needs a transaction, so not in autocommit).
+    cur: Any = (
+        conn.cursor(row_factory=dict_row)
+        if conn.autocommit
+        else conn.cursor(name="audit_verify", row_factory=dict_row)
+    )
     cur.execute(
         "select seq, at, actor, role, action, entity, entity_id, body, prev_hash, hash"
         " from audit_events order by seq"

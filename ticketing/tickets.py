@@ -15,6 +15,7 @@ from ticketing.errors import Conflict, Forbidden, Invalid, InvalidTransition, No
 from ticketing.schemas import TicketCreate, TransitionIn
 from ticketing.store import SYSTEM, Actor, Row, Tx
 
+EVIDENCE_LIMIT = 100
 SUMMARY = ("id", "asset", "site", "source", "priority", "fault_mode", "state", "engineer_id")
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 ENGINEER_MAY = frozenset({"accepted", "en_route", "on_site", "waiting_parts", "resolved", "new"})
@@ -518,12 +519,18 @@ def detail(tx: Tx, row: Row) -> dict[str, Any]:
         "subtasks": tx.all("select * from subtasks where ticket_id = %s order by id", (tid,)),
         "comments": tx.all("select * from comments where ticket_id = %s order by id", (tid,)),
         "attachments": tx.all("select * from attachments where ticket_id = %s order by id", (tid,)),
+        # The first and the newest events; a long-running fault can collect thousands.
         "evidence": tx.all(
-            "select event_id, ts, severity, score, payload->'detector'->>'name' as detector,"
-            " outcome from ticket_anomalies where ticket_id = %s"
-            " order by ts, received_at, outcome <> 'opened', event_id",
-            (tid,),
+            "select * from (select event_id, ts, severity, score, received_at,"
+            " payload->'detector'->>'name' as detector, outcome from ticket_anomalies"
+            " where ticket_id = %s order by ts desc, received_at desc, outcome = 'opened',"
+            " event_id desc limit %s) e order by ts, received_at, outcome <> 'opened', event_id",
+            (tid, EVIDENCE_LIMIT),
         ),
+        "evidence_total": (
+            tx.one("select count(*)::int as n from ticket_anomalies where ticket_id = %s", (tid,))
+            or {"n": 0}
+        )["n"],
         "routing": tx.all(
             "select at, reason, engineer_id, explanation, candidates from routing_decisions"
             " where ticket_id = %s order by id",

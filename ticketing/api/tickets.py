@@ -122,16 +122,22 @@ def get_ticket(request: Request, ticket_id: TicketId, actor: Actor = roles(*ALL)
 @router.get(
     "/{ticket_id}/events", response_model=list[TimelineEvent], openapi_extra=role_extra(*WORKERS)
 )
-def ticket_timeline(request: Request, ticket_id: TicketId, actor: Actor = roles(*WORKERS)) -> Any:
-    """The ticket's audit events, oldest first."""
+def ticket_timeline(
+    request: Request,
+    ticket_id: TicketId,
+    actor: Actor = roles(*WORKERS),
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_ID, description="page after this seq")] = 0,
+) -> Any:
+    """The ticket's audit events, oldest first (page with ``after_seq``)."""
     import json
 
     def fn(tx: Tx) -> list[dict[str, Any]]:
         T.get_for(tx, actor, ticket_id)
         rows = tx.all(
             "select seq, at, actor, role, action, body from audit_events"
-            " where entity = 'ticket' and entity_id = %s order by seq",
-            (str(ticket_id),),
+            " where entity = 'ticket' and entity_id = %s and seq > %s order by seq limit %s",
+            (str(ticket_id), after_seq, limit),
         )
         out = []
         for r in rows:
