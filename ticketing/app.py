@@ -175,7 +175,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
         webhooks.open()
-        publisher = consumer = None
+        publisher = consumer = listener = None
         scheduler: BackgroundScheduler | None = None
         try:
             handled = await asyncio.to_thread(sla.scan)
@@ -185,7 +185,8 @@ def create_app(
                 from ticketing.consumer import consume, publisher_client
 
                 publisher = publisher_client(settings.mqtt)
-                store.listeners.append(MqttPublisher(publisher))
+                listener = MqttPublisher(publisher)
+                store.listeners.append(listener)
                 app.state.mqtt_ready = asyncio.Event()
                 consumer = asyncio.create_task(
                     consume(store, settings.mqtt, group=cfg.mqtt_group, ready=app.state.mqtt_ready)
@@ -217,6 +218,8 @@ def create_app(
                 consumer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await consumer
+            if listener is not None:
+                store.listeners.remove(listener)
             if publisher is not None:
                 publisher.disconnect()
                 publisher.loop_stop()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from forewarn import db as fdb
-from ticketing.auth import create_token
+from ticketing import engineers
+from ticketing.auth import audited, create_token
+from ticketing.store import Actor
+
+DEMO = Actor("demo-seed", "admin")
 
 ALL_DAY = [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "24:00"}]
 DAY = [{"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"}]
@@ -71,24 +74,18 @@ def seed(dsn: str) -> list[tuple[str, str, str]]:
         ids = {}
         for e in ENGINEERS:
             row = conn.execute("select id from engineers where name = %s", (e["name"],)).fetchone()
-            if row is None:
-                cols = list(e)
-                vals = [Jsonb(v) if k == "shifts" else v for k, v in e.items()]
-                row = conn.execute(
-                    f"insert into engineers ({', '.join(cols)}) values"
-                    f" ({', '.join(['%s'] * len(cols))}) returning id",
-                    vals,
-                ).fetchone()
-            assert row is not None
-            ids[e["name"]] = row[0]
+            if row is None:  # created like any engineer: audited
+                made = audited(conn, functools.partial(engineers.create, actor=DEMO, data=dict(e)))
+                ids[e["name"]] = int(made["id"])
+            else:
+                ids[e["name"]] = int(row[0])
         for name, role in (
             ("demo-admin", "admin"),
             ("demo-dispatcher", "dispatcher"),
             ("demo-detectors", "integration"),
         ):
-            out.append((name, role, create_token(conn, name, role)[1]))
+            out.append((name, role, create_token(conn, name, role, actor=DEMO)[1]))
         first = ENGINEERS[0]["name"]
-        out.append(
-            (first, "engineer", create_token(conn, f"demo-{first}", "engineer", ids[first])[1])
-        )
+        token = create_token(conn, f"demo-{first}", "engineer", ids[first], actor=DEMO)[1]
+        out.append((first, "engineer", token))
     return out
