@@ -22,9 +22,9 @@ def test_demo_seed_is_repeatable_and_its_tokens_work(client, dsn, db) -> None:
     assert set(roles) == {"admin", "dispatcher", "integration", "engineer"}
     assert roles["engineer"]["engineer_id"] is not None
     integration = next(t for _, role, t in again if role == "integration")
-    # A cavitation alarm on a pump in plant-1 goes to the demo's pump specialist.
+    # A cavitation alarm on a pump in the north plant goes to the demo's pump specialist.
     asset = f"pump-{uid()}"
-    ev = anomaly(asset, site="plant-1", fault="cavitation", asset_class="centrifugal_pump")
+    ev = anomaly(asset, site="north", fault="cavitation", asset_class="centrifugal_pump")
     r = client.post("/anomalies", json=ev, headers=auth(integration))
     assert r.status_code == 201
     ada = db.execute("select id from engineers where name = 'Ada Pumps'").fetchone()[0]
