@@ -26,6 +26,8 @@ app = typer.Typer(
     help="Fleet simulator: Modbus devices, MQTT devices, ground truth.", no_args_is_help=True
 )
 console = Console()
+MAX_STEPS_PER_S = 200
+NICE_PERIODS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0)
 
 ScenarioArg = Annotated[
     str, typer.Argument(help=f"YAML file or built-in name ({', '.join(builtin_names())})")
@@ -58,6 +60,13 @@ def run_cmd(
     fast: Annotated[bool, typer.Option("--max", help="as fast as possible")] = False,
     duration: Annotated[str | None, typer.Option(help="e.g. 2h, 3d (default: scenario)")] = None,
     start: Annotated[str | None, typer.Option(help="simulated start, RFC 3339 or 'now'")] = None,
+    sample_period: Annotated[
+        float | None,
+        typer.Option(
+            help="simulated s between samples (default: scenario, "
+            "coarsened when --speed would need > 200 steps/s)"
+        ),
+    ] = None,
     mqtt_url: Annotated[str | None, typer.Option(help="default: settings mqtt.url")] = None,
     config: Annotated[Path | None, typer.Option(help="forewarn.yaml settings file")] = None,
     host: Annotated[str, typer.Option(help="Modbus listen address")] = "127.0.0.1",
@@ -72,10 +81,21 @@ def run_cmd(
     """Run SCENARIO in real or accelerated time, feeding MQTT and/or Modbus."""
     try:
         sc = load_scenario(scenario)
+        pace = None if fast else (speed or sc.speed)
+        period = sample_period or sc.sample_period_s
+        if sample_period is None and pace is not None and pace / period > MAX_STEPS_PER_S:
+            period = next((p for p in NICE_PERIODS if pace / p <= MAX_STEPS_PER_S), 3600.0)
+            console.print(
+                f"speed {pace:g}x with {sc.sample_period_s:g} s samples would need "
+                f"{pace / sc.sample_period_s:.0f} steps/s; sampling every {period:g} s "
+                "(set --sample-period to choose)"
+            )
+        if period <= 0:
+            raise typer.BadParameter("--sample-period must be positive")
+        sc = sc.model_copy(update={"sample_period_s": period})
         fleet = Fleet(sc, start=_start(start))
         seconds = parse_duration(duration) if duration else sc.duration
         steps = math.ceil(seconds / sc.sample_period_s)
-        pace = None if fast else (speed or sc.speed)
         if truth_out:
             write_truth(fleet.truth(), fleet.start, truth_out)
         stats, published = asyncio.run(

@@ -58,3 +58,12 @@ def test_run_generation_only():
     )
     assert res.exit_code == 0, res.output
     assert "120" in res.output  # steps at 1 s
+
+
+def test_high_speed_coarsens_the_sample_period():
+    res = runner.invoke(
+        app, ["run", "default", "--speed", "36000", "--duration", "2h"], env={"COLUMNS": "200"}
+    )
+    assert res.exit_code == 0, res.output
+    assert "sampling every 300 s" in res.output
+    assert " 24 " in res.output  # 2 h / 300 s steps
