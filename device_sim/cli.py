@@ -223,6 +223,53 @@ def truth(
 
 
 @app.command()
+def export(
+    scenario: ScenarioArg,
+    out: Annotated[Path, typer.Option(help="folder for <asset>.csv files")],
+    duration: Annotated[str | None, typer.Option(help="e.g. 7d (default: scenario)")] = None,
+    sample_period: Annotated[float | None, typer.Option(help="simulated s per row")] = None,
+    asset: Annotated[list[str] | None, typer.Option(help="only these assets (repeatable)")] = None,
+    start: Annotated[str | None, typer.Option(help="simulated start (RFC 3339)")] = None,
+) -> None:
+    """Write offline history (one CSV per asset, with a degradation label) and truth."""
+    from device_sim.export import export_history
+
+    try:
+        sc = load_scenario(scenario)
+        if sample_period is not None:
+            if sample_period <= 0:
+                raise typer.BadParameter("--sample-period must be positive")
+            sc = sc.model_copy(update={"sample_period_s": sample_period})
+        fleet = Fleet(sc, start=_start(start))
+        unknown = sorted(set(asset or []) - set(fleet.where))
+        if unknown:
+            raise ValueError(f"unknown asset(s): {', '.join(unknown)}")
+        seconds = parse_duration(duration) if duration else sc.duration
+        steps = math.ceil(seconds / sc.sample_period_s)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("simulating", total=steps)
+            paths = export_history(
+                fleet,
+                steps,
+                out,
+                assets=set(asset) if asset else None,
+                progress=lambda n: bar.advance(task, n),
+            )
+        write_truth(fleet.truth(), fleet.start, out / "truth.csv")
+    except (ForewarnError, ValueError) as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"{len(paths)} asset histories ({steps} rows each at most) and truth.csv in {out}"
+    )
+
+
+@app.command()
 def profiles(
     name: Annotated[str | None, typer.Argument(help="show this profile's points")] = None,
     directory: Annotated[Path | None, typer.Option("--dir", help="register maps folder")] = None,

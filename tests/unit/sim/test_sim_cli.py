@@ -67,3 +67,45 @@ def test_high_speed_coarsens_the_sample_period():
     assert res.exit_code == 0, res.output
     assert "sampling every 300 s" in res.output
     assert " 24 " in res.output  # 2 h / 300 s steps
+
+
+def test_export_history_for_replay(tmp_path: Path):
+    import pandas as pd
+
+    res = runner.invoke(
+        app,
+        [
+            "export",
+            "default",
+            "--out",
+            str(tmp_path),
+            "--duration",
+            "3d",
+            "--sample-period",
+            "600",
+            "--asset",
+            "north-P003",
+            "--asset",
+            "south-C001",
+            "--start",
+            "2026-01-05T00:00:00Z",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    pump = pd.read_csv(tmp_path / "north-P003.csv")
+    assert list(pump.columns[:3]) == ["time", "running", "speed_rpm"]
+    assert pump.columns[-1] == "label" and len(pump) == 3 * 144
+    # bearing wear starts at day 1: label 0 before, 1 after
+    assert pump["label"].iloc[:144].sum() == 0 and pump["label"].iloc[144:].all()
+    assert pump["time"].iloc[144] == "2026-01-06T00:00:00Z"
+    other = pd.read_csv(tmp_path / "south-C001.csv")
+    assert other["label"].sum() == 0
+    assert len(other) < 3 * 144  # rows during the south power cut are absent
+    assert (tmp_path / "truth.csv").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == [
+        "north-P003.csv",
+        "south-C001.csv",
+        "truth.csv",
+    ]
+    bad = runner.invoke(app, ["export", "default", "--out", str(tmp_path), "--asset", "nope"])
+    assert bad.exit_code == 2 and "unknown asset(s): nope" in bad.output
