@@ -92,9 +92,12 @@ def run_cmd(
             )
         if period <= 0:
             raise typer.BadParameter("--sample-period must be positive")
-        sc = sc.model_copy(update={"sample_period_s": period})
-        fleet = Fleet(sc, start=_start(start))
         seconds = parse_duration(duration) if duration else sc.duration
+        # Sensor-fault episodes are drawn over the scenario's duration: cover the whole run.
+        sc = sc.model_copy(
+            update={"sample_period_s": period, "duration": max(seconds, sc.duration)}
+        )
+        fleet = Fleet(sc, start=_start(start))
         steps = math.ceil(seconds / sc.sample_period_s)
         if truth_out:
             write_truth(fleet.truth(), fleet.start, truth_out)
@@ -240,11 +243,12 @@ def export(
             if sample_period <= 0:
                 raise typer.BadParameter("--sample-period must be positive")
             sc = sc.model_copy(update={"sample_period_s": sample_period})
+        seconds = parse_duration(duration) if duration else sc.duration
+        sc = sc.model_copy(update={"duration": max(seconds, sc.duration)})
         fleet = Fleet(sc, start=_start(start))
         unknown = sorted(set(asset or []) - set(fleet.where))
         if unknown:
             raise ValueError(f"unknown asset(s): {', '.join(unknown)}")
-        seconds = parse_duration(duration) if duration else sc.duration
         steps = math.ceil(seconds / sc.sample_period_s)
         with Progress(
             TextColumn("{task.description}"),
