@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +19,7 @@ from device_sim.engine import Fleet
 from device_sim.runner import RunStats, Sink, run
 from device_sim.scenario import builtin_names, load_scenario, parse_duration
 from device_sim.truth import write_truth
+from forewarn.contract import utc
 from forewarn.errors import ForewarnError
 from forewarn.registers import load_profile, load_profiles, plan_profile_reads
 
@@ -40,8 +41,10 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def _start(value: str | None) -> datetime | None:
-    if value is None or value == "now":
+    if value is None:
         return None
+    if value == "now":
+        return datetime.now(UTC).replace(microsecond=0)
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -59,7 +62,13 @@ def run_cmd(
     ] = None,
     fast: Annotated[bool, typer.Option("--max", help="as fast as possible")] = False,
     duration: Annotated[str | None, typer.Option(help="e.g. 2h, 3d (default: scenario)")] = None,
-    start: Annotated[str | None, typer.Option(help="simulated start, RFC 3339 or 'now'")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="simulated start, RFC 3339 or 'now' (default: the scenario's; "
+            "else now in real time, else so that an accelerated run ends now)"
+        ),
+    ] = None,
     sample_period: Annotated[
         float | None,
         typer.Option(
@@ -97,7 +106,15 @@ def run_cmd(
         sc = sc.model_copy(
             update={"sample_period_s": period, "duration": max(seconds, sc.duration)}
         )
-        fleet = Fleet(sc, start=_start(start))
+        begin = _start(start)
+        if begin is None and sc.start is None and (pace is None or pace > 1):
+            # Accelerated time runs ahead of the wall clock, and ingest refuses future
+            # timestamps: start in the past so the run ends about now.
+            begin = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds)
+            console.print(
+                f"accelerated run: simulated time {utc(begin)} .. now (--start to choose)"
+            )
+        fleet = Fleet(sc, start=begin)
         steps = math.ceil(seconds / sc.sample_period_s)
         if truth_out:
             write_truth(fleet.truth(), fleet.start, truth_out)

@@ -109,3 +109,40 @@ def test_export_history_for_replay(tmp_path: Path):
     ]
     bad = runner.invoke(app, ["export", "default", "--out", str(tmp_path), "--asset", "nope"])
     assert bad.exit_code == 2 and "unknown asset(s): nope" in bad.output
+
+
+def test_accelerated_run_ends_now_not_in_the_future(tmp_path: Path):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    truth = tmp_path / "t.json"
+    before = datetime.now(UTC)
+    res = runner.invoke(
+        app,
+        ["run", "default", "--speed", "36000", "--duration", "2h", "--truth-out", str(truth)],
+        env={"COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    start = datetime.fromisoformat(json.loads(truth.read_text())["start"].replace("Z", "+00:00"))
+    # ingest refuses samples from the future: the simulated 2 h end about when we started
+    assert (
+        before - timedelta(hours=2, seconds=5)
+        <= start
+        <= before - timedelta(hours=2) + timedelta(seconds=5)
+    )
+    explicit = runner.invoke(
+        app,
+        [
+            "run",
+            "default",
+            "--max",
+            "--duration",
+            "1m",
+            "--start",
+            "2026-01-05T00:00:00Z",
+            "--truth-out",
+            str(truth),
+        ],
+    )
+    assert explicit.exit_code == 0
+    assert json.loads(truth.read_text())["start"] == "2026-01-05T00:00:00Z"
