@@ -17,6 +17,22 @@ from gateway.uplink import Uplink
 log = logging.getLogger("forewarn.gateway")
 
 
+async def _finish(tasks: list[asyncio.Task[None]], wait_s: float = 0.0) -> None:
+    """Let tasks end on their own for ``wait_s``, then cancel, bounded, repeating the
+    cancel if one was swallowed (Python 3.11's ``wait_for`` can do that)."""
+    pending = {t for t in tasks if not t.done()}
+    if pending and wait_s > 0:
+        _, pending = await asyncio.wait(pending, timeout=wait_s)
+    for _ in range(5):
+        if not pending:
+            return
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for t in pending:
+        log.error("task %s did not stop", t.get_name())
+
+
 class Gateway:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
@@ -70,13 +86,13 @@ class Gateway:
         try:
             await self._stop.wait()
         finally:
-            for t in [*polls, batcher]:
-                t.cancel()
-            await asyncio.gather(*polls, batcher, return_exceptions=True)
+            for p in self.pollers:
+                p.stop()
+            self.batcher.stop()
+            await _finish([*polls, batcher])
             await self.batcher.flush(everything=True)  # polled data goes to disk, not lost
             await self.uplink.stop()
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(uplink, 10)
+            await _finish([uplink], wait_s=10.0)
             self.buffer.close()
 
     def install_signals(self) -> None:

@@ -49,6 +49,12 @@ class Batcher:
         self._open: dict[str, _Open] = {}
         self._due = asyncio.Event()
         self.samples_added = 0
+        self.stopping = False
+
+    def stop(self) -> None:
+        """End ``run`` (a flag, since 3.11's ``wait_for`` may swallow a cancel)."""
+        self.stopping = True
+        self._due.set()
 
     def add(
         self, asset: str, ts: datetime, values: dict[str, float], asset_class: str | None = None
@@ -107,7 +113,7 @@ class Batcher:
 
     async def run(self) -> None:
         """Flush due batches until cancelled; the owner then calls ``flush(everything=True)``."""
-        while True:
+        while not self.stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._due.wait(), self._next_deadline())
             self._due.clear()

@@ -128,3 +128,11 @@ def test_password_comes_from_the_named_environment_variable(tmp_path, monkeypatc
     assert cfg.mqtt.username == "gw-1" and cfg.mqtt.port == 1884
     assert cfg.mqtt.password is not None and cfg.mqtt.password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(cfg)
+
+
+def test_the_shipped_example_config_is_valid(monkeypatch):
+    monkeypatch.setenv("FOREWARN_GATEWAY_PASSWORD", "x")
+    root = Path(__file__).resolve().parents[3]
+    cfg = load(root / "config" / "gateway.example.yaml")
+    assert [d.id for d in cfg.devices] == ["pump-1", "motor-1"]  # chiller-1 is disabled
+    assert cfg.mqtt.username == "gw-north-1"
