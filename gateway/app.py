@@ -8,6 +8,7 @@ import logging
 import signal
 
 from gateway.batcher import Batcher
+from gateway.bridge import Bridge
 from gateway.buffer import Buffer
 from gateway.config import GatewayConfig
 from gateway.health import Health
@@ -61,6 +62,18 @@ class Gateway:
         self.pollers = [
             Poller(d, self.health.device(d.id, d.asset), self._sample) for d in config.devices
         ]
+        self.bridges = [
+            Bridge(
+                spec,
+                self.buffer,
+                self.health.device(spec.id, spec.id),
+                gateway=config.gateway,
+                site=config.site,
+                is_connected=lambda: self.uplink.connected,
+                on_flush=self.uplink.wake,
+            )
+            for spec in config.bridges
+        ]
         self._stop = asyncio.Event()
 
     def _sample(
@@ -76,6 +89,7 @@ class Gateway:
         uplink = asyncio.create_task(self.uplink.run(), name="uplink")
         batcher = asyncio.create_task(self.batcher.run(), name="batcher")
         polls = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in self.pollers]
+        polls += [asyncio.create_task(b.run(), name=f"bridge-{b.spec.id}") for b in self.bridges]
         log.info(
             "gateway %s (site %s): %d device(s), buffer %s",
             self.config.gateway,
@@ -88,6 +102,8 @@ class Gateway:
         finally:
             for p in self.pollers:
                 p.stop()
+            for b in self.bridges:
+                b.stop()
             self.batcher.stop()
             await _finish([*polls, batcher])
             await self.batcher.flush(everything=True)  # polled data goes to disk, not lost

@@ -157,6 +157,7 @@ class Consumer:
     topic: str = topics.TELEMETRY_FILTER
     batches: list[TelemetryBatch] = field(default_factory=list)
     statuses: list[bytes] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     client: paho.Client | None = None
 
@@ -168,6 +169,7 @@ class Consumer:
             with self.lock:
                 if msg.topic.endswith("/telemetry"):
                     self.batches.append(decode(TelemetryBatch, msg.payload))
+                    self.topics.append(msg.topic)
                 else:
                     self.statuses.append(msg.payload)
 
