@@ -100,6 +100,8 @@ def check(
             f"{d.poll_period_s:g}",
         )
     console.print(table)
+    for b in cfg.bridges:
+        console.print(f"bridge {b.id}: {b.settings.url} {b.topic} -> upstream site {cfg.site}")
     console.print(f"[green]ok[/]: {cfg.file} and {len(cfg.devices)} register map(s) are valid")
     if not probe:
         return
