@@ -59,6 +59,7 @@ class Gateway:
             is_connected=lambda: self.uplink.connected,
             on_flush=self.uplink.wake,
         )
+        self.health.buffer_write_errors = lambda: self.batcher.write_errors
         self.pollers = [
             Poller(d, self.health.device(d.id, d.asset), self._sample) for d in config.devices
         ]

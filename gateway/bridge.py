@@ -70,6 +70,9 @@ class Bridge:
                 delay = 0.5
             except ForewarnError as exc:
                 self.health.down(str(exc))
+            except Exception as exc:  # e.g. the buffer's disk: retry, never end the bridge
+                log.exception("bridge %s: unexpected error", self.spec.id)
+                self.health.down(f"{type(exc).__name__}: {exc}")
             if self.stopping:
                 break
             await asyncio.sleep(delay)
