@@ -51,8 +51,8 @@ async def run(
             sink(frame)
         stats.steps += 1
         stats.sim_seconds += period
-        if progress is not None:
-            progress(1)
+        if progress is not None and stats.steps % 100 == 0:
+            progress(100)
         if speed is None:
             if k % 10 == 0:
                 await asyncio.sleep(0)  # let servers answer
@@ -63,4 +63,6 @@ async def run(
             stats.max_lag_s = max(stats.max_lag_s, -delay)
         await asyncio.sleep(max(delay, 0.0))
     stats.wall_seconds = time.monotonic() - t0
+    if progress is not None and stats.steps % 100:
+        progress(stats.steps % 100)
     return stats

@@ -15,11 +15,12 @@ from device_sim.mqtt_out import MqttFleet
 from device_sim.runner import run
 from forewarn.contract import TelemetryBatch, decode, topics
 from forewarn.errors import ServiceUnavailable
+from forewarn.settings import MqttSettings
 
 pytestmark = pytest.mark.integration
 
 
-def test_fleet_publishes_every_sample_qos1(sim_broker):
+def test_fleet_publishes_every_sample_qos1(broker):
     fleet = Fleet(load_scenario("default"))
     got: list[tuple[str, bytes, int]] = []
     lock = threading.Lock()
@@ -33,10 +34,10 @@ def test_fleet_publishes_every_sample_qos1(sim_broker):
             got.append((msg.topic, msg.payload, msg.qos))
 
     sub.on_message = on_message
-    sub.connect(sim_broker.host, sim_broker.port)
+    sub.connect(broker.host, broker.port)
     sub.loop_start()
     assert ready.wait(10)
-    out = MqttFleet(fleet, sim_broker.host, sim_broker.port, batch_samples=10)
+    out = MqttFleet(fleet, MqttSettings(url=broker.url), batch_samples=10)
     out.start()
     frames = []
 
@@ -70,6 +71,6 @@ def test_fleet_publishes_every_sample_qos1(sim_broker):
 
 def test_unreachable_broker_is_a_clear_error():
     fleet = Fleet(load_scenario("default"))
-    out = MqttFleet(fleet, "127.0.0.1", 1)  # nothing listens on port 1
-    with pytest.raises(ServiceUnavailable, match=r"MQTT broker at mqtt://127\.0\.0\.1:1 "):
+    out = MqttFleet(fleet, MqttSettings(url="mqtt://127.0.0.1:1"))  # nothing listens there
+    with pytest.raises(ServiceUnavailable, match=r"broker at 127\.0\.0\.1:1 is unavailable"):
         out.start(timeout=2)

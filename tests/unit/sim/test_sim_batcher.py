@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from device_sim import Fleet, load_scenario
+from device_sim import CLASSES, Fleet, load_scenario
 from device_sim.mqtt_out import Batcher
 from forewarn.contract import TelemetryBatch, decode, topics
 
@@ -43,10 +43,26 @@ def test_batches_are_valid_contract_and_lose_nothing():
             for sample, f in zip(got, expected, strict=True):
                 row = f.values[cls][i]
                 want = {
-                    m: round(float(v), 4)
-                    for m, v in zip(g.metrics, row, strict=True)
-                    if not math.isnan(v)
+                    m: float(v) for m, v in zip(g.metrics, row, strict=True) if not math.isnan(v)
                 }
-                assert sample.values == want
+                assert sample.values.keys() == want.keys()
+                for m, v in want.items():  # 6 significant digits on the wire
+                    assert math.isclose(sample.values[m], v, rel_tol=1e-5, abs_tol=1e-9), m
             if a.site == "south":
                 assert len(expected) < len(history)  # the cut is visible as missing samples
+
+
+def test_dropped_sensors_are_omitted_not_sent_as_garbage(make_healthy):
+    sc = make_healthy(stops=0, drops=40, stuck=0)  # many dropouts per asset-day
+    fleet = Fleet(sc)
+    batcher = Batcher(fleet, batch_samples=5)
+    partial = full = 0
+    for _ in range(100):
+        for _topic, payload, _n in batcher.add(fleet.step()):
+            for sample in decode(TelemetryBatch, payload).samples:
+                n_metrics = len(CLASSES[decode(TelemetryBatch, payload).asset_class].metrics)
+                if len(sample.values) < n_metrics:
+                    partial += 1
+                else:
+                    full += 1
+    assert partial > 0 and full > 0
