@@ -31,6 +31,7 @@ from forewarn import mqtt
 from forewarn.settings import MqttSettings
 from forewarn.testing import Broker, free_port
 from gateway import Gateway, load
+from gateway.devicemap import config_from_map
 from gateway.poller import client_for, poll_once
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -59,30 +60,17 @@ def _serve_fleet(port: int, queue: Any) -> None:
 
 
 def _config(tmp: Path, endpoints: list[dict[str, Any]], period: float) -> Path:
-    path = tmp / "gw.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "gateway": "gw-bench",
-                "site": "bench",
-                "batch": {"max_samples": 100, "max_latency_s": 0.5},
-                "buffer": {"path": str(tmp / "buffer.sqlite"), "synchronous": "FULL"},
-                "status_period_s": 5,
-                "devices": [
-                    {
-                        "id": f"d-{e['asset']}",
-                        "host": e["host"],
-                        "port": e["port"],
-                        "unit_id": e["unit_id"],
-                        "profile": e["profile"],
-                        "asset": e["asset"],
-                        "poll_period_s": period,
-                    }
-                    for e in endpoints
-                ],
-            }
-        )
+    config = config_from_map(
+        [{**e, "site": "bench"} for e in endpoints],
+        gateway="gw-bench",
+        site="bench",
+        poll_period_s=period,
+        buffer_path=str(tmp / "buffer.sqlite"),
     )
+    config["batch"] = {"max_samples": 100, "max_latency_s": 0.5}
+    config["status_period_s"] = 5
+    path = tmp / "gw.yaml"
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
