@@ -221,29 +221,5 @@ def run(config: SettingsOpt = None) -> None:
     console.print(f"stopped; {svc.counts}")
 
 
-@app.command("feedback")
-def feedback(
-    asset: Annotated[str, typer.Argument(help="asset id")],
-    resolution: Annotated[str, typer.Argument(help="confirmed or no_fault_found")],
-    ticket: Annotated[str | None, typer.Option("--ticket")] = None,
-    config: SettingsOpt = None,
-) -> None:
-    """Record a ticket resolution for an asset's detector (what ticketing does)."""
-    from detectors import store
-    from forewarn import db as fdb
-
-    if resolution not in ("confirmed", "no_fault_found"):
-        console.print("[red]error:[/red] resolution must be confirmed or no_fault_found")
-        raise typer.Exit(2)
-    try:
-        s, _ = _settings(config)
-        with fdb.connect(s.database.dsn, autocommit=True) as conn:
-            fid = store.record_feedback(conn, asset, resolution, ticket)
-    except ForewarnError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    console.print(f"feedback {fid} recorded for {asset}: {resolution}")
-
-
 if __name__ == "__main__":
     app()
