@@ -114,7 +114,7 @@ def bench_writer(items: list[Accepted], batch_rows: int) -> dict[str, float]:
     for mode in ("optimistic", "staging"):
         name, url = fresh_db(mode)
         try:
-            writer = Writer(url, mode=mode)  # type: ignore[arg-type]
+            writer = Writer(url, mode=mode)
             total = sum(len(a.rows) for a in items)
             for label in ("", " replay"):
                 t0 = time.perf_counter()
