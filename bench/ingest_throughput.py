@@ -233,10 +233,9 @@ def main() -> None:
     )
     items = rows_of(msgs)
     results: dict[str, Any] = {"rows": rows, "messages": len(msgs), "per_message": a.per_message}
-    results["raw_copy"] = bench_raw(items, a.batch_rows)
+    raw_before = bench_raw(items, a.batch_rows)
     results["parse"] = bench_parse(msgs, rows)
     results.update(bench_writer(items, a.batch_rows))
-    del items
     with tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp:
         extra = f"max_inflight_messages {a.inflight}" if a.inflight else ""
         broker = Broker(home=Path(tmp) / "mqtt", extra_conf=extra).start()
@@ -247,8 +246,11 @@ def main() -> None:
                 results[f"publish_{n}"] = rows / r["publish_s"]
         finally:
             broker.kill()
-
-    raw = results["raw_copy"]
+    # Other work on this machine moves every figure: measure the ceiling before and after
+    # the end-to-end runs and compare against the higher one (the conservative ratio).
+    raw_after = bench_raw(items, a.batch_rows)
+    results["raw_copy_runs"] = [raw_before, raw_after]
+    results["raw_copy"] = raw = max(raw_before, raw_after)
     table = Table(title=f"ingest throughput ({rows:,} samples, {a.per_message}/message, 1 metric)")
     for col in ("path", "rows (samples)/s", "vs raw COPY"):
         table.add_column(col, justify="left" if col == "path" else "right")
@@ -266,6 +268,9 @@ def main() -> None:
     for label, key in labels:
         table.add_row(label, f"{results[key]:,.0f}", f"{results[key] / raw:.2f}")
     console.print(table)
+    console.print(
+        f"raw COPY runs (before, after the end-to-end runs): {raw_before:,.0f}, {raw_after:,.0f} rows/s"
+    )
     results["ratios"] = {k: results[k] / raw for _, k in labels}
     results["when"] = datetime.now(UTC).isoformat()
     results["cpus"] = os.cpu_count()
