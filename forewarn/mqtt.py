@@ -42,14 +42,20 @@ def paho_client(
     manual_ack: bool = False,
     will: tuple[str, bytes, int, bool] | None = None,
     max_inflight: int = 100,
+    reconnect: bool = True,
 ) -> paho.Client:
-    """A configured (not yet connected) paho client speaking MQTT 3.1.1."""
+    """A configured (not yet connected) paho client speaking MQTT 3.1.1.
+
+    ``reconnect=False`` leaves reconnection to the caller (the gateway resends from its own
+    buffer on a fresh connection, so paho must not replay in-flight messages behind its back).
+    """
     client = paho.Client(
         CallbackAPIVersion.VERSION2,
         client_id=ident,
         clean_session=clean_session,
         protocol=paho.MQTTv311,
         manual_ack=manual_ack,
+        reconnect_on_failure=reconnect,
     )
     if settings.username:
         password = settings.password.get_secret_value() if settings.password else None

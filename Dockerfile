@@ -1,0 +1,14 @@
+# One image for every Forewarn service; docker-compose picks the subcommand.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY forewarn forewarn
+COPY gateway gateway
+COPY ingest ingest
+COPY detectors detectors
+COPY ticketing ticketing
+COPY device_sim device_sim
+COPY bench bench
+COPY profiles profiles
+RUN pip install --no-cache-dir .
+ENTRYPOINT ["forewarn"]

@@ -1,0 +1,231 @@
+"""One asset's detector: preprocessing, the scoring ensemble, the alarm latch and evidence.
+
+The ensemble score is the weighted maximum of its members, so each member answers one
+question (has a level or the noise changed, is the joint pattern unusual, has the metric
+drifted away from where it was at commissioning) and the evidence names the one that spoke.
+While the score is elevated or an alarm is latched, learning slows (baseline) or stops
+(trees), which is what keeps a slowly developing fault from becoming the new normal.
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from detectors.alarm import AlarmPolicy
+from detectors.base import squash
+from detectors.configuration import ClassConfig
+from detectors.drift import DriftScorer
+from detectors.faults import suspect
+from detectors.hst import TreeScorer
+from detectors.preprocess import Preprocessor
+from detectors.robust import RobustBaseline
+from detectors.trend import TrendFit
+from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
+
+DETECTOR_NAME = "forewarn-ensemble"
+DETECTOR_VERSION = "1.0.0"
+_NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
+_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+class StateError(ValueError):
+    """A checkpoint cannot be restored (corrupt, or from another detector version)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def safe_metric(name: str) -> str:
+    """A metric name the wire contract accepts (CSV headers may hold spaces)."""
+    out = _BAD.sub("_", name.strip())[:64]
+    return out if out[:1].isalpha() else ("m" + out)[:64]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one sample produced: the score, the latched alarm state and any event."""
+
+    score: float
+    alarm: bool
+    event: AnomalyEvent | None = None
+
+
+class AssetDetector:
+    """Streaming detector for one asset's metric vector.
+
+    >>> from detectors.configuration import load_config
+    >>> det = AssetDetector("pump-1", load_config().for_class("default"))
+    >>> steps = [det.update(float(t), {"flow": 30.0 + (t % 7) * 0.1}) for t in range(400)]
+    >>> any(s.alarm for s in steps)
+    False
+    >>> steps = [det.update(400.0 + t, {"flow": 26.0}) for t in range(30)]
+    >>> opened = next(s.event for s in steps if s.event)
+    >>> opened.state, opened.contributors[0].metric, opened.score >= 0.5
+    ('open', 'flow', True)
+    """
+
+    def __init__(
+        self,
+        asset: str,
+        config: ClassConfig,
+        *,
+        site: str = "default",
+        asset_class: str | None = None,
+    ) -> None:
+        self.asset = asset
+        self.site = site
+        self.asset_class = asset_class
+        self.cfg = config
+        self.info = DetectorInfo(
+            name=DETECTOR_NAME, version=DETECTOR_VERSION, config_hash=config.config_hash()
+        )
+        self.pre = Preprocessor(config)
+        self.robust = RobustBaseline(config.robust)
+        self.trees = TreeScorer(config.hst) if config.hst.enabled else None
+        self.drift = DriftScorer(config.drift) if config.drift.enabled else None
+        self.trend = TrendFit(config.trend, config.metrics)
+        self.alarm = AlarmPolicy(config.alarm)
+        self.window: deque[tuple[float, dict[str, float]]] = deque(maxlen=config.window)
+        self.roles: dict[str, str | None] = {}
+        self.features: list[str] = []
+        self.score = 0.0
+        self.severity: Literal["warning", "critical"] | None = None
+        self.fault_mode: str | None = None
+        self.samples = 0
+        self._freeze_at = max(config.alarm.warmup, config.robust.metric_warmup)
+
+    # -- streaming -----------------------------------------------------------------------
+    def update(
+        self, ts: datetime | float, values: Mapping[str, object], *, historical: bool = False
+    ) -> Step:
+        """Score one sample (then learn from it); returns the score and latched alarm."""
+        t = ts.timestamp() if isinstance(ts, datetime) else float(ts)
+        x = self.pre.clean(t, values)
+        if x is None or not self.pre.running:
+            return Step(0.0 if x is not None else self.score, self.alarm.active)
+        self.samples += 1
+        for name in x:
+            if name not in self.roles:
+                self.roles[name] = self.cfg.role_of(name)
+                self.features.append(name)
+        self.window.append((t, x))
+        # learning is throttled from the previous step's state: causal, and a developing
+        # fault (score already elevated) barely moves the baseline
+        calm = not self.alarm.active and self.score < self.cfg.robust.guard_score
+        warm = self.alarm.warming_up
+        learn = 1.0 if calm or warm else self.cfg.robust.guard_rate
+        score = self.robust.update_one(x, learn, warm)
+        if self.trees is not None:
+            feats = {k: self.robust.squashed(k, self.cfg.hst.squash) for k in self.features}
+            score = max(score, self.cfg.hst.weight * self.trees.update_one(feats, learn))
+        if self.drift is not None:
+            score = max(score, self.cfg.drift.weight * self.drift.update_one(x, learn))
+            if self.samples == self._freeze_at:
+                self.drift.freeze()
+        self.trend.update(t, x)
+        self.score = score
+        transition = self.alarm.update(score)
+        event = None
+        if transition is not None:
+            event = self._event(t, transition, historical)
+        elif (
+            self.alarm.active
+            and self.samples % 10 == 0
+            # news for the open ticket: escalation, or the fault signature became clear
+            and (
+                (self.severity == "warning" and self._severity() == "critical")
+                or (self.fault_mode is None and self._suspect() is not None)
+            )
+        ):
+            event = self._event(t, "open", historical)
+        return Step(score, self.alarm.active, event)
+
+    def feedback(self, resolution: str) -> None:
+        """A ticket resolution for this asset: ``confirmed`` or ``no_fault_found``."""
+        self.alarm.feedback(resolution)
+
+    # -- evidence ------------------------------------------------------------------------
+    def _severity(self) -> Literal["warning", "critical"]:
+        a = self.cfg.alarm
+        ttl = self.trend.min_time_to_limit()
+        if self.score >= a.critical_score or (ttl is not None and ttl[1] <= a.critical_ttl_h):
+            return "critical"
+        return "warning"
+
+    def contributions(self) -> dict[str, float]:
+        """Per-metric share of the current score, strongest first."""
+        per = dict(self.robust.scores)
+        if self.drift is not None:
+            for name, z in self.drift.evidence().items():
+                per[name] = max(per.get(name, 0.0), squash(z, self.cfg.drift.z_half))
+        total = sum(per.values()) or 1.0
+        return dict(sorted(((k, v / total) for k, v in per.items()), key=lambda kv: -kv[1]))
+
+    def _suspect(self) -> str | None:
+        z = self.robust.evidence()
+        if self.drift is not None:
+            z.update(self.drift.evidence())
+        noise = {k: st.noise for k, st in self.robust.stats.items()}
+        return suspect(self.cfg.faults, self.roles, z, noise)
+
+    def _event(self, t: float, transition: str, historical: bool) -> AnomalyEvent:
+        ts = datetime.fromtimestamp(t, UTC)
+        state: Literal["open", "cleared"] = "cleared" if transition == "cleared" else "open"
+        self.severity = self._severity() if state == "open" else None
+        self.fault_mode = self._suspect() if state == "open" else None
+        contributors = [
+            Contributor(
+                metric=safe_metric(name),
+                weight=round(min(1.0, max(0.0, w)), 4),
+                value=self.window[-1][1].get(name),
+                baseline=self.robust.baseline(name),
+            )
+            for name, w in list(self.contributions().items())[: self.cfg.top_k]
+        ]
+        window: dict[str, list[tuple[datetime, float]]] = {}
+        for tt, vals in self.window:
+            stamp = datetime.fromtimestamp(tt, UTC)
+            for name, v in vals.items():
+                window.setdefault(safe_metric(name), []).append((stamp, v))
+        ttl = self.trend.min_time_to_limit()
+        key = f"{self.site}/{self.asset}/{t:.3f}/{state}/{self.severity}/{self.fault_mode}"
+        return AnomalyEvent(
+            event_id=str(uuid.uuid5(_NS, key)),
+            site=self.site,
+            asset=self.asset,
+            asset_class=self.asset_class,
+            ts=ts,
+            detector=self.info,
+            score=round(min(1.0, max(0.0, self.score)), 6),
+            severity=self.severity or "info",
+            fault_mode=self.fault_mode,
+            contributors=contributors,
+            window=window,
+            time_to_limit_h=None if ttl is None else round(ttl[1], 3),
+            historical=historical,
+            state=state,
+        )
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def dumps(self) -> bytes:
+        """The whole state as bytes; :meth:`loads` resumes with identical behaviour."""
+        return pickle.dumps((DETECTOR_VERSION, self), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def loads(cls, blob: bytes) -> AssetDetector:
+        """Restore a checkpoint (trusted input only: it is a pickle from our own database)."""
+        try:
+            version, det = pickle.loads(blob)
+        except Exception as exc:
+            raise StateError(f"corrupt detector checkpoint: {exc}") from None
+        if version != DETECTOR_VERSION or not isinstance(det, cls):
+            raise StateError(f"checkpoint from detector {version!r}, this is {DETECTOR_VERSION}")
+        return det

@@ -1,0 +1,218 @@
+"""Detector configuration: one YAML file, a ``defaults`` block and per-asset-class overrides.
+
+Why a file per deployment and not code: reliability engineers tune here and replay history
+with the same file the live service uses; the configuration hash in every anomaly event says
+which tuning produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from forewarn.errors import SettingsError
+
+DEFAULT_FILE = Path(__file__).parent / "config" / "default.yaml"
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricConfig(_Cfg):
+    role: str | None = Field(
+        default=None, description="vibration, temperature, flow, pressure, ..."
+    )
+    upper_limit: float | None = Field(
+        default=None, description="functional limit, for time-to-limit"
+    )
+    lower_limit: float | None = None
+    weight: float = Field(default=1.0, ge=0, le=1, description="0 ignores the metric in the score")
+
+
+class RobustConfig(_Cfg):
+    fast_alpha: float = Field(
+        default=0.1, gt=0, le=1, description="EWMA of the value (noise smoothing)"
+    )
+    slow_alpha: float = Field(default=0.005, gt=0, le=1, description="baseline learning rate")
+    z_half: float = Field(default=6.0, gt=0, description="|z| that maps to score 0.5")
+    noise_half: float = Field(
+        default=6.0, gt=1, description="noise variance ratio that maps to 0.5"
+    )
+    metric_warmup: int = Field(default=30, ge=2, description="samples before a metric is scored")
+    guard_score: float = Field(default=0.3, ge=0, le=1, description="above this, learning slows")
+    guard_rate: float = Field(
+        default=0.02, ge=0, le=1, description="learning factor while elevated"
+    )
+    winsor: float = Field(default=6.0, gt=0, description="clip learning input at this many sigmas")
+    min_std_rel: float = Field(default=1e-3, ge=0, description="std floor relative to |level|")
+    min_std_abs: float = Field(default=1e-6, gt=0, description="absolute std floor")
+
+
+class HSTConfig(_Cfg):
+    enabled: bool = True
+    n_trees: int = Field(default=10, ge=1, le=100)
+    height: int = Field(default=8, ge=2, le=16)
+    window_size: int = Field(default=250, ge=10)
+    every: int = Field(default=4, ge=1, description="run the trees on every n-th sample (cost)")
+    squash: float = Field(default=4.0, gt=0, description="z scale of the tanh squash into [0, 1]")
+    z_half: float = Field(
+        default=6.0, gt=0, description="z of the calibrated tree score mapping to 0.5"
+    )
+    weight: float = Field(default=0.7, ge=0, le=1)
+    seed: int = 42
+
+
+class DriftConfig(_Cfg):
+    enabled: bool = False
+    every: int = Field(default=10, ge=1, description="feed Page-Hinkley every n-th sample")
+    delta: float = Field(default=0.5, ge=0, description="Page-Hinkley magnitude tolerance (in z)")
+    threshold: float = Field(default=50.0, gt=0, description="Page-Hinkley detection threshold")
+    z_half: float = Field(
+        default=6.0, gt=0, description="reference |z| mapping to 0.5 once drifting"
+    )
+    weight: float = Field(default=0.9, ge=0, le=1)
+
+
+class TrendConfig(_Cfg):
+    alpha: float = Field(default=0.01, gt=0, le=1, description="EW weight of the linear trend fit")
+    min_points: int = Field(default=30, ge=3)
+
+
+class RunningRule(_Cfg):
+    metric: str
+    above: float = Field(description="the asset runs when this metric is above the value")
+
+
+class PreprocessConfig(_Cfg):
+    stuck_after: int = Field(
+        default=120, ge=3, description="identical values before a sensor is stuck"
+    )
+    running: RunningRule | None = None
+
+
+class AlarmConfig(_Cfg):
+    warmup: int = Field(default=300, ge=0, description="samples before any alarm (learning only)")
+    on_threshold: float = Field(default=0.5, gt=0, le=1)
+    off_threshold: float = Field(default=0.3, ge=0, le=1)
+    k: int = Field(default=3, ge=1, description="k of the last n scores above on_threshold opens")
+    n: int = Field(default=5, ge=1)
+    clear_after: int = Field(default=10, ge=1, description="consecutive scores below off to clear")
+    cooldown: int = Field(default=300, ge=0, description="samples after a clear before a new open")
+    critical_score: float = Field(default=0.85, ge=0, le=1)
+    critical_ttl_h: float = Field(default=24.0, ge=0)
+    nff_step: float = Field(
+        default=0.05, ge=0, le=0.5, description="bar raise per 'no fault found'"
+    )
+    nff_max: float = Field(default=0.3, ge=0, le=0.9)
+
+    @model_validator(mode="after")
+    def _order(self) -> AlarmConfig:
+        if self.off_threshold > self.on_threshold:
+            raise ValueError("off_threshold must not exceed on_threshold (hysteresis)")
+        if self.k > self.n:
+            raise ValueError("k must not exceed n")
+        return self
+
+
+Direction = Literal["up", "down", "noisy"]
+
+
+class ClassConfig(_Cfg):
+    """Everything one asset class's detector needs; ``config_hash`` identifies it."""
+
+    metrics: dict[str, MetricConfig] = Field(default_factory=dict)
+    roles: dict[str, list[str]] = Field(
+        default_factory=dict, description="role -> name fragments, for metrics not listed"
+    )
+    robust: RobustConfig = RobustConfig()
+    hst: HSTConfig = HSTConfig()
+    drift: DriftConfig = DriftConfig()
+    trend: TrendConfig = TrendConfig()
+    preprocess: PreprocessConfig = PreprocessConfig()
+    alarm: AlarmConfig = AlarmConfig()
+    faults: dict[str, dict[str, Direction]] = Field(default_factory=dict)
+    window: int = Field(default=60, ge=1, le=10_000, description="recent samples kept as evidence")
+    top_k: int = Field(default=3, ge=1, description="contributors reported")
+
+    def role_of(self, metric: str) -> str | None:
+        cfg = self.metrics.get(metric)
+        if cfg is not None and cfg.role:
+            return cfg.role
+        low = metric.lower()
+        for role, fragments in self.roles.items():
+            if any(re.search(f, low) for f in fragments):
+                return role
+        return None
+
+    def config_hash(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class DetectorConfig:
+    """A loaded configuration file: ``for_class(name)`` falls back to ``defaults``."""
+
+    def __init__(self, data: dict[str, Any], source: str = "<dict>") -> None:
+        self.source = source
+        if not isinstance(data, dict):
+            raise SettingsError([("(root)", "must be a mapping")], source)
+        unknown = set(data) - {"defaults", "classes"}
+        if unknown:
+            raise SettingsError([(k, "unknown key") for k in sorted(unknown)], source)
+        self._defaults = data.get("defaults") or {}
+        self._classes: dict[str, Any] = data.get("classes") or {}
+        self._cache: dict[str, ClassConfig] = {}
+        for name in ["default", *self._classes]:
+            self.for_class(name)  # validate everything up front
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(self._classes)
+
+    def for_class(self, name: str | None) -> ClassConfig:
+        key = name if name in self._classes else "default"
+        if key not in self._cache:
+            merged = _merge(self._defaults, self._classes.get(key) or {})
+            try:
+                self._cache[key] = ClassConfig.model_validate(merged)
+            except ValidationError as exc:
+                problems = [
+                    (f"classes.{key}." + ".".join(str(p) for p in e["loc"]), e["msg"])
+                    for e in exc.errors(include_url=False)
+                ]
+                raise SettingsError(problems, self.source) from None
+        return self._cache[key]
+
+    def override(self, **alarm: Any) -> DetectorConfig:
+        """A copy with ``defaults.alarm`` keys replaced (e.g. a benchmark protocol's warm-up)."""
+        data = {"defaults": _merge(self._defaults, {"alarm": alarm}), "classes": self._classes}
+        return DetectorConfig(data, self.source)
+
+
+def load_config(path: str | Path | None = None) -> DetectorConfig:
+    """Load a detector configuration file (the shipped default when ``path`` is None)."""
+    file = Path(path) if path else DEFAULT_FILE
+    try:
+        data = yaml.safe_load(file.read_text())
+    except OSError as exc:
+        raise SettingsError([("file", str(exc))], str(file)) from None
+    except yaml.YAMLError as exc:
+        raise SettingsError([("yaml", str(exc).splitlines()[0])], str(file)) from None
+    return DetectorConfig(data or {}, str(file))

@@ -1,0 +1,71 @@
+"""Input hygiene before any model sees a sample.
+
+Drops out-of-order and duplicate timestamps (a replayed buffer must not score twice),
+NaN/inf/missing values (the metric just sits this sample out), and a metric whose sensor
+repeats the same reading ``stuck_after`` times (a dead sensor must neither alarm nor teach
+the baseline that the world stopped). Also decides whether the asset is running: a stopped
+pump is not an anomalous pump, so scoring and learning pause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from detectors.base import finite
+from detectors.configuration import ClassConfig
+
+
+class Preprocessor:
+    """Cleans one sample; ``None`` means "skip it entirely".
+
+    >>> from detectors.configuration import ClassConfig, PreprocessConfig
+    >>> pp = Preprocessor(ClassConfig(preprocess=PreprocessConfig(stuck_after=3)))
+    >>> pp.clean(1.0, {"a": 1.0, "b": float("nan")})
+    {'a': 1.0}
+    >>> pp.clean(1.0, {"a": 2.0}) is None  # duplicate timestamp
+    True
+    >>> [pp.clean(t, {"a": 5.0}) for t in (2.0, 3.0, 4.0)]
+    [{'a': 5.0}, {'a': 5.0}, {}]
+    >>> sorted(pp.stuck)
+    ['a']
+    """
+
+    def __init__(self, config: ClassConfig) -> None:
+        self.cfg = config
+        self.ignored = {k for k, m in config.metrics.items() if m.weight == 0}
+        self.last_ts: float | None = None
+        self.prev: dict[str, float] = {}
+        self.repeats: dict[str, int] = {}
+        self.stuck: set[str] = set()
+        self.dropped = 0
+        self.running = True
+
+    def clean(self, ts: float, values: Mapping[str, object]) -> dict[str, float] | None:
+        if self.last_ts is not None and ts <= self.last_ts:
+            self.dropped += 1
+            return None
+        self.last_ts = ts
+        out: dict[str, float] = {}
+        limit = self.cfg.preprocess.stuck_after
+        prev, repeats = self.prev, self.repeats
+        for name, raw in values.items():
+            v = finite(raw)
+            if v is None or name in self.ignored:
+                continue
+            if prev.get(name) == v:
+                cnt = repeats[name] = repeats.get(name, 0) + 1
+                if cnt + 1 >= limit:
+                    self.stuck.add(name)
+                    continue
+            else:
+                prev[name] = v
+                repeats[name] = 0
+                if name in self.stuck:
+                    self.stuck.discard(name)
+            out[name] = v
+        rule = self.cfg.preprocess.running
+        if rule is not None:
+            v = finite(values.get(rule.metric))
+            if v is not None:
+                self.running = v > rule.above
+        return out

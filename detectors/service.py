@@ -1,0 +1,214 @@
+"""The live detector service: telemetry in over MQTT, anomaly events out, state in the DB.
+
+One worker owns a set of assets. Ownership is either a static partition
+(``crc32(asset) % partitions == partition``, from settings) or the broker's: with
+``shared_group`` set the worker joins a shared subscription, which keeps per-asset state
+correct only on a broker that hashes by topic (EMQX ``hash_topic``, HiveMQ, VerneMQ); on
+plain Mosquitto use static partitions. Either way the model of an asset is checkpointed to
+the database every ``checkpoint_every_s`` and on shutdown, so any worker resumes it without
+a new warm-up.
+
+Threads: paho's network thread only enqueues messages; one processing thread owns every
+detector (scoring, publishing, checkpoints, feedback), so no model is touched concurrently.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+from pydantic import Field, model_validator
+
+from detectors import store
+from detectors.asset import AssetDetector
+from detectors.configuration import DetectorConfig, load_config
+from forewarn import db as fdb
+from forewarn import mqtt as fmqtt
+from forewarn.contract import AnomalyEvent, TelemetryBatch, decode, encode, topics
+from forewarn.errors import ContractError
+from forewarn.settings import Section, Settings
+
+log = logging.getLogger("forewarn.detectors")
+
+
+class DetectorsSettings(Section):
+    """The ``detectors:`` section of forewarn.yaml."""
+
+    config: str | None = Field(default=None, description="detector YAML (shipped default)")
+    site: str = Field(default="+", description="site to consume, '+' for all")
+    partition: int = Field(default=0, ge=0)
+    partitions: int = Field(default=1, ge=1, le=4096)
+    shared_group: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    checkpoint_every_s: float = Field(default=60.0, gt=0)
+    feedback_poll_s: float = Field(default=10.0, gt=0)
+    queue_max: int = Field(default=10_000, ge=10)
+    worker: str | None = Field(default=None, description="name in checkpoints (default host-pid)")
+
+    @model_validator(mode="after")
+    def _partition(self) -> DetectorsSettings:
+        if self.partition >= self.partitions:
+            raise ValueError("partition must be below partitions")
+        return self
+
+
+class DetectorService:
+    """Consume telemetry, score per asset, publish and store events, checkpoint state."""
+
+    def __init__(self, settings: Settings, section: DetectorsSettings) -> None:
+        self.settings = settings
+        self.section = section
+        self.config: DetectorConfig = load_config(Path(section.config) if section.config else None)
+        self.worker = section.worker or f"{socket.gethostname()}-{os.getpid()}"
+        self.detectors: dict[str, AssetDetector] = {}
+        self.dirty: set[str] = set()
+        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue(section.queue_max)
+        self.stopping = threading.Event()
+        self.counts = {"batches": 0, "samples": 0, "events": 0, "rejected": 0, "foreign": 0}
+        self._thread: threading.Thread | None = None
+        self._client: paho.Client | None = None
+        self._conn: Any = None
+
+    # -- ownership -----------------------------------------------------------------------
+    def owns(self, asset: str) -> bool:
+        s = self.section
+        return (
+            s.shared_group is not None or zlib.crc32(asset.encode()) % s.partitions == s.partition
+        )
+
+    def subscription(self) -> str:
+        flt = f"{topics.ROOT}/{self.section.site}/+/telemetry"
+        if self.section.shared_group:
+            return topics.shared(self.section.shared_group, flt)
+        return flt
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        self._conn = fdb.connect(self.settings.database.dsn, autocommit=True)
+        client = fmqtt.paho_client(
+            self.settings.mqtt, fmqtt.client_id(self.settings.mqtt, f"detectors-{self.worker}")
+        )
+
+        def on_connect(c: paho.Client, ud: Any, flags: Any, rc: Any, props: Any = None) -> None:
+            c.subscribe(self.subscription(), qos=1)  # again after every reconnect
+
+        def on_message(c: paho.Client, ud: Any, msg: paho.MQTTMessage) -> None:
+            self.inbox.put((msg.topic, bytes(msg.payload)))  # blocks when full: back-pressure
+
+        client.on_connect = on_connect
+        client.on_message = on_message
+        fmqtt.connect_paho(client, self.settings.mqtt)
+        self._client = client
+        self._thread = threading.Thread(target=self._run, name="detectors", daemon=True)
+        self._thread.start()
+        log.info("detectors worker %s subscribed to %s", self.worker, self.subscription())
+
+    def stop(self) -> None:
+        """Drain what has arrived, checkpoint every model, disconnect."""
+        self.stopping.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _run(self) -> None:
+        next_cp = time.monotonic() + self.section.checkpoint_every_s
+        next_fb = time.monotonic()
+        while True:
+            try:
+                topic, payload = self.inbox.get(timeout=0.2)
+            except queue.Empty:
+                if self.stopping.is_set():
+                    break
+            else:
+                self.handle(topic, payload)
+            now = time.monotonic()
+            if now >= next_fb:
+                self.apply_feedback()
+                next_fb = now + self.section.feedback_poll_s
+            if now >= next_cp:
+                self.checkpoint()
+                next_cp = now + self.section.checkpoint_every_s
+        self.checkpoint(everything=True)
+
+    # -- work ----------------------------------------------------------------------------
+    def handle(self, topic: str, payload: bytes) -> list[AnomalyEvent]:
+        try:
+            where = topics.parse(topic)
+            batch = decode(TelemetryBatch, payload)
+            if where.asset != batch.asset:
+                raise ContractError(f"topic asset {where.asset!r} != payload {batch.asset!r}")
+        except ContractError as exc:
+            self.counts["rejected"] += 1  # ingest keeps the dead letter; we only count
+            log.debug("rejected %s: %s", topic, exc)
+            return []
+        if not self.owns(batch.asset):
+            self.counts["foreign"] += 1
+            return []
+        det = self.detector(where.site, batch.asset, batch.asset_class)
+        events = []
+        for sample in batch.samples:
+            step = det.update(sample.ts, sample.values, historical=batch.historical)
+            if step.event is not None:
+                events.append(step.event)
+        self.counts["batches"] += 1
+        self.counts["samples"] += len(batch.samples)
+        self.dirty.add(batch.asset)
+        for ev in events:
+            self.emit(ev)
+        return events
+
+    def detector(self, site: str, asset: str, asset_class: str | None) -> AssetDetector:
+        det = self.detectors.get(asset)
+        if det is not None:
+            return det
+        if asset_class is None:
+            row = self._conn.execute(
+                "select asset_class from assets where asset = %s", (asset,)
+            ).fetchone()
+            asset_class = row[0] if row else None
+        cfg = self.config.for_class(asset_class)
+        det = store.load_checkpoint(self._conn, asset, cfg.config_hash())
+        if det is None:
+            det = AssetDetector(asset, cfg, site=site, asset_class=asset_class)
+            log.info("asset %s: new model (%s), warm-up %d samples", asset, asset_class,
+                     cfg.alarm.warmup)  # fmt: skip
+        else:
+            log.info("asset %s: resumed from checkpoint at %d samples", asset, det.samples)
+        self.detectors[asset] = det
+        return det
+
+    def emit(self, ev: AnomalyEvent) -> None:
+        store.store_event(self._conn, ev)
+        assert self._client is not None
+        self._client.publish(topics.anomaly(ev.site, ev.asset), encode(ev), qos=1)
+        self.counts["events"] += 1
+        log.info("asset %s: %s %s score %.2f %s", ev.asset, ev.state, ev.severity, ev.score,
+                 ev.fault_mode or "")  # fmt: skip
+
+    def checkpoint(self, everything: bool = False) -> int:
+        names = list(self.detectors) if everything else sorted(self.dirty)
+        n = store.save_checkpoints(self._conn, (self.detectors[a] for a in names), self.worker)
+        self.dirty.clear()
+        return n
+
+    def apply_feedback(self) -> int:
+        rows = store.pending_feedback(self._conn, self.detectors)
+        for fid, asset, resolution in rows:
+            det = self.detectors[asset]
+            det.feedback(resolution)
+            store.mark_applied(self._conn, fid, det.alarm.on_threshold)
+            self.dirty.add(asset)
+            log.info("asset %s: feedback %s, bar now %.2f", asset, resolution,
+                     det.alarm.on_threshold)  # fmt: skip
+        return len(rows)

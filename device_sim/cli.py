@@ -1,0 +1,281 @@
+"""``forewarn sim``: run a scenario, export its ground truth, list register maps."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from device_sim.engine import Fleet
+from device_sim.runner import RunStats, Sink, run
+from device_sim.scenario import builtin_names, load_scenario, parse_duration
+from device_sim.truth import write_truth
+from forewarn.errors import ForewarnError
+from forewarn.registers import load_profile, load_profiles, plan_profile_reads
+
+app = typer.Typer(
+    help="Fleet simulator: Modbus devices, MQTT devices, ground truth.", no_args_is_help=True
+)
+console = Console()
+
+ScenarioArg = Annotated[
+    str, typer.Argument(help=f"YAML file or built-in name ({', '.join(builtin_names())})")
+]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(2)
+
+
+def _start(value: str | None) -> datetime | None:
+    if value is None or value == "now":
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter("use RFC 3339, e.g. 2026-01-05T00:00:00Z, or 'now'") from None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+@app.command("run")
+def run_cmd(
+    scenario: ScenarioArg,
+    mqtt: Annotated[bool, typer.Option("--mqtt", help="publish as MQTT-native devices")] = False,
+    modbus: Annotated[bool, typer.Option("--modbus", help="serve Modbus TCP devices")] = False,
+    speed: Annotated[
+        float | None, typer.Option(help="simulated s per wall s (default: scenario)")
+    ] = None,
+    fast: Annotated[bool, typer.Option("--max", help="as fast as possible")] = False,
+    duration: Annotated[str | None, typer.Option(help="e.g. 2h, 3d (default: scenario)")] = None,
+    start: Annotated[str | None, typer.Option(help="simulated start, RFC 3339 or 'now'")] = None,
+    mqtt_url: Annotated[str | None, typer.Option(help="default: settings mqtt.url")] = None,
+    config: Annotated[Path | None, typer.Option(help="forewarn.yaml settings file")] = None,
+    host: Annotated[str, typer.Option(help="Modbus listen address")] = "127.0.0.1",
+    base_port: Annotated[int, typer.Option(help="first Modbus port")] = 15020,
+    layout: Annotated[
+        str, typer.Option(help="unit: 247 devices per port; port: one each")
+    ] = "unit",
+    profiles_dir: Annotated[Path | None, typer.Option(help="register maps folder")] = None,
+    device_map: Annotated[Path | None, typer.Option(help="write Modbus endpoints (JSON)")] = None,
+    truth_out: Annotated[Path | None, typer.Option(help="write ground truth (.csv/.json)")] = None,
+) -> None:
+    """Run SCENARIO in real or accelerated time, feeding MQTT and/or Modbus."""
+    try:
+        sc = load_scenario(scenario)
+        fleet = Fleet(sc, start=_start(start))
+        seconds = parse_duration(duration) if duration else sc.duration
+        steps = math.ceil(seconds / sc.sample_period_s)
+        pace = None if fast else (speed or sc.speed)
+        if truth_out:
+            write_truth(fleet.truth(), fleet.start, truth_out)
+        stats, published = asyncio.run(
+            _run(
+                fleet,
+                steps,
+                pace,
+                mqtt,
+                modbus,
+                mqtt_url,
+                config,
+                host,
+                base_port,
+                layout,
+                profiles_dir,
+                device_map,
+            )
+        )
+    except (ForewarnError, ValueError) as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"scenario {sc.name}: {len(fleet.assets)} assets")
+    for col in ("steps", "simulated", "wall", "speed", "late steps", "max lag", "MQTT msgs"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(stats.steps),
+        f"{stats.sim_seconds / 3600:.2f} h",
+        f"{stats.wall_seconds:.1f} s",
+        f"{stats.speed:.1f}x",
+        str(stats.late_steps),
+        f"{stats.max_lag_s:.2f} s",
+        str(published),
+    )
+    console.print(table)
+
+
+async def _run(
+    fleet: Fleet,
+    steps: int,
+    pace: float | None,
+    mqtt: bool,
+    modbus: bool,
+    mqtt_url: str | None,
+    config: Path | None,
+    host: str,
+    base_port: int,
+    layout: str,
+    profiles_dir: Path | None,
+    device_map: Path | None,
+) -> tuple[RunStats, int]:
+    from device_sim.modbus_out import ModbusFleet
+    from device_sim.mqtt_out import MqttFleet
+    from forewarn import settings as fw_settings
+
+    sinks: list[Sink] = []
+    publisher = server = None
+    if mqtt:
+        s = fw_settings.load(config).mqtt
+        if mqtt_url:
+            s = s.model_copy(
+                update={"url": fw_settings.MqttSettings.model_validate({"url": mqtt_url}).url}
+            )
+        publisher = MqttFleet(fleet, s)
+        publisher.start()
+        sinks.append(publisher)
+    if modbus:
+        server = ModbusFleet(
+            fleet, load_profiles(profiles_dir), host=host, base_port=base_port, layout=layout
+        )
+        await server.start()
+        ports = sorted({e.port for e in server.endpoints})
+        console.print(
+            f"Modbus: {len(server.endpoints)} devices on {host} ports {ports[0]}..{ports[-1]}"
+        )
+        if device_map:
+            await asyncio.to_thread(
+                device_map.write_text, json.dumps(server.device_map(), indent=1)
+            )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("simulating", total=steps)
+            stats = await run(
+                fleet,
+                sinks,
+                steps=steps,
+                speed=pace,
+                stop=stop,
+                progress=lambda n: bar.advance(task, n),
+            )
+    finally:
+        if publisher is not None:
+            await asyncio.to_thread(publisher.stop)
+        if server is not None:
+            await server.stop()
+    return stats, publisher.stats.messages if publisher else 0
+
+
+@app.command()
+def truth(
+    scenario: ScenarioArg,
+    out: Annotated[Path, typer.Option(help="output file: .csv or .json")],
+    start: Annotated[str | None, typer.Option(help="simulated start (RFC 3339)")] = None,
+) -> None:
+    """Export what SCENARIO injects: degradations, sudden faults, sensor faults."""
+    try:
+        fleet = Fleet(load_scenario(scenario), start=_start(start))
+        events = fleet.truth()
+        write_truth(events, fleet.start, out)
+    except (ForewarnError, ValueError) as exc:
+        raise _fail(exc) from None
+    kinds = {k: sum(e.kind == k for e in events) for k in ("degradation", "sudden", "sensor")}
+    console.print(
+        f"{len(events)} events to {out}: " + ", ".join(f"{v} {k}" for k, v in kinds.items())
+    )
+
+
+@app.command()
+def profiles(
+    name: Annotated[str | None, typer.Argument(help="show this profile's points")] = None,
+    directory: Annotated[Path | None, typer.Option("--dir", help="register maps folder")] = None,
+) -> None:
+    """List vendor register maps (profiles), or one profile's points."""
+    try:
+        found = load_profiles(directory)
+        if name is not None and Path(name).suffix in (".yaml", ".yml"):
+            p = load_profile(name)
+            found = {p.profile: p}
+            name = p.profile
+    except ForewarnError as exc:
+        raise _fail(exc) from None
+    if name is None:
+        table = Table(title="register maps")
+        for col in (
+            "profile",
+            "vendor",
+            "model",
+            "asset class",
+            "unit",
+            "points",
+            "reads/poll",
+            "period",
+        ):
+            table.add_column(col)
+        for p in found.values():
+            table.add_row(
+                p.profile,
+                p.vendor,
+                p.model,
+                p.asset_class,
+                str(p.device.unit_id),
+                str(len(p.points)),
+                str(len(plan_profile_reads(p))),
+                f"{p.device.poll_period_s:g} s",
+            )
+        console.print(table)
+        return
+    if name not in found:
+        raise _fail(KeyError(f"no profile {name!r}; have {', '.join(found)}"))
+    p = found[name]
+    table = Table(title=f"{p.profile}: {p.vendor} {p.model} ({p.asset_class})")
+    for col in ("point", "kind", "address", "type", "order", "scale", "offset", "unit", "metric"):
+        table.add_column(col)
+    for pt in p.points:
+        order = "" if pt.is_bit else f"{pt.byte_order}/{pt.word_order}"
+        table.add_row(
+            pt.name,
+            pt.kind,
+            f"{pt.address}" + (f"..{pt.end - 1}" if pt.width > 1 else ""),
+            pt.type,
+            order,
+            f"{pt.scale:g}",
+            f"{pt.offset:g}",
+            pt.unit or "",
+            pt.metric or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def check(files: Annotated[list[Path], typer.Argument(help="profiles or scenarios")]) -> None:
+    """Validate profile and scenario files; print every problem with file and line."""
+    bad = 0
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8") if f.exists() else ""
+            kind = "profile" if "points:" in text else "scenario"
+            (load_profile if kind == "profile" else load_scenario)(f)
+            console.print(f"[green]ok[/green] {f} ({kind})")
+        except ForewarnError as exc:
+            bad += 1
+            console.print(f"[red]refused[/red] {exc}", highlight=False)
+    if bad:
+        raise typer.Exit(2)

@@ -1,0 +1,86 @@
+"""The gateway process: pollers -> batcher -> durable buffer -> uplink, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from gateway.batcher import Batcher
+from gateway.buffer import Buffer
+from gateway.config import GatewayConfig
+from gateway.health import Health
+from gateway.poller import Poller
+from gateway.uplink import Uplink
+
+log = logging.getLogger("forewarn.gateway")
+
+
+class Gateway:
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.health = Health(config.gateway, config.site)
+        self.buffer = Buffer(
+            config.buffer_path,
+            max_batches=config.buffer_max_batches,
+            synchronous=config.buffer_synchronous,
+        )
+        self.uplink = Uplink(
+            config.mqtt,
+            self.buffer,
+            self.health,
+            window=config.publish_window,
+            status_period_s=config.status_period_s,
+        )
+        self.batcher = Batcher(
+            self.buffer,
+            gateway=config.gateway,
+            site=config.site,
+            max_samples=config.batch.max_samples,
+            max_latency_s=config.batch.max_latency_s,
+            is_connected=lambda: self.uplink.connected,
+            on_flush=self.uplink.wake,
+        )
+        self.pollers = [
+            Poller(d, self.health.device(d.id, d.asset), self._sample) for d in config.devices
+        ]
+        self._stop = asyncio.Event()
+
+    def _sample(
+        self, asset: str, ts: object, values: dict[str, float], asset_class: str | None
+    ) -> None:
+        self.batcher.add(asset, ts, values, asset_class)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run until ``stop()`` (or SIGINT/SIGTERM when installed by the CLI)."""
+        uplink = asyncio.create_task(self.uplink.run(), name="uplink")
+        batcher = asyncio.create_task(self.batcher.run(), name="batcher")
+        polls = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in self.pollers]
+        log.info(
+            "gateway %s (site %s): %d device(s), buffer %s",
+            self.config.gateway,
+            self.config.site,
+            len(polls),
+            self.config.buffer_path,
+        )
+        try:
+            await self._stop.wait()
+        finally:
+            for t in [*polls, batcher]:
+                t.cancel()
+            await asyncio.gather(*polls, batcher, return_exceptions=True)
+            await self.batcher.flush(everything=True)  # polled data goes to disk, not lost
+            await self.uplink.stop()
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(uplink, 10)
+            self.buffer.close()
+
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.stop)

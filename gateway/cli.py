@@ -1,0 +1,139 @@
+"""``forewarn gateway``: run, check (and probe) a gateway config, issue MQTT credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from forewarn import settings as fsettings
+from gateway import config as gconfig
+from gateway.credentials import add_gateway
+from gateway.poller import ReadFailed, client_for, read
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+
+ConfigArg = Annotated[Path, typer.Argument(help="gateway YAML (see config/gateway.example.yaml)")]
+SettingsOpt = Annotated[
+    Path | None, typer.Option("--settings", "-s", help="forewarn settings YAML (MQTT defaults)")
+]
+
+
+def _load(path: Path, settings_file: Path | None) -> gconfig.GatewayConfig:
+    if settings_file is not None:
+        os.environ["FOREWARN_CONFIG"] = str(settings_file)
+    fsettings.current.cache_clear()
+    return gconfig.load(path, fsettings.current().mqtt)
+
+
+@app.command()
+def run(config: ConfigArg, settings_file: SettingsOpt = None) -> None:
+    """Poll the devices and publish until Ctrl-C / SIGTERM."""
+    from gateway.app import Gateway
+
+    cfg = _load(config, settings_file)
+    logging.basicConfig(
+        level=fsettings.current().log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+
+    async def main() -> None:
+        gw = Gateway(cfg)
+        gw.install_signals()
+        await gw.run()
+
+    asyncio.run(main())
+
+
+async def _probe(cfg: gconfig.GatewayConfig) -> list[tuple[str, str, str, str, str]]:
+    """Read every point once: (device, point, value, unit, error)."""
+
+    async def one(dev: gconfig.Device) -> list[tuple[str, str, str, str, str]]:
+        client = client_for(dev)
+        rows = []
+        try:
+            if not await client.connect():
+                return [(dev.id, "-", "", "", f"cannot connect to {dev.host}:{dev.port}")]
+            for req in dev.reads:
+                try:
+                    decoded = req.decode(await read(client, req, dev.unit_id))
+                except (ReadFailed, ValueError) as exc:
+                    rows += [(dev.id, p.name, "", p.unit or "", str(exc)) for p in req.points]
+                    continue
+                for p in req.points:
+                    v = decoded[p.name]
+                    text = f"{v:.6g}" if isinstance(v, float) else str(v)
+                    rows.append((dev.id, p.name, text, p.unit or "", ""))
+        finally:
+            client.close()
+        return rows
+
+    results = await asyncio.gather(*(one(d) for d in cfg.devices))
+    return [row for rows in results for row in rows]
+
+
+@app.command()
+def check(
+    config: ConfigArg,
+    probe: Annotated[bool, typer.Option(help="read each point once and show its value")] = False,
+    settings_file: SettingsOpt = None,
+) -> None:
+    """Validate the config and its register maps (and with --probe, read every point)."""
+    cfg = _load(config, settings_file)
+    table = Table(title=f"gateway {cfg.gateway} (site {cfg.site}) -> {cfg.mqtt.url}")
+    for col in ("device", "address", "asset", "profile", "points", "reads", "period s"):
+        table.add_column(col)
+    for d in cfg.devices:
+        table.add_row(
+            d.id,
+            f"{d.host}:{d.port}/{d.unit_id}",
+            f"{d.asset} ({d.asset_class})",
+            d.profile.profile,
+            str(len(d.profile.points)),
+            str(len(d.reads)),
+            f"{d.poll_period_s:g}",
+        )
+    console.print(table)
+    console.print(f"[green]ok[/]: {cfg.file} and {len(cfg.devices)} register map(s) are valid")
+    if not probe:
+        return
+    rows = asyncio.run(_probe(cfg))
+    values = Table(title="probe")
+    for col in ("device", "point", "value", "unit", "error"):
+        values.add_column(col)
+    for dev, point, value, unit, error in rows:
+        values.add_row(dev, point, value, unit, f"[red]{error}[/]" if error else "")
+    console.print(values)
+    failed = sum(1 for r in rows if r[4])
+    if failed:
+        console.print(f"[red]{failed} point(s) could not be read[/]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def credentials(
+    gateway: Annotated[str, typer.Argument(help="gateway id (becomes the MQTT user name)")],
+    site: Annotated[str, typer.Option(help="the only site this gateway may publish to")],
+    passwd: Annotated[Path, typer.Option(help="Mosquitto password_file")] = Path(
+        ".run/mosquitto/passwd"
+    ),
+    acl: Annotated[Path, typer.Option(help="Mosquitto acl_file")] = Path(".run/mosquitto/acl"),
+    password_env: Annotated[
+        str | None, typer.Option(help="take the password from this environment variable")
+    ] = None,
+) -> None:
+    """Create or update a gateway's MQTT user, allowed to publish only under its site."""
+    password = os.environ.get(password_env) if password_env else None
+    if password_env and not password:
+        raise typer.BadParameter(f"${password_env} is not set")
+    secret = add_gateway(passwd, acl, gateway, site, password)
+    console.print(f"user [bold]{gateway}[/] may publish to forewarn/v1/{site}/# ({passwd}, {acl})")
+    if not password_env:
+        console.print(f"password (shown once): {secret}", highlight=False)
+    console.print("reload Mosquitto to apply: kill -HUP <pid>")

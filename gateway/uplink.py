@@ -1,0 +1,191 @@
+"""The MQTT side: drain the buffer to the broker in order, QoS 1, delete on PUBACK.
+
+Each connection is a fresh paho client with paho's own reconnect switched off: after a
+drop, the next connection resends everything not acknowledged, oldest first, straight from
+the buffer, so there is one source of truth and order is kept. The retained status is
+published on connect and periodically; the last will says ``offline`` when we vanish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from forewarn import mqtt
+from forewarn.contract import GatewayStatus, encode, topics
+from forewarn.errors import ForewarnError
+from forewarn.settings import MqttSettings
+from gateway.buffer import Buffer, Pending
+from gateway.health import Health
+
+log = logging.getLogger("forewarn.gateway.uplink")
+
+
+class Uplink:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        buffer: Buffer,
+        health: Health,
+        *,
+        window: int = 100,
+        status_period_s: float = 10.0,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.buffer = buffer
+        self.health = health
+        self.window = window
+        self.status_period_s = status_period_s
+        self.backoff_max_s = backoff_max_s
+        self.status_topic = topics.gateway_status(health.site, health.gateway)
+        self._wake = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stopping = False
+        self._client: paho.Client | None = None
+        self._inflight: dict[int, Pending] = {}
+        self._done: list[int] = []
+
+    @property
+    def connected(self) -> bool:
+        return self.health.uplink.connected
+
+    def wake(self) -> None:
+        """New data is in the buffer."""
+        self._wake.set()
+
+    def status(self, state: str | None = None) -> GatewayStatus:
+        return self.health.snapshot(
+            buffer_depth=self.buffer.depth(),
+            dropped=self.buffer.dropped(),
+            state=state,  # type: ignore[arg-type]
+        )
+
+    async def run(self) -> None:
+        delay = 0.2
+        while not self._stopping:
+            try:
+                await self._session()
+                delay = 0.2
+            except ForewarnError as exc:
+                self.health.uplink.last_error = str(exc)
+                log.warning("uplink: %s", exc)
+            if self._stopping:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+            delay = min(delay * 2, self.backoff_max_s)
+
+    async def stop(self, drain_s: float = 3.0, timeout: float = 3.0) -> None:
+        """Drain the buffer for up to ``drain_s``, publish ``offline``, then close.
+
+        A clean disconnect sends no will, so ``offline`` is published explicitly.
+        """
+        deadline = time.monotonic() + drain_s
+        while self.connected and time.monotonic() < deadline:
+            if not self._inflight and self.buffer.depth()[0] == 0:
+                break
+            await asyncio.sleep(0.05)
+        self._stopping = True
+        self._stopped.set()
+        self._wake.set()
+        client = self._client
+        if client is not None and self.connected:
+            offline = self.status("offline")
+            info = client.publish(self.status_topic, encode(offline), qos=1, retain=True)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(info.wait_for_publish, timeout)
+
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        lost = asyncio.Event()
+        will = encode(self.health.snapshot(state="offline"))
+
+        def on_publish(c: Any, u: Any, mid: int, rc: Any, props: Any) -> None:
+            loop.call_soon_threadsafe(self._acked, mid)
+
+        def on_disconnect(c: Any, u: Any, flags: Any, rc: Any, props: Any = None) -> None:
+            loop.call_soon_threadsafe(self._lost, lost, str(rc))
+
+        ident = f"{self.settings.client_id_prefix}-gw-{self.health.gateway}"
+        client = mqtt.paho_client(
+            self.settings,
+            ident,
+            will=(self.status_topic, will, 1, True),
+            max_inflight=self.window,
+            reconnect=False,
+        )
+        client.on_publish = on_publish
+        client.on_disconnect = on_disconnect
+        await asyncio.to_thread(mqtt.connect_paho, client, self.settings)
+        self._client = client
+        self._inflight.clear()
+        self._done.clear()
+        self.health.uplink.connected = True
+        self.health.uplink.connects += 1
+        self.health.uplink.last_error = None
+        log.info("uplink connected to %s", self.settings.url)
+        try:
+            await self._pump(client, lost)
+        finally:
+            self.health.uplink.connected = False
+            self._client = None
+            client.on_disconnect = None
+            with contextlib.suppress(Exception):
+                client.disconnect()
+            await asyncio.to_thread(client.loop_stop)
+            if self._done:
+                await asyncio.to_thread(self.buffer.remove, list(self._done))
+                self._done.clear()
+            self._inflight.clear()
+            # Whatever is left will be replayed from the buffer: historical by contract.
+            await asyncio.to_thread(self.buffer.mark_historical)
+
+    def _lost(self, lost: asyncio.Event, reason: str) -> None:
+        if not lost.is_set():
+            self.health.uplink.last_error = f"broker connection lost: {reason}"
+            log.warning("uplink: broker connection lost (%s)", reason)
+        lost.set()
+        self._wake.set()
+
+    def _acked(self, mid: int) -> None:
+        row = self._inflight.pop(mid, None)
+        if row is None:
+            return  # a status message
+        self._done.append(row.id)
+        self.health.uplink.acked(row.n_samples, time.time() - row.created)
+        self._wake.set()
+
+    async def _pump(self, client: paho.Client, lost: asyncio.Event) -> None:
+        last_id = 0
+        next_status = 0.0
+        publish: Callable[..., paho.MQTTMessageInfo] = client.publish
+        while not lost.is_set() and not self._stopping:
+            self._wake.clear()
+            if self._done:
+                done, self._done = self._done, []
+                await asyncio.to_thread(self.buffer.remove, done)
+            room = self.window - len(self._inflight)
+            if room > 0:
+                rows = await asyncio.to_thread(self.buffer.peek, last_id, room)
+                for row in rows:
+                    info = publish(row.topic, row.payload(), qos=1)
+                    if info.rc != paho.MQTT_ERR_SUCCESS:
+                        lost.set()
+                        break
+                    self._inflight[info.mid] = row
+                    last_id = row.id
+            now = time.monotonic()
+            if now >= next_status:
+                publish(self.status_topic, encode(self.status()), qos=1, retain=True)
+                next_status = now + self.status_period_s
+            if lost.is_set() or self._stopping:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.01, next_status - now))

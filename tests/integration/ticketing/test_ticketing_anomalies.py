@@ -1,0 +1,176 @@
+"""Anomaly events to predictive tickets: one per asset and fault mode, evidence, history,
+duplicates, customer reports that we beat, over HTTP (uvicorn) and MQTT."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import paho.mqtt.client as paho
+from ticketing_helpers import anomaly, auth, uid
+
+from forewarn import mqtt as fmqtt
+from forewarn.settings import MqttSettings
+from ticketing.app import create_app
+
+
+def test_many_concurrent_events_open_exactly_one_ticket(
+    live_server, tokens, make_asset, db, make_engineer
+) -> None:
+    cls = f"pump_{uid()}"
+    asset = make_asset(cls)
+    make_engineer("Solo", asset_classes=[cls])
+    events = [anomaly(asset, severity="critical" if i == 17 else "warning") for i in range(48)]
+
+    def send(ev: dict[str, Any]) -> httpx.Response:
+        with httpx.Client(base_url=live_server, timeout=30) as c:
+            return c.post("/anomalies", json=ev, headers=auth(tokens["integration"]))
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(send, events))
+    assert all(r.status_code in (200, 201) for r in answers), [r.text for r in answers][:3]
+    outcomes = [r.json()["outcome"] for r in answers]
+    assert outcomes.count("opened") == 1 and outcomes.count("evidence") == 47
+    assert len({r.json()["ticket_id"] for r in answers}) == 1
+    rows = db.execute("select id, priority from tickets where asset = %s", (asset,)).fetchall()
+    assert len(rows) == 1
+    assert rows[0][1] == "P1"  # the one critical event raised it
+    n = db.execute(
+        "select count(*) from ticket_anomalies where ticket_id = %s", (rows[0][0],)
+    ).fetchone()
+    assert n == (48,)
+
+
+def test_evidence_priority_history_duplicates_and_fault_modes(client, tokens, make_asset) -> None:
+    asset = make_asset(f"motor_{uid()}")
+    h = auth(tokens["integration"])
+    first = anomaly(asset)
+    r = client.post("/anomalies", json=first, headers=h)
+    assert r.status_code == 201 and r.json()["outcome"] == "opened"
+    tid = r.json()["ticket_id"]
+    assert r.json()["priority"] == "P2"
+    # The same event again (a redelivery) changes nothing.
+    again = client.post("/anomalies", json=first, headers=h)
+    assert again.status_code == 200 and again.json() == {**r.json(), "outcome": "duplicate"}
+    # A later, worse finding attaches and raises the priority (4 h to the limit: P0).
+    worse = client.post(
+        "/anomalies", json=anomaly(asset, severity="critical", time_to_limit_h=3), headers=h
+    )
+    assert worse.json() == {
+        **worse.json(),
+        "outcome": "evidence",
+        "ticket_id": tid,
+        "priority": "P0",
+    }
+    # Another fault mode on the same asset is another ticket.
+    other = client.post("/anomalies", json=anomaly(asset, fault="seal_leak"), headers=h).json()
+    assert other["outcome"] == "opened" and other["ticket_id"] != tid
+    # Backfilled history never opens a ticket.
+    hist_asset = make_asset(f"motor_{uid()}")
+    hist = client.post("/anomalies", json=anomaly(hist_asset, historical=True), headers=h).json()
+    assert hist["outcome"] == "historical" and hist["ticket_id"] is None
+    listed = client.get(f"/tickets?asset={hist_asset}", headers=auth(tokens["admin"])).json()
+    assert listed == []
+    detail = client.get(f"/tickets/{tid}", headers=auth(tokens["admin"])).json()
+    assert [e["outcome"] for e in detail["evidence"]] == ["opened", "evidence"]
+    assert detail["priority"] == "P0" and detail["source"] == "predictive"
+
+
+def test_customer_report_joins_the_predictive_ticket_and_we_were_first(
+    client, tokens, make_asset, clock
+) -> None:
+    asset = make_asset(f"compressor_{uid()}")
+    pred = client.post("/anomalies", json=anomaly(asset), headers=auth(tokens["integration"]))
+    tid = pred.json()["ticket_id"]
+    clock.advance(hours=30)
+    r = client.post(
+        "/tickets",
+        headers=auth(tokens["integration"]),
+        json={
+            "asset": asset,
+            "source": "customer",
+            "title": "it makes a grinding noise",
+            "contact": "ops@customer.example",
+        },
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["linked_to_predictive"] is True and body["ticket"]["id"] == tid
+    assert body["ticket"]["customer_reported_at"] is not None
+    n = client.get(f"/tickets?asset={asset}", headers=auth(tokens["admin"])).json()
+    assert len(n) == 1
+    events = client.get(f"/tickets/{tid}/events", headers=auth(tokens["admin"])).json()
+    linked = [e for e in events if e["action"] == "customer_report_linked"]
+    assert linked and "1 day, 6:00:00 before the customer report" in linked[0]["after"]["note"]
+    site = client.get("/kpis?group_by=site", headers=auth(tokens["admin"])).json()["rows"]
+    row = next(r for r in site if r["group"] == "site-a")
+    assert row["ticketed_before_customer"] is not None and row["ticketed_before_customer"] > 0
+    assert row["predictive_lead_time_h"] is not None and row["predictive_lead_time_h"] > 0
+
+
+def _wait(pred: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = pred()
+        if got:
+            return got
+        time.sleep(0.1)
+    return pred()
+
+
+def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
+    settings, tokens, make_asset, clock, db
+) -> None:
+    from fastapi.testclient import TestClient
+
+    asset = make_asset(f"pump_{uid()}")
+    ms = MqttSettings(url=settings.mqtt.url)
+    got: list[tuple[str, dict[str, Any]]] = []
+    seen = threading.Event()
+    sub = fmqtt.paho_client(ms, fmqtt.client_id(ms, "t-sub"))
+
+    def on_message(c: paho.Client, u: Any, m: paho.MQTTMessage) -> None:
+        got.append((m.topic, json.loads(m.payload)))
+        seen.set()
+
+    sub.on_message = on_message
+    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe(
+        "forewarn/v1/site-a/tickets/+/event", 1
+    )
+    fmqtt.connect_paho(sub, ms)
+    pub = fmqtt.paho_client(ms, fmqtt.client_id(ms, "t-pub"))
+    fmqtt.connect_paho(pub, ms)
+    app = create_app(settings, clock=clock, background=False, mqtt=True)
+    try:
+        with TestClient(app) as client:
+            assert _wait(lambda: app.state.mqtt_ready.is_set())
+            ev = anomaly(asset)
+            pub.publish(
+                f"forewarn/v1/site-a/{asset}/anomaly", json.dumps(ev), qos=1
+            ).wait_for_publish(5)
+            pub.publish(
+                f"forewarn/v1/site-a/{asset}/anomaly", b"{not json", qos=1
+            ).wait_for_publish(5)
+            listed = _wait(
+                lambda: client.get(f"/tickets?asset={asset}", headers=auth(tokens["admin"])).json()
+            )
+            assert len(listed) == 1 and listed[0]["source"] == "predictive"
+            assert seen.wait(10)
+            topic, payload = got[0]
+            assert topic == f"forewarn/v1/site-a/tickets/{listed[0]['id']}/event"
+            assert payload["event"] == "ticket.created" and payload["asset"] == asset
+            dead = _wait(
+                lambda: db.execute(
+                    "select reason from dead_letters where service = 'ticketing' and topic = %s",
+                    (f"forewarn/v1/site-a/{asset}/anomaly",),
+                ).fetchall()
+            )
+            assert dead and "not JSON" in dead[0][0]
+    finally:
+        for c in (sub, pub):
+            c.disconnect()
+            c.loop_stop()

@@ -1,0 +1,257 @@
+"""Ticket routes: create, read, move, assign, and the things attached to a ticket."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from ticketing import tickets as T
+from ticketing.api.common import IdemKey, TicketId, idempotent, role_extra, roles, store
+from ticketing.lifecycle import Priority, Source, State
+from ticketing.schemas import (
+    AssignIn,
+    Attachment,
+    AttachmentIn,
+    Comment,
+    CommentIn,
+    CreateResult,
+    Subtask,
+    SubtaskIn,
+    SubtaskPatch,
+    TicketCreate,
+    TicketDetail,
+    TicketOut,
+    TicketPatch,
+    TimelineEvent,
+    TransitionIn,
+)
+from ticketing.store import Actor, Tx
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+ALL = ("admin", "dispatcher", "engineer", "integration")
+STAFF = ("admin", "dispatcher")
+WORKERS = ("admin", "dispatcher", "engineer")
+CREATORS = ("admin", "dispatcher", "integration")
+
+
+@router.post(
+    "",
+    response_model=CreateResult,
+    status_code=201,
+    openapi_extra=role_extra(*CREATORS),
+    responses={200: {"model": CreateResult, "description": "joined an open predictive ticket"}},
+)
+def create_ticket(
+    request: Request,
+    body: TicketCreate,
+    idempotency_key: IdemKey = None,
+    actor: Actor = roles(*CREATORS),
+) -> Any:
+    """Open a ticket. A customer report on an asset with an open predictive ticket joins it
+    (200, ``linked_to_predictive``) and records that the prediction came first."""
+
+    def fn(tx: Tx) -> tuple[int, Any]:
+        row, linked = T.create(tx, actor, body)
+        return (200 if linked else 201), {"ticket": T.out(row), "linked_to_predictive": linked}
+
+    return idempotent(request, actor, idempotency_key, body, fn, CreateResult)
+
+
+@router.get("", response_model=list[TicketOut], openapi_extra=role_extra(*ALL))
+def list_tickets(
+    request: Request,
+    actor: Actor = roles(*ALL),
+    state: Annotated[list[State] | None, Query()] = None,
+    priority: Priority | None = None,
+    source: Source | None = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    asset: Annotated[str | None, Query(max_length=64)] = None,
+    engineer_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    open_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Any:
+    """Tickets, newest first. Engineers get only their own."""
+    if actor.role == "engineer":
+        engineer_id = actor.engineer_id or -1
+    where, params = ["true"], {}
+    for col, val in (
+        ("priority", priority),
+        ("source", source),
+        ("site", site),
+        ("asset", asset),
+        ("engineer_id", engineer_id),
+    ):
+        if val is not None:
+            where.append(f"{col} = %({col})s")
+            params[col] = val
+    if state:
+        where.append("state = any(%(states)s)")
+        params["states"] = list(state)
+    if open_only:
+        where.append("state not in ('resolved', 'closed', 'cancelled')")
+    params |= {"limit": limit, "offset": offset}
+    rows = store(request).read(
+        lambda tx: tx.all(
+            f"select * from tickets where {' and '.join(where)} order by id desc"
+            " limit %(limit)s offset %(offset)s",
+            params,
+        )
+    )
+    return [T.out(r) for r in rows]
+
+
+@router.get("/{ticket_id}", response_model=TicketDetail, openapi_extra=role_extra(*ALL))
+def get_ticket(request: Request, ticket_id: TicketId, actor: Actor = roles(*ALL)) -> Any:
+    return store(request).read(lambda tx: T.detail(tx, T.get_for(tx, actor, ticket_id)))
+
+
+@router.get(
+    "/{ticket_id}/events", response_model=list[TimelineEvent], openapi_extra=role_extra(*WORKERS)
+)
+def ticket_timeline(request: Request, ticket_id: TicketId, actor: Actor = roles(*WORKERS)) -> Any:
+    """The ticket's audit events, oldest first."""
+    import json
+
+    def fn(tx: Tx) -> list[dict[str, Any]]:
+        T.get_for(tx, actor, ticket_id)
+        rows = tx.all(
+            "select seq, at, actor, role, action, body from audit_events"
+            " where entity = 'ticket' and entity_id = %s order by seq",
+            (str(ticket_id),),
+        )
+        out = []
+        for r in rows:
+            body = json.loads(r.pop("body"))
+            out.append({**r, "before": body.get("before"), "after": body.get("after")})
+        return out
+
+    return store(request).read(fn)
+
+
+@router.post(
+    "/{ticket_id}/transitions",
+    response_model=TicketOut,
+    openapi_extra=role_extra(*WORKERS),
+    responses={409: {"description": "not allowed from the current state; lists the allowed ones"}},
+)
+def transition(
+    request: Request,
+    ticket_id: TicketId,
+    body: TransitionIn,
+    idempotency_key: IdemKey = None,
+    actor: Actor = roles(*WORKERS),
+) -> Any:
+    """Move the ticket through its lifecycle (409 with ``allowed`` when the move is illegal)."""
+
+    def fn(tx: Tx) -> tuple[int, Any]:
+        return 200, T.out(T.transition(tx, actor, T.get_for(tx, actor, ticket_id, lock=True), body))
+
+    return idempotent(request, actor, idempotency_key, body, fn, TicketOut)
+
+
+@router.post("/{ticket_id}/assign", response_model=TicketOut, openapi_extra=role_extra(*STAFF))
+def assign(
+    request: Request,
+    ticket_id: TicketId,
+    body: AssignIn,
+    idempotency_key: IdemKey = None,
+    actor: Actor = roles(*STAFF),
+) -> Any:
+    """Manual assignment: overrides routing and is audited with its reason."""
+
+    def fn(tx: Tx) -> tuple[int, Any]:
+        row = T.get(tx, ticket_id, lock=True)
+        return 200, T.out(T.assign(tx, actor, row, body.engineer_id, body.reason, manual=True))
+
+    return idempotent(request, actor, idempotency_key, body, fn, TicketOut)
+
+
+@router.patch("/{ticket_id}", response_model=TicketOut, openapi_extra=role_extra(*STAFF))
+def patch_ticket(
+    request: Request, ticket_id: TicketId, body: TicketPatch, actor: Actor = roles(*STAFF)
+) -> Any:
+    return store(request).run(
+        lambda tx: T.out(
+            T.patch(tx, actor, T.get(tx, ticket_id, lock=True), body.model_dump(exclude_unset=True))
+        )
+    )
+
+
+@router.post(
+    "/{ticket_id}/subtasks",
+    response_model=Subtask,
+    status_code=201,
+    openapi_extra=role_extra(*WORKERS),
+)
+def add_subtask(
+    request: Request,
+    ticket_id: TicketId,
+    body: SubtaskIn,
+    idempotency_key: IdemKey = None,
+    actor: Actor = roles(*WORKERS),
+) -> Any:
+    def fn(tx: Tx) -> tuple[int, Any]:
+        return 201, T.add_subtask(tx, actor, T.get_for(tx, actor, ticket_id, lock=True), body.title)
+
+    return idempotent(request, actor, idempotency_key, body, fn, Subtask)
+
+
+@router.patch(
+    "/{ticket_id}/subtasks/{subtask_id}", response_model=Subtask, openapi_extra=role_extra(*WORKERS)
+)
+def set_subtask(
+    request: Request,
+    ticket_id: TicketId,
+    subtask_id: TicketId,
+    body: SubtaskPatch,
+    actor: Actor = roles(*WORKERS),
+) -> Any:
+    return store(request).run(
+        lambda tx: T.set_subtask(
+            tx, actor, T.get_for(tx, actor, ticket_id, lock=True), subtask_id, body.done
+        )
+    )
+
+
+@router.post(
+    "/{ticket_id}/comments",
+    response_model=Comment,
+    status_code=201,
+    openapi_extra=role_extra(*WORKERS),
+)
+def add_comment(
+    request: Request,
+    ticket_id: TicketId,
+    body: CommentIn,
+    idempotency_key: IdemKey = None,
+    actor: Actor = roles(*WORKERS),
+) -> Any:
+    def fn(tx: Tx) -> tuple[int, Any]:
+        row = T.get_for(tx, actor, ticket_id, lock=True)
+        return 201, T.add_comment(tx, actor, row, body.body, body.internal)
+
+    return idempotent(request, actor, idempotency_key, body, fn, Comment)
+
+
+@router.post(
+    "/{ticket_id}/attachments",
+    response_model=Attachment,
+    status_code=201,
+    openapi_extra=role_extra(*WORKERS),
+)
+def add_attachment(
+    request: Request,
+    ticket_id: TicketId,
+    body: AttachmentIn,
+    idempotency_key: IdemKey = None,
+    actor: Actor = roles(*WORKERS),
+) -> Any:
+    """Attachment metadata (the file itself lives in object storage at ``url``)."""
+
+    def fn(tx: Tx) -> tuple[int, Any]:
+        row = T.get_for(tx, actor, ticket_id, lock=True)
+        return 201, T.add_attachment(tx, actor, row, body.model_dump())
+
+    return idempotent(request, actor, idempotency_key, body, fn, Attachment)

@@ -1,0 +1,173 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The app owns a connection pool, the SLA monitor and webhook sender (driven by APScheduler
+in the background), and the MQTT consumer/publisher. A scan runs at start, so deadlines
+that passed while the service was down are handled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from apscheduler.schedulers.background import BackgroundScheduler
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from forewarn.settings import Settings
+from ticketing.api import other, tickets
+from ticketing.clock import Clock, SystemClock
+from ticketing.config import TicketingSettings, ticketing_settings
+from ticketing.errors import TicketingError
+from ticketing.notify import MqttPublisher, WebhookSender
+from ticketing.sla import SlaMonitor
+from ticketing.store import Store
+
+log = logging.getLogger("ticketing")
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"  # the web console (a later issue) renders from here
+STATIC = HERE / "static"
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    def __init__(self, app: Any, limit: int) -> None:
+        super().__init__(app)
+        self.limit = limit
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return JSONResponse(
+                {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
+            )
+        return await call_next(request)
+
+
+def _handlers(app: FastAPI) -> None:
+    @app.exception_handler(TicketingError)
+    async def ticketing_error(request: Request, exc: TicketingError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message, **exc.data}, status_code=exc.status)
+
+    @app.exception_handler(psycopg.errors.UniqueViolation)
+    async def unique(request: Request, exc: psycopg.errors.UniqueViolation) -> JSONResponse:
+        name = exc.diag.constraint_name or "a unique rule"
+        detail = f"conflicts with an existing record ({name})"
+        if name == "tickets_one_open_predictive":
+            detail = "an open predictive ticket already exists for this asset and fault mode"
+        return JSONResponse({"detail": detail}, status_code=409)
+
+    @app.exception_handler(psycopg.errors.ForeignKeyViolation)
+    async def fk(request: Request, exc: psycopg.errors.ForeignKeyViolation) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"refers to something unknown: {exc.diag.message_detail}"}, status_code=422
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    async def data(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"invalid value: {str(exc).splitlines()[0]}"}, status_code=422
+        )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    background: bool = True,
+    mqtt: bool | None = None,
+    config: TicketingSettings | None = None,
+) -> FastAPI:
+    """Build the app. ``background=False`` leaves the SLA/webhook timers to the caller
+    (tests call ``app.state.sla.scan()`` with a manual clock); ``mqtt`` overrides the setting."""
+    cfg = config or ticketing_settings(settings)
+    store = Store(
+        settings.database.dsn,
+        clock or SystemClock(),
+        min_size=cfg.pool_min,
+        max_size=max(cfg.pool_min, cfg.pool_max),
+    )
+    store.options["distance_scale_km"] = cfg.distance_scale_km
+    sla = SlaMonitor(store)
+    webhooks = WebhookSender(
+        store,
+        max_attempts=cfg.webhook_max_attempts,
+        backoff_s=cfg.webhook_backoff_s,
+        timeout_s=cfg.webhook_timeout_s,
+    )
+    use_mqtt = cfg.mqtt_enabled if mqtt is None else mqtt
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(store.open)
+        publisher = consumer = None
+        scheduler: BackgroundScheduler | None = None
+        try:
+            handled = await asyncio.to_thread(sla.scan)
+            if handled:
+                log.info("start-up SLA scan handled %d due deadline(s)", len(handled))
+            if use_mqtt:
+                from ticketing.consumer import consume, publisher_client
+
+                publisher = publisher_client(settings.mqtt)
+                store.listeners.append(MqttPublisher(publisher))
+                app.state.mqtt_ready = asyncio.Event()
+                consumer = asyncio.create_task(
+                    consume(store, settings.mqtt, group=cfg.mqtt_group, ready=app.state.mqtt_ready)
+                )
+            if background:
+                scheduler = BackgroundScheduler(timezone="UTC")
+                scheduler.add_job(
+                    sla.scan,
+                    "interval",
+                    seconds=cfg.sla_scan_interval_s,
+                    id="sla",
+                    max_instances=1,
+                    coalesce=True,
+                )
+                scheduler.add_job(
+                    webhooks.deliver_due,
+                    "interval",
+                    seconds=cfg.webhook_interval_s,
+                    id="webhooks",
+                    max_instances=1,
+                    coalesce=True,
+                )
+                scheduler.start()
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+            if consumer is not None:
+                consumer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer
+            if publisher is not None:
+                publisher.disconnect()
+                publisher.loop_stop()
+            webhooks.close()
+            await asyncio.to_thread(store.close)
+
+    app = FastAPI(
+        title="Forewarn ticketing",
+        version="1.0.0",
+        description="Predictive work orders: lifecycle, routing, SLA timers, audit trail. "
+        "Every route needs `Authorization: Bearer <token>` except `/track/{code}`; each "
+        "operation lists the roles it admits in `x-roles`.",
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.sla = sla
+    app.state.webhooks = webhooks
+    app.state.config = cfg
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
+    _handlers(app)
+    app.include_router(tickets.router)
+    app.include_router(other.router)
+    return app

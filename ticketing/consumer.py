@@ -1,0 +1,90 @@
+"""MQTT side: anomaly events in (aiomqtt), and a paho publisher for ticket events out.
+
+Anomalies are consumed with QoS 1 on a persistent session (stable client id), so events
+sent while the service is down wait in the broker (up to its queue limit). A payload that
+breaks the contract is kept in ``dead_letters`` with its reason and never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiomqtt
+
+from forewarn import mqtt as fmqtt
+from forewarn.contract import AnomalyEvent, decode, topics
+from forewarn.errors import ContractError
+from forewarn.settings import MqttSettings
+from ticketing import intake
+from ticketing.store import Actor, Store
+
+log = logging.getLogger("ticketing.mqtt")
+MQTT_ACTOR = Actor("mqtt-intake", "integration")
+
+
+def dead_letter(store: Store, topic: str, payload: bytes, reason: str) -> None:
+    store.run(
+        lambda tx: tx.conn.execute(
+            "insert into dead_letters (service, topic, payload, reason) values"
+            " ('ticketing', %s, %s, %s)",
+            (topic, payload, reason),
+        )
+    )
+
+
+def handle(store: Store, topic: str, payload: bytes) -> dict[str, Any] | None:
+    """Decode and ingest one message; bad ones go to dead letters."""
+    try:
+        parsed = topics.parse(topic)
+        event = decode(AnomalyEvent, payload)
+        if (parsed.site, parsed.asset) != (event.site, event.asset):
+            raise ContractError(
+                f"topic names {parsed.site}/{parsed.asset} but payload {event.site}/{event.asset}"
+            )
+    except ContractError as exc:
+        log.warning("dead letter from %s: %s", topic, exc.reason)
+        dead_letter(store, topic, payload, exc.reason)
+        return None
+    return store.run(lambda tx: intake.ingest(tx, MQTT_ACTOR, event))
+
+
+async def consume(
+    store: Store,
+    settings: MqttSettings,
+    *,
+    group: str | None = None,
+    ident: str | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Consume anomaly events until cancelled, reconnecting with backoff."""
+    topic = topics.ANOMALY_FILTER if not group else topics.shared(group, topics.ANOMALY_FILTER)
+    ident = ident or fmqtt.client_id(settings, "ticketing", unique=False)
+    delay = 1.0
+    while True:
+        try:
+            async with fmqtt.aio_client(settings, ident, clean_session=False) as client:
+                await client.subscribe(topic, qos=1)
+                delay = 1.0
+                if ready is not None:
+                    ready.set()
+                async for message in client.messages:
+                    payload = message.payload
+                    body = payload if isinstance(payload, bytes) else str(payload).encode()
+                    try:
+                        await asyncio.to_thread(handle, store, message.topic.value, body)
+                    except Exception:
+                        log.exception("anomaly from %s failed", message.topic.value)
+        except aiomqtt.MqttError as exc:
+            log.warning("MQTT: %s; reconnecting in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def publisher_client(settings: MqttSettings) -> Any:
+    """A paho client that connects in the background (the API never waits for the broker)."""
+    client = fmqtt.paho_client(settings, fmqtt.client_id(settings, "ticketing-pub"))
+    client.connect_async(settings.host, settings.port, keepalive=settings.keepalive_s)
+    client.loop_start()
+    return client

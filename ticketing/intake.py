@@ -1,0 +1,155 @@
+"""Anomaly events in, predictive tickets out.
+
+The rule "one open predictive ticket per (asset, fault mode)" is the partial unique index
+``tickets_one_open_predictive``; intake inserts with ``ON CONFLICT DO NOTHING`` against it,
+so concurrent events for the same fault end in one ticket whatever the interleaving.
+Event ids de-duplicate redeliveries (primary key of ``ticket_anomalies``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from forewarn.contract import AnomalyEvent
+from ticketing import lifecycle, tickets
+from ticketing.store import Actor, Row, Tx
+
+SEVERITY_PRIORITY = {"critical": "P1", "warning": "P2", "info": "P2"}
+OPEN = "state not in ('resolved', 'closed', 'cancelled')"
+
+
+def priority_for(ev: AnomalyEvent) -> str:
+    """Critical findings are P1 (degraded); a limit reached within 4 h is P0 (will stop)."""
+    p = SEVERITY_PRIORITY[ev.severity]
+    if ev.time_to_limit_h is not None:
+        if ev.time_to_limit_h <= 4:
+            return "P0"
+        if ev.time_to_limit_h <= 48:
+            p = lifecycle.more_urgent(p, "P1")
+    return p
+
+
+def _describe(ev: AnomalyEvent) -> str:
+    lines = [
+        f"Detector {ev.detector.name} {ev.detector.version} (config {ev.detector.config_hash})"
+        f" scored {ev.score:.3f} ({ev.severity}) at {ev.ts.isoformat()}."
+    ]
+    if ev.time_to_limit_h is not None:
+        lines.append(f"Estimated time to limit: {ev.time_to_limit_h:.1f} h.")
+    if ev.contributors:
+        top = sorted(ev.contributors, key=lambda c: -c.weight)[:5]
+        lines.append("Top contributors: " + ", ".join(f"{c.metric} ({c.weight:.2f})" for c in top))
+    return "\n".join(lines)
+
+
+def _result(ev: AnomalyEvent, outcome: str, row: Row | None) -> dict[str, Any]:
+    return {
+        "event_id": ev.event_id,
+        "outcome": outcome,
+        "ticket_id": row["id"] if row else None,
+        "priority": row["priority"] if row else None,
+        "engineer_id": row["engineer_id"] if row else None,
+    }
+
+
+def _open_ticket(tx: Tx, asset: str, fault: str, *, lock: bool) -> Row | None:
+    return tx.one(
+        f"select * from tickets where asset = %s and fault_mode = %s and source = 'predictive'"
+        f" and {OPEN}" + (" for update" if lock else ""),
+        (asset, fault),
+    )
+
+
+def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
+    """Record one anomaly event and open or update the predictive ticket it calls for."""
+    fault = ev.fault_mode or "unknown"
+    fresh = tx.one(
+        "insert into ticket_anomalies (event_id, asset, site, fault_mode, severity, score, ts,"
+        " historical, received_at, outcome, payload) values (%s, %s, %s, %s, %s, %s, %s, %s,"
+        " %s, 'pending', %s) on conflict (event_id) do nothing returning event_id",
+        (
+            ev.event_id,
+            ev.asset,
+            ev.site,
+            fault,
+            ev.severity,
+            ev.score,
+            ev.ts,
+            ev.historical,
+            tx.now,
+            Jsonb(ev.model_dump(mode="json")),
+        ),
+    )
+    if fresh is None:
+        prior = tx.one("select ticket_id from ticket_anomalies where event_id = %s", (ev.event_id,))
+        row = tickets.get(tx, prior["ticket_id"]) if prior and prior["ticket_id"] else None
+        return _result(ev, "duplicate", row)
+
+    def mark(outcome: str, row: Row | None) -> dict[str, Any]:
+        tx.conn.execute(
+            "update ticket_anomalies set outcome = %s, ticket_id = %s where event_id = %s",
+            (outcome, row["id"] if row else None, ev.event_id),
+        )
+        return _result(ev, outcome, row)
+
+    if ev.historical or ev.state == "cleared":
+        # Backfilled conditions are over; a cleared latch is evidence, never a new ticket.
+        existing = _open_ticket(tx, ev.asset, fault, lock=False)
+        return mark("historical" if ev.historical else "cleared", existing)
+
+    tx.conn.execute(
+        "insert into assets (asset, site, asset_class) values (%s, %s, %s)"
+        " on conflict (asset) do nothing",
+        (ev.asset, ev.site, ev.asset_class),
+    )
+    a = tickets.asset(tx, ev.asset)
+    priority = priority_for(ev)
+    for _ in range(5):
+        response_due, resolution_due = tickets.deadlines(tx, priority, tx.now)
+        row = tx.one(
+            "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
+            " description, created_at, updated_at, response_due, resolution_due) values"
+            " (%s, %s, %s, 'predictive', %s, %s, %s, %s, %s, %s, %s, %s)"
+            f" on conflict (asset, fault_mode) where source = 'predictive' and {OPEN} do nothing"
+            " returning *",
+            (
+                tickets.tracking_code(),
+                ev.asset,
+                a["site"],
+                priority,
+                fault,
+                f"{fault.replace('_', ' ')} suspected on {ev.asset}",
+                _describe(ev),
+                tx.now,
+                tx.now,
+                response_due,
+                resolution_due,
+            ),
+        )
+        if row is not None:
+            mark("opened", row)
+            row = tickets.after_open(tx, actor, row)
+            return _result(ev, "opened", row)
+        existing = _open_ticket(tx, ev.asset, fault, lock=True)
+        if existing is not None:
+            return mark("evidence", add_evidence(tx, actor, existing, ev, priority))
+        # The open ticket was closed between our insert and select: try again.
+    raise RuntimeError("could not settle the open predictive ticket after 5 attempts")
+
+
+def add_evidence(tx: Tx, actor: Actor, row: Row, ev: AnomalyEvent, priority: str) -> Row:
+    changes: dict[str, Any] = {}
+    if lifecycle.more_urgent(priority, row["priority"]) != row["priority"]:
+        changes["priority"] = priority
+        changes.update(tickets.priority_deadlines(tx, row, priority))
+    return tickets.update(
+        tx,
+        actor,
+        row,
+        changes,
+        "evidence_attached",
+        "ticket.evidence",
+        note=f"anomaly {ev.event_id} ({ev.severity}, score {ev.score:.3f})",
+    )

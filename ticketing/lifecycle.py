@@ -1,0 +1,72 @@
+"""The ticket state machine: the one place that says which moves are legal."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+State = Literal[
+    "new",
+    "assigned",
+    "accepted",
+    "en_route",
+    "on_site",
+    "waiting_parts",
+    "resolved",
+    "closed",
+    "cancelled",
+]
+STATES: tuple[str, ...] = get_args(State)
+CLOSED_STATES = frozenset({"resolved", "closed", "cancelled"})
+Priority = Literal["P0", "P1", "P2"]
+PRIORITIES: tuple[str, ...] = get_args(Priority)
+Source = Literal["predictive", "customer", "scheduled", "manual"]
+
+# Moves by state change. Assignment/reassignment goes through the assign operation, which
+# lands in "assigned"; reopening is resolved/closed -> assigned (or new when unassigned).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("assigned", "cancelled"),
+    "assigned": ("accepted", "new", "cancelled"),
+    "accepted": ("en_route", "waiting_parts", "assigned", "cancelled"),
+    "en_route": ("on_site", "waiting_parts", "accepted", "cancelled"),
+    "on_site": ("resolved", "waiting_parts", "en_route"),
+    "waiting_parts": ("en_route", "on_site", "accepted", "cancelled"),
+    "resolved": ("closed", "assigned", "new"),
+    "closed": ("assigned", "new"),
+    "cancelled": (),
+}
+ASSIGNABLE = frozenset({"new", "assigned", "accepted", "en_route", "waiting_parts"})
+
+# What a customer may see of a state (no internal detail).
+PUBLIC_STATE = {
+    "new": "received",
+    "assigned": "scheduled",
+    "accepted": "scheduled",
+    "en_route": "technician on the way",
+    "on_site": "technician on site",
+    "waiting_parts": "waiting for parts",
+    "resolved": "resolved",
+    "closed": "closed",
+    "cancelled": "cancelled",
+}
+
+
+def allowed(state: str) -> list[str]:
+    return list(TRANSITIONS.get(state, ()))
+
+
+def can_move(state: str, to: str) -> bool:
+    return to in TRANSITIONS.get(state, ())
+
+
+def is_open(state: str) -> bool:
+    return state not in CLOSED_STATES
+
+
+def raise_priority(priority: str) -> str:
+    """One step more urgent (P2 -> P1 -> P0)."""
+    i = PRIORITIES.index(priority)
+    return PRIORITIES[max(0, i - 1)]
+
+
+def more_urgent(a: str, b: str) -> str:
+    return a if PRIORITIES.index(a) <= PRIORITIES.index(b) else b

@@ -1,0 +1,120 @@
+"""Outgoing notifications: signed webhooks from the outbox table, ticket events on MQTT.
+
+Webhook deliveries are rows written in the same transaction as the change (an outbox), so
+a crash loses none. A sender claims due rows, POSTs them with an HMAC-SHA256 signature of
+the body (``X-Forewarn-Signature: sha256=<hex>``) and retries failures with exponential
+backoff until ``webhook_max_attempts``; every attempt's outcome stays in the table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from forewarn.contract import topics
+from ticketing.store import Emitted, Store, Tx
+
+log = logging.getLogger("ticketing.notify")
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_attempts: int = 8,
+        backoff_s: float = 5.0,
+        timeout_s: float = 5.0,
+        batch: int = 50,
+    ) -> None:
+        self.store = store
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self.batch = batch
+        self.client = httpx.Client(timeout=timeout_s, follow_redirects=False)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _claim(self, tx: Tx) -> list[dict[str, Any]]:
+        rows = tx.all(
+            "select d.id, d.event_type, d.payload, d.attempts, w.url, w.secret"
+            " from webhook_deliveries d join webhooks w on w.id = d.webhook_id"
+            " where d.status = 'pending' and d.next_attempt_at <= %s"
+            " order by d.next_attempt_at, d.id limit %s for update of d skip locked",
+            (tx.now, self.batch),
+        )
+        if rows:  # a lease, so a second sender does not send the same rows meanwhile
+            tx.conn.execute(
+                "update webhook_deliveries set next_attempt_at = %s where id = any(%s)",
+                (tx.now + timedelta(seconds=self.timeout_s * 2 + 5), [r["id"] for r in rows]),
+            )
+        return rows
+
+    def deliver_due(self) -> int:
+        """Send what is due now; returns the number delivered."""
+        delivered = 0
+        for row in self.store.run(self._claim):
+            body = json.dumps(row["payload"], sort_keys=True, separators=(",", ":")).encode()
+            headers = {
+                "content-type": "application/json",
+                "x-forewarn-event": row["event_type"],
+                "x-forewarn-delivery": str(row["id"]),
+                "x-forewarn-signature": sign(row["secret"], body),
+            }
+            code: int | None = None
+            error: str | None = None
+            try:
+                resp = self.client.post(row["url"], content=body, headers=headers)
+                code = resp.status_code
+                if not 200 <= code < 300:
+                    error = f"HTTP {code}"
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            ok = error is None
+            delivered += ok
+            self.store.run(lambda tx, r=row, c=code, e=error, k=ok: self._record(tx, r, c, e, k))
+        return delivered
+
+    def _record(
+        self, tx: Tx, row: dict[str, Any], code: int | None, error: str | None, ok: bool
+    ) -> None:
+        attempts = row["attempts"] + 1
+        if ok:
+            status, nxt = "delivered", tx.now
+        elif attempts >= self.max_attempts:
+            status, nxt = "failed", tx.now
+        else:
+            status = "pending"
+            nxt = tx.now + timedelta(seconds=self.backoff_s * 2 ** (attempts - 1))
+        tx.conn.execute(
+            "update webhook_deliveries set status = %s, attempts = %s, next_attempt_at = %s,"
+            " last_status_code = %s, last_error = %s, delivered_at = %s where id = %s",
+            (status, attempts, nxt, code, error, tx.now if ok else None, row["id"]),
+        )
+
+
+class MqttPublisher:
+    """Publishes committed ticket events; paho reconnects on its own and queues QoS 1."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def __call__(self, emitted: list[Emitted]) -> None:
+        for e in emitted:
+            if e.topic is None and e.ticket_id is None:
+                continue
+            topic = e.topic or topics.ticket_event(e.site, str(e.ticket_id))
+            body = json.dumps(e.payload, sort_keys=True, default=str).encode()
+            self.client.publish(topic, body, qos=1)

@@ -1,0 +1,224 @@
+"""Database access: a connection pool, transactions that carry their audit and events.
+
+Every change goes through :meth:`Store.run`, whose transaction appends hash-chained audit
+events (``Tx.audit``) and queues outgoing events (``Tx.emit``): webhooks are queued in the
+same transaction (an outbox, so none is lost) and MQTT messages go out after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from ticketing.clock import Clock
+from ticketing.errors import AuditBroken
+
+log = logging.getLogger("ticketing")
+GENESIS = "0" * 64
+AUDIT_LOCK = 7_040_001  # advisory lock that serializes appends to the chain
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a token's holder, or the service itself (scheduler, intake)."""
+
+    name: str
+    role: str
+    token_id: int | None = None
+    engineer_id: int | None = None
+
+
+SYSTEM = Actor("system", "system")
+
+
+@dataclass
+class Emitted:
+    event_type: str
+    site: str
+    ticket_id: int | None
+    payload: dict[str, Any]
+    topic: str | None = None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def canonical(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def chain_hash(prev_hash: str, body: str) -> str:
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+@dataclass
+class Tx:
+    conn: psycopg.Connection[Row]
+    now: datetime
+    emitted: list[Emitted] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def one(self, sql: str, params: Any = None) -> Row | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Any = None) -> list[Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        entity: str,
+        entity_id: object,
+        before: Any = None,
+        after: Any = None,
+    ) -> int:
+        """Append one event to the chain; returns its sequence number."""
+        self.conn.execute("select pg_advisory_xact_lock(%s)", (AUDIT_LOCK,))
+        last = self.one("select seq, hash from audit_events order by seq desc limit 1")
+        seq = (last["seq"] + 1) if last else 1
+        prev = last["hash"] if last else GENESIS
+        body = canonical(
+            {
+                "seq": seq,
+                "at": self.now,
+                "actor": actor.name,
+                "role": actor.role,
+                "action": action,
+                "entity": entity,
+                "entity_id": str(entity_id),
+                "before": before,
+                "after": after,
+            }
+        )
+        self.conn.execute(
+            "insert into audit_events (seq, at, actor, role, action, entity, entity_id, body,"
+            " prev_hash, hash) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                seq,
+                self.now,
+                actor.name,
+                actor.role,
+                action,
+                entity,
+                str(entity_id),
+                body,
+                prev,
+                chain_hash(prev, body),
+            ),
+        )
+        return seq
+
+    def emit(
+        self,
+        event_type: str,
+        site: str,
+        ticket_id: int | None,
+        payload: dict[str, Any],
+        topic: str | None = None,
+    ) -> None:
+        """Queue webhooks now (same transaction) and an MQTT message after commit."""
+        body = {"event": event_type, "at": self.now.isoformat(), **payload}
+        self.conn.execute(
+            "insert into webhook_deliveries (webhook_id, event_type, payload, next_attempt_at,"
+            " created_at) select id, %s, %s, %s, %s from webhooks where active and"
+            " (%s = any(event_types) or '*' = any(event_types))",
+            (event_type, Jsonb(json.loads(canonical(body))), self.now, self.now, event_type),
+        )
+        self.emitted.append(Emitted(event_type, site, ticket_id, body, topic))
+
+
+_RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+class Store:
+    def __init__(self, dsn: str, clock: Clock, *, min_size: int = 1, max_size: int = 8) -> None:
+        self.clock = clock
+        self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row},
+            open=False,
+            name="ticketing",
+        )
+        self.listeners: list[Callable[[list[Emitted]], None]] = []
+        self.options: dict[str, Any] = {}
+
+    def open(self) -> None:
+        self.pool.open(wait=True, timeout=10)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def run(self, fn: Callable[[Tx], T], *, attempts: int = 5) -> T:
+        """Run ``fn`` in one transaction (retried on deadlock), then publish what it emitted."""
+        for attempt in range(attempts):
+            try:
+                with self.pool.connection() as conn, conn.transaction():
+                    tx = Tx(conn, self.clock.now(), options=self.options)
+                    result = fn(tx)
+                break
+            except _RETRY:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
+        for listener in self.listeners:
+            try:
+                listener(tx.emitted)
+            except Exception:  # a publisher failure must not fail a committed change
+                log.exception("event listener failed")
+        return result
+
+    def read(self, fn: Callable[[Tx], T]) -> T:
+        with self.pool.connection() as conn:
+            return fn(Tx(conn, self.clock.now(), options=self.options))
+
+
+def verify_chain(conn: psycopg.Connection[Any]) -> int:
+    """Recompute the chain; return the number of events, raise AuditBroken where it breaks."""
+    prev = GENESIS
+    count = 0
+    cur = conn.cursor(row_factory=dict_row)
+    cur.execute(
+        "select seq, at, actor, role, action, entity, entity_id, body, prev_hash, hash"
+        " from audit_events order by seq"
+    )
+    expected = 1
+    for row in cur:
+        seq = row["seq"]
+        if seq != expected:
+            raise AuditBroken(expected, f"event {expected} is missing (next is {seq})")
+        if row["prev_hash"] != prev:
+            raise AuditBroken(seq, "prev_hash does not match the previous event's hash")
+        if chain_hash(prev, row["body"]) != row["hash"]:
+            raise AuditBroken(seq, "content does not match its hash (body changed)")
+        try:
+            body = json.loads(row["body"])
+        except json.JSONDecodeError:
+            raise AuditBroken(seq, "body is not JSON") from None
+        for col in ("actor", "role", "action", "entity", "entity_id"):
+            if str(body.get(col)) != str(row[col]):
+                raise AuditBroken(seq, f"column {col!r} differs from the hashed event")
+        if body.get("seq") != seq or datetime.fromisoformat(body["at"]) != row["at"]:
+            raise AuditBroken(seq, "seq or time differs from the hashed event")
+        prev = row["hash"]
+        count += 1
+        expected += 1
+    return count
