@@ -24,6 +24,7 @@ import multiprocessing as mp
 import os
 import secrets
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from forewarn import db as fdb
@@ -43,7 +45,7 @@ from ingest.writer import ROW_TYPES, Writer
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = os.environ.get("FOREWARN_TEST_DSN", "postgresql://postgres@127.0.0.1:54329/postgres")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 130)
 
 
 def payloads(samples: int, per_message: int, metrics: int, assets: int) -> list[tuple[str, bytes]]:
@@ -218,6 +220,7 @@ def main() -> None:
     ap.add_argument("--per-message", type=int, default=250)
     ap.add_argument("--assets", type=int, default=100)
     ap.add_argument("--batch-rows", type=int, default=50_000)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of raw / 1 worker / 2 workers")
     ap.add_argument(
         "--inflight", type=int, default=0, help="broker max_inflight_messages (0: as configured)"
     )
@@ -233,47 +236,74 @@ def main() -> None:
     )
     items = rows_of(msgs)
     results: dict[str, Any] = {"rows": rows, "messages": len(msgs), "per_message": a.per_message}
-    raw_before = bench_raw(items, a.batch_rows)
-    results["parse"] = bench_parse(msgs, rows)
-    results.update(bench_writer(items, a.batch_rows))
-    with tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp:
+    runs: dict[str, list[float]] = {"raw_copy": [], "e2e_1_workers": [], "e2e_2_workers": []}
+    ratios: dict[str, list[float]] = {"e2e_1_workers": [], "e2e_2_workers": []}
+    once = {"parse": bench_parse(msgs, rows), **bench_writer(items, a.batch_rows)}
+    once_raw = bench_raw(items, a.batch_rows)  # paired with the one-off figures above
+    # Other work on this machine moves every figure, so each round measures the ceiling
+    # next to the end-to-end runs and the ratios are taken within a round.
+    with tempfile.TemporaryDirectory(prefix="fw-bench-") as tmp, Progress(console=console) as bar:
         extra = f"max_inflight_messages {a.inflight}" if a.inflight else ""
         broker = Broker(home=Path(tmp) / "mqtt", extra_conf=extra).start()
+        task = bar.add_task("rounds", total=a.repeat)
         try:
-            for n in (1, 2):
-                r = bench_e2e(msgs, rows, n, broker, Path(tmp) / f"ingest{n}.log")
-                results[f"e2e_{n}_workers"] = rows / r["e2e_s"]
-                results[f"publish_{n}"] = rows / r["publish_s"]
+            for r in range(a.repeat):
+                raw = bench_raw(items, a.batch_rows)
+                runs["raw_copy"].append(raw)
+                for n in (1, 2):
+                    e = bench_e2e(msgs, rows, n, broker, Path(tmp) / f"ingest{n}-{r}.log")
+                    key = f"e2e_{n}_workers"
+                    runs[key].append(rows / e["e2e_s"])
+                    ratios[key].append(rows / e["e2e_s"] / raw)
+                bar.advance(task)
         finally:
             broker.kill()
-    # Other work on this machine moves every figure: measure the ceiling before and after
-    # the end-to-end runs and compare against the higher one (the conservative ratio).
-    raw_after = bench_raw(items, a.batch_rows)
-    results["raw_copy_runs"] = [raw_before, raw_after]
-    results["raw_copy"] = raw = max(raw_before, raw_after)
+
+    med = {k: statistics.median(v) for k, v in runs.items()}
     table = Table(title=f"ingest throughput ({rows:,} samples, {a.per_message}/message, 1 metric)")
-    for col in ("path", "rows (samples)/s", "vs raw COPY"):
+    for col in ("path", "rows (samples)/s", "vs raw COPY", "runs (rows/s)"):
         table.add_column(col, justify="left" if col == "path" else "right")
-    labels = [
-        ("raw binary COPY into telemetry (ceiling)", "raw_copy"),
+    table.add_row("raw binary COPY into telemetry (ceiling)", f"{once_raw:,.0f}", "1.00", "")
+    for label, key in [
         ("validation only (JSON + contract + policy)", "parse"),
         ("writer optimistic (COPY, staging on conflict)", "writer optimistic"),
         ("writer optimistic, full replay", "writer optimistic replay"),
         ("writer staging (COPY temp + INSERT ON CONFLICT)", "writer staging"),
         ("writer staging, full replay", "writer staging replay"),
+    ]:
+        table.add_row(label, f"{once[key]:,.0f}", f"{once[key] / once_raw:.2f}", "")
+    table.add_section()
+    fmt = ", ".join
+    table.add_row(
+        "raw binary COPY, per round",
+        f"{med['raw_copy']:,.0f}",
+        "1.00",
+        fmt(f"{v:,.0f}" for v in runs["raw_copy"]),
+    )
+    for label, key in [
         ("end to end, 1 worker (MQTT publish -> committed)", "e2e_1_workers"),
         ("end to end, 2 workers (shared subscription)", "e2e_2_workers"),
-        ("publisher alone during the 1-worker run", "publish_1"),
-    ]
-    for label, key in labels:
-        table.add_row(label, f"{results[key]:,.0f}", f"{results[key] / raw:.2f}")
+    ]:
+        table.add_row(
+            label,
+            f"{med[key]:,.0f}",
+            f"{statistics.median(ratios[key]):.2f}",
+            fmt(f"{v:,.0f}" for v in runs[key]),
+        )
     console.print(table)
-    console.print(
-        f"raw COPY runs (before, after the end-to-end runs): {raw_before:,.0f}, {raw_after:,.0f} rows/s"
+    console.print("medians over rounds; ratios are taken within each round, then the median")
+    results.update(
+        {
+            "one_off": {**once, "raw_copy": once_raw},
+            "rounds": runs,
+            "ratios_per_round": ratios,
+            "median": med,
+            "median_ratio": {k: statistics.median(v) for k, v in ratios.items()},
+            "when": datetime.now(UTC).isoformat(),
+            "cpus": os.cpu_count(),
+            "loadavg": os.getloadavg(),
+        }
     )
-    results["ratios"] = {k: results[k] / raw for _, k in labels}
-    results["when"] = datetime.now(UTC).isoformat()
-    results["cpus"] = os.cpu_count()
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(results, indent=2) + "\n")
     console.print(f"wrote {a.out}")

@@ -157,7 +157,7 @@ class Ingestor:
         """Block until ``until`` is set, logging and storing metrics periodically."""
         while not until.wait(timeout=min(1.0, self.cfg.metrics_interval_s)):
             self.report(force=False)
-            if not all(t.is_alive() for t in self._threads):
+            if not self.stopping.is_set() and not all(t.is_alive() for t in self._threads):
                 raise RuntimeError("an ingest thread died; see the log above")
 
     def report(self, force: bool = True) -> None:
