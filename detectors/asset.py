@@ -149,7 +149,7 @@ class AssetDetector:
         return Step(score, self.alarm.active, event)
 
     def feedback(self, resolution: str) -> None:
-        """A ticket resolution for this asset: ``confirmed`` or ``no_fault_found``."""
+        """A ticket resolution for this asset: ``confirmed``, ``fixed`` or ``no_fault_found``."""
         self.alarm.feedback(resolution)
 
     # -- evidence ------------------------------------------------------------------------

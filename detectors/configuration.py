@@ -90,11 +90,27 @@ class RunningRule(_Cfg):
     above: float = Field(description="the asset runs when this metric is above the value")
 
 
+class DerivedMetric(_Cfg):
+    """A metric computed from others before scoring (a physical ratio says more than raw)."""
+
+    fn: Literal["imbalance", "ratio", "diff"]
+    inputs: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _arity(self) -> DerivedMetric:
+        if self.fn in ("ratio", "diff") and len(self.inputs) != 2:
+            raise ValueError(f"{self.fn} takes exactly two inputs")
+        if self.fn == "imbalance" and len(self.inputs) < 2:
+            raise ValueError("imbalance takes two or more inputs")
+        return self
+
+
 class PreprocessConfig(_Cfg):
     stuck_after: int = Field(
         default=120, ge=3, description="identical values before a sensor is stuck"
     )
     running: RunningRule | None = None
+    derived: dict[str, DerivedMetric] = Field(default_factory=dict)
 
 
 class AlarmConfig(_Cfg):

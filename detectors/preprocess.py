@@ -15,6 +15,23 @@ from detectors.base import finite
 from detectors.configuration import ClassConfig
 
 
+def derive(fn: str, xs: list[float | None]) -> float | None:
+    """A derived metric, or None when an input is missing or the result is undefined.
+
+    >>> derive("imbalance", [10.0, 9.0, 11.0]), derive("ratio", [3.0, 0.0]), derive("diff", [5.0, 2.0])
+    (0.1, None, 3.0)
+    """
+    vals = [x for x in xs if x is not None]
+    if len(vals) != len(xs):
+        return None
+    if fn == "imbalance":
+        mean = sum(vals) / len(vals)
+        return max(abs(v - mean) for v in vals) / mean if mean > 1e-9 else None
+    if fn == "ratio":
+        return vals[0] / vals[1] if abs(vals[1]) > 1e-12 else None
+    return vals[0] - vals[1]
+
+
 class Preprocessor:
     """Cleans one sample; ``None`` means "skip it entirely".
 
@@ -63,6 +80,10 @@ class Preprocessor:
                 if name in self.stuck:
                     self.stuck.discard(name)
             out[name] = v
+        for name, spec in self.cfg.preprocess.derived.items():
+            v = derive(spec.fn, [out.get(i) for i in spec.inputs])
+            if v is not None:
+                out[name] = v
         rule = self.cfg.preprocess.running
         if rule is not None:
             v = finite(values.get(rule.metric))

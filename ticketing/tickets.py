@@ -344,10 +344,7 @@ def feedback_topic(site: str, asset_name: str) -> str:
 
 
 def feedback(tx: Tx, row: Row) -> None:
-    """Tell the detectors what the engineer found (their inbox table + MQTT).
-
-    'fixed' means a real fault was repaired, so the detector hears 'confirmed'.
-    """
+    """Tell the detectors what the engineer found (table detector_feedback + MQTT)."""
     ids = [
         r["event_id"]
         for r in tx.all(
@@ -355,7 +352,7 @@ def feedback(tx: Tx, row: Row) -> None:
         )
     ]
     tx.conn.execute(
-        "insert into ticket_resolutions (ticket_id, site, asset, fault_mode, resolution_code,"
+        "insert into detector_feedback (ticket_id, site, asset, fault_mode, resolution_code,"
         " confirmed_fault_mode, event_ids, opened_at, resolved_at) values"
         " (%s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (ticket_id) do update set"
         " resolution_code = excluded.resolution_code, confirmed_fault_mode ="
@@ -371,16 +368,6 @@ def feedback(tx: Tx, row: Row) -> None:
             ids,
             row["created_at"],
             row["resolved_at"],
-        ),
-    )
-    tx.conn.execute(
-        "insert into detector_feedback (asset, resolution, ticket, fault_mode)"
-        " values (%s, %s, %s, %s)",
-        (
-            row["asset"],
-            "no_fault_found" if row["resolution_code"] == "no_fault_found" else "confirmed",
-            str(row["id"]),
-            row["confirmed_fault_mode"] or row["fault_mode"],
         ),
     )
     tx.emit(
