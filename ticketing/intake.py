@@ -107,7 +107,7 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
     a = tickets.asset(tx, ev.asset)
     priority = priority_for(ev)
     for _ in range(5):
-        response_due, resolution_due = tickets.deadlines(tx, priority, tx.now)
+        response_due, resolution_due = tickets.deadlines(tx, priority, tx.now, a["site"])
         row = tx.one(
             "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
             " description, created_at, updated_at, response_due, resolution_due) values"

@@ -298,6 +298,7 @@ class SlaPolicy(In):
 
 class SlaPolicyOut(SlaPolicy):
     priority: str
+    site: str = Field(description="the site it applies to, or * (the default)")
 
 
 EventType = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]{1,32}\.[a-z_]{1,32})$")]

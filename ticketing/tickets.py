@@ -92,8 +92,13 @@ def update(
     return new
 
 
-def deadlines(tx: Tx, priority: str, start: Any) -> tuple[Any, Any]:
-    p = tx.one("select * from sla_policies where priority = %s", (priority,))
+def deadlines(tx: Tx, priority: str, start: Any, site: str = "*") -> tuple[Any, Any]:
+    """Response and resolution deadlines from the site's policy, else the default one."""
+    p = tx.one(
+        "select * from sla_policies where priority = %s and site in (%s, '*')"
+        " order by site = '*' limit 1",
+        (priority, site),
+    )
     if p is None:
         return None, None
     return (
@@ -139,7 +144,7 @@ def create(tx: Tx, actor: Actor, data: TicketCreate) -> tuple[Row, bool]:
         )
         if pred is not None:
             return link_customer_report(tx, actor, pred, data), True
-    response_due, resolution_due = deadlines(tx, data.priority, tx.now)
+    response_due, resolution_due = deadlines(tx, data.priority, tx.now, a["site"])
     row = tx.one(
         "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
         " description, contact, created_at, updated_at, response_due, resolution_due)"
@@ -401,7 +406,7 @@ def patch(tx: Tx, actor: Actor, row: Row, changes: dict[str, Any]) -> Row:
 def priority_deadlines(tx: Tx, row: Row, priority: str) -> dict[str, Any]:
     """Deadlines of a more urgent priority, counted from the ticket's opening, if earlier."""
     out: dict[str, Any] = {}
-    resp, res = deadlines(tx, priority, row["created_at"])
+    resp, res = deadlines(tx, priority, row["created_at"], row["site"])
     if (
         resp
         and row["acknowledged_at"] is None

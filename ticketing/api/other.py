@@ -128,7 +128,9 @@ def patch_engineer(
     openapi_extra=role_extra(*STAFF),
 )
 def sla_policies(request: Request, actor: Actor = roles(*STAFF)) -> Any:
-    return store(request).read(lambda tx: tx.all("select * from sla_policies order by priority"))
+    return store(request).read(
+        lambda tx: tx.all("select * from sla_policies order by priority, site <> '*', site")
+    )
 
 
 @router.put(
@@ -142,20 +144,37 @@ def put_sla_policy(
     priority: Priority,
     body: SlaPolicy,
     actor: Actor = roles("admin"),
+    site: Annotated[
+        str,
+        Query(
+            pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$", description="a site, or * for all"
+        ),
+    ] = "*",
     _strict: None = strict(SlaPolicy),
 ) -> Any:
-    """Change a policy; it applies to tickets opened (or re-prioritised) from now on."""
+    """Set a policy (for one site, or the default ``*``); it applies to tickets opened (or
+    re-prioritised) from now on."""
 
     def fn(tx: Tx) -> Any:
-        before = tx.one("select * from sla_policies where priority = %s for update", (priority,))
+        before = tx.one(
+            "select * from sla_policies where priority = %s and site = %s for update",
+            (priority, site),
+        )
         row = tx.one(
-            "insert into sla_policies values (%s, %s, %s, %s) on conflict (priority) do update"
-            " set response_minutes = excluded.response_minutes, resolution_minutes ="
+            "insert into sla_policies (priority, site, response_minutes, resolution_minutes,"
+            " warn_before_minutes) values (%s, %s, %s, %s, %s) on conflict (priority, site)"
+            " do update set response_minutes = excluded.response_minutes, resolution_minutes ="
             " excluded.resolution_minutes, warn_before_minutes = excluded.warn_before_minutes"
             " returning *",
-            (priority, body.response_minutes, body.resolution_minutes, body.warn_before_minutes),
+            (
+                priority,
+                site,
+                body.response_minutes,
+                body.resolution_minutes,
+                body.warn_before_minutes,
+            ),
         )
-        tx.audit(actor, "sla_policy_set", "sla_policy", priority, before, row)
+        tx.audit(actor, "sla_policy_set", "sla_policy", f"{priority}@{site}", before, row)
         return row
 
     return store(request).run(fn)
