@@ -189,3 +189,22 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
         for c in (sub, pub):
             c.disconnect()
             c.loop_stop()
+
+
+def test_vague_findings_join_and_a_named_fault_names_the_vague_ticket(
+    client, tokens, make_asset
+) -> None:
+    h = auth(tokens["integration"])
+    asset = make_asset(f"pump_{uid()}")
+    vague = client.post("/anomalies", json=anomaly(asset, fault=None), headers=h).json()
+    assert vague["outcome"] == "opened"
+    named = client.post("/anomalies", json=anomaly(asset, fault="cavitation"), headers=h).json()
+    assert named == {**named, "outcome": "evidence", "ticket_id": vague["ticket_id"]}
+    again = client.post("/anomalies", json=anomaly(asset, fault=None), headers=h).json()
+    assert again["outcome"] == "evidence" and again["ticket_id"] == vague["ticket_id"]
+    ticket = client.get(f"/tickets/{vague['ticket_id']}", headers=auth(tokens["admin"])).json()
+    assert ticket["fault_mode"] == "cavitation" and ticket["evidence_total"] == 3
+    assert ticket["title"] == f"cavitation suspected on {asset}"
+    # A different named fault on the same asset is still a ticket of its own.
+    other = client.post("/anomalies", json=anomaly(asset, fault="seal_leak"), headers=h).json()
+    assert other["outcome"] == "opened" and other["ticket_id"] != vague["ticket_id"]
