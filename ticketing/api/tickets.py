@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from ticketing import records as R
 from ticketing import tickets as T
 from ticketing.api.common import (
     MAX_ID,
@@ -218,7 +219,7 @@ def add_subtask(
     _strict: None = strict(SubtaskIn),
 ) -> Any:
     def fn(tx: Tx) -> tuple[int, Any]:
-        return 201, T.add_subtask(tx, actor, T.get_for(tx, actor, ticket_id, lock=True), body.title)
+        return 201, R.add_subtask(tx, actor, T.get_for(tx, actor, ticket_id, lock=True), body.title)
 
     return idempotent(request, actor, idempotency_key, body, fn, Subtask)
 
@@ -235,7 +236,7 @@ def set_subtask(
     _strict: None = strict(SubtaskPatch),
 ) -> Any:
     return store(request).run(
-        lambda tx: T.set_subtask(
+        lambda tx: R.set_subtask(
             tx, actor, T.get_for(tx, actor, ticket_id, lock=True), subtask_id, body.done
         )
     )
@@ -257,7 +258,7 @@ def add_comment(
 ) -> Any:
     def fn(tx: Tx) -> tuple[int, Any]:
         row = T.get_for(tx, actor, ticket_id, lock=True)
-        return 201, T.add_comment(tx, actor, row, body.body, body.internal)
+        return 201, R.add_comment(tx, actor, row, body.body, body.internal)
 
     return idempotent(request, actor, idempotency_key, body, fn, Comment)
 
@@ -280,6 +281,6 @@ def add_attachment(
 
     def fn(tx: Tx) -> tuple[int, Any]:
         row = T.get_for(tx, actor, ticket_id, lock=True)
-        return 201, T.add_attachment(tx, actor, row, body.model_dump())
+        return 201, R.add_attachment(tx, actor, row, body.model_dump())
 
     return idempotent(request, actor, idempotency_key, body, fn, Attachment)
