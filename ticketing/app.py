@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,15 @@ def create_app(
     )
     use_mqtt = cfg.mqtt_enabled if mqtt is None else mqtt
 
+    def expire_keys() -> None:
+        """Idempotency keys replay for ``idempotency_ttl_h``; then they are forgotten."""
+        store.run(
+            lambda tx: tx.conn.execute(
+                "delete from idempotency_keys where created_at < %s",
+                (tx.now - timedelta(hours=cfg.idempotency_ttl_h),),
+            )
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
@@ -209,6 +219,14 @@ def create_app(
                     max_instances=1,
                     coalesce=True,
                 )
+                scheduler.add_job(
+                    expire_keys,
+                    "interval",
+                    minutes=30,
+                    id="idempotency",
+                    max_instances=1,
+                    coalesce=True,
+                )
                 scheduler.start()
             yield
         finally:
@@ -238,6 +256,7 @@ def create_app(
     app.state.sla = sla
     app.state.webhooks = webhooks
     app.state.config = cfg
+    app.state.expire_keys = expire_keys
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     app.add_middleware(AllowHeader, fastapi=app)
     _handlers(app)

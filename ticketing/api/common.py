@@ -67,9 +67,9 @@ def idempotent(
     def work(tx: Tx) -> tuple[int, Any, bool]:
         if key is not None and actor.token_id is not None:
             got = tx.one(
-                "insert into idempotency_keys (key, token_id, request_hash) values (%s, %s, %s)"
-                " on conflict do nothing returning key",
-                (key, actor.token_id, digest),
+                "insert into idempotency_keys (key, token_id, request_hash, created_at)"
+                " values (%s, %s, %s, %s) on conflict do nothing returning key",
+                (key, actor.token_id, digest, tx.now),
             )
             if got is None:
                 prior = tx.one(

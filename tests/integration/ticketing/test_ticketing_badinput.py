@@ -196,3 +196,15 @@ def test_reopening_a_second_predictive_ticket_for_the_same_fault_is_409(
     r = client.post(f"/tickets/{t2}/transitions", json={"to": "assigned"}, headers=h)
     assert r.status_code == 409
     assert "open predictive ticket already exists" in r.json()["detail"]
+
+
+def test_idempotency_keys_expire_after_their_ttl(app, client, tokens, make_asset, clock) -> None:
+    asset = make_asset(f"pump_{uid()}")
+    h = {**auth(tokens["dispatcher"]), "Idempotency-Key": f"ttl-{uid()}"}
+    body = {"asset": asset, "title": "x"}
+    first = client.post("/tickets", json=body, headers=h).json()["ticket"]["id"]
+    app.state.expire_keys()
+    assert client.post("/tickets", json=body, headers=h).json()["ticket"]["id"] == first
+    clock.advance(hours=app.state.config.idempotency_ttl_h + 1)
+    app.state.expire_keys()
+    assert client.post("/tickets", json=body, headers=h).json()["ticket"]["id"] != first
