@@ -73,7 +73,8 @@ def test_breach_with_nobody_else_goes_to_a_supervisor(
 ) -> None:
     cls = f"valve_{uid()}"
     only = make_engineer("only", asset_classes=[cls])
-    boss = make_engineer("boss", asset_classes=[], supervisor=True, max_load=100)
+    make_engineer("elsewhere", asset_classes=[], supervisor=True, zones=["north"])
+    boss = make_engineer("boss", asset_classes=[], supervisor=True, max_load=100, zones=["site-a"])
     t = client.post(
         "/tickets",
         headers=auth(tokens["dispatcher"]),
