@@ -204,6 +204,14 @@ def test_stopped_asset_is_not_scored_as_anomalous():
     assert not any(s.alarm for s in steps)
 
 
+def test_derived_imbalance_feeds_the_detector():
+    det = AssetDetector("p1", CONFIG.for_class("electric_motor"))
+    t, x = next(healthy(1))
+    det.update(t, x)
+    assert "current_imbalance" in det.robust.stats
+    assert det.roles["current_imbalance"] == "current_imbalance"
+
+
 def test_stuck_sensor_does_not_alarm():
     det = AssetDetector("p1", CONFIG.for_class("default"))
 
@@ -256,6 +264,10 @@ def test_config_errors_are_clear():
         DetectorConfig({"default": {}})
     with pytest.raises(SettingsError, match="robust"):
         DetectorConfig({"classes": {"x": {"robust": {"nope": 1}}}})
+    with pytest.raises(SettingsError, match="exactly two inputs"):
+        DetectorConfig(
+            {"defaults": {"preprocess": {"derived": {"r": {"fn": "ratio", "inputs": ["a"]}}}}}
+        )
     a, b = CONFIG.for_class("default"), CONFIG.override(warmup=400).for_class("default")
     assert a.config_hash() != b.config_hash()
     assert CONFIG.for_class("unknown_class") == a
