@@ -36,9 +36,10 @@ def _settings(config_file: Path | None) -> fsettings.Settings:
     return fsettings.current()
 
 
-def _on_signals(event: threading.Event) -> None:
+def _on_signals(*events: threading.Event) -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
-        event.set()
+        for event in events:
+            event.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
@@ -88,8 +89,9 @@ def run(
         _supervise(workers, cfg.group or "ingest", config_file)
         return
     stop = threading.Event()
-    _on_signals(stop)
-    worker = Ingestor(s, cfg, index=index).start()
+    worker = Ingestor(s, cfg, index=index)
+    _on_signals(stop, worker.stopping)  # also ends a wait for the database at start
+    worker.start()
     try:
         worker.run(stop)
     finally:

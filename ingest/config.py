@@ -33,7 +33,6 @@ class IngestSettings(Section):
         90 * 86400.0, gt=0, description="reject samples older than this (store-and-forward bound)"
     )
     batch_max_rows: int = Field(50_000, ge=1, description="flush after this many rows")
-    batch_max_delay_s: float = Field(0.2, gt=0, le=60, description="flush at least this often")
     max_pending_messages: int = Field(
         2_000, ge=1, description="bounded in-memory queue of received, unacknowledged messages"
     )

@@ -63,6 +63,7 @@ class Metrics:
     pending: int = 0
     _ms: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _conn: psycopg.Connection[Any] | None = None
 
     def committed(self, out: Outcome, messages: int, seconds: float, lag_s: float) -> None:
         with self._lock:
@@ -121,10 +122,17 @@ class Metrics:
     def store(self, dsn: str) -> None:
         """Upsert this worker's row; a database outage only skips one report."""
         try:
-            with fdb.connect(dsn, autocommit=True, timeout=2) as conn:
-                conn.execute(STORE, self.snapshot())
+            if self._conn is None or self._conn.closed or self._conn.broken:
+                self._conn = fdb.connect(dsn, autocommit=True, timeout=2)
+            self._conn.execute(STORE, self.snapshot())
         except (psycopg.Error, ServiceUnavailable) as exc:
             log.warning("metrics not stored: %s", exc)
+            self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def serve(metrics: Metrics, port: int) -> ThreadingHTTPServer:

@@ -155,9 +155,9 @@ class Ingestor:
 
     def run(self, until: threading.Event) -> None:
         """Block until ``until`` is set, logging and storing metrics periodically."""
-        while not until.wait(timeout=1.0):
+        while not until.wait(timeout=min(1.0, self.cfg.metrics_interval_s)):
             self.report(force=False)
-            if not all(t.is_alive() for t in self._threads):
+            if not self.stopping.is_set() and not all(t.is_alive() for t in self._threads):
                 raise RuntimeError("an ingest thread died; see the log above")
 
     def report(self, force: bool = True) -> None:
@@ -182,33 +182,33 @@ class Ingestor:
         if self._http is not None:
             self._http.shutdown()
         self.report()
+        self.metrics.close()
         self.writer.close()
 
     # -- parser thread ------------------------------------------------------------------
 
     def _parse_loop(self) -> None:
+        """Validate messages and hand the writer a batch whenever it is free.
+
+        Batches size themselves: while the writer commits, the parser keeps validating
+        (up to ``batch_max_rows``), so a backlog makes batches bigger, not later.
+        """
         msgs: list[Message] = []
         items: list[Accepted | Rejected] = []
         rows = 0
-        first = 0.0
         while True:
             stopping = self.stopping.is_set()
             try:
-                msg = self.inbox.get(timeout=0.005 if msgs else 0.1)
+                msg = self.inbox.get(timeout=0.002 if msgs else 0.1)
             except queue.Empty:
                 msg = None
             if msg is not None:
-                if not msgs:
-                    first = time.monotonic()
                 msgs.append(msg)
                 item = check(msg.topic, msg.payload, self.policy)
                 items.append(item)
                 rows += len(item.rows) if isinstance(item, Accepted) else 0
-            if msgs and (
-                rows >= self.cfg.batch_max_rows
-                or time.monotonic() - first >= self.cfg.batch_max_delay_s
-                or (self.inbox.empty() and (self.writer_idle.is_set() or stopping))
-            ):
+            if msgs and (rows >= self.cfg.batch_max_rows or self.writer_idle.is_set() or stopping):
+                self.writer_idle.clear()  # the writer has work from now on
                 self.ready.put(Batch(msgs, items, rows))
                 msgs, items, rows = [], [], 0
             if stopping and msg is None and not msgs:
@@ -244,7 +244,6 @@ class Ingestor:
             batch = self.ready.get()
             if batch is None:
                 return
-            self.writer_idle.clear()
             try:
                 self._commit(batch)
             except TRANSIENT as exc:
@@ -253,7 +252,8 @@ class Ingestor:
                     "giving up a batch of %d messages at stop: %s", len(batch.messages), exc
                 )
             finally:
-                self.writer_idle.set()
+                if self.ready.empty():
+                    self.writer_idle.set()
 
     def _commit(self, batch: Batch) -> None:
         started = time.monotonic()

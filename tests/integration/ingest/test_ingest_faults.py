@@ -79,7 +79,7 @@ def _stop(proc: Any) -> None:
 def test_sigkill_mid_stream_loses_nothing_and_duplicates_nothing(
     dsn: str, broker: Any, site: str, tmp_path: Path
 ) -> None:
-    env = env_for(dsn, broker.url, site, batch_max_delay_s=0.05)
+    env = env_for(dsn, broker.url, site)
     log = tmp_path / "ingest.log"
     proc = spawn(env, log)
     try:
@@ -112,7 +112,7 @@ def test_postgres_restart_mid_stream_loses_nothing(
 ) -> None:
     dsn = pg_cluster.dsn
     fdb.migrate(dsn)
-    env = env_for(dsn, broker.url, site, batch_max_delay_s=0.05, retry_max_s=1)
+    env = env_for(dsn, broker.url, site, retry_max_s=1)
     log = tmp_path / "ingest.log"
     proc = spawn(env, log)
     try:
@@ -146,7 +146,7 @@ def test_postgres_restart_mid_stream_loses_nothing(
 def test_two_workers_share_the_load_and_store_everything_once(
     dsn: str, broker: Any, site: str, tmp_path: Path, db: psycopg.Connection[Any]
 ) -> None:
-    env = env_for(dsn, broker.url, site, batch_max_delay_s=0.05)
+    env = env_for(dsn, broker.url, site)
     log = tmp_path / "ingest.log"
     proc = spawn(env, log, "--workers", "2", "--group", "g2")
     try:

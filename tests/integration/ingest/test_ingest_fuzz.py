@@ -82,7 +82,7 @@ def _mutations(asset: str) -> st.SearchStrategy[bytes]:
 def test_fuzzed_payloads_go_to_dead_letters_and_good_ones_are_stored(
     dsn: str, broker: Any, site: str, db: psycopg.Connection[Any]
 ) -> None:
-    s = ingest_settings(dsn, broker.url, site, batch_max_delay_s=0.02)
+    s = ingest_settings(dsn, broker.url, site)
     worker = Ingestor(s, load_ingest(s)).start()
     publisher = Publisher(broker.url)
     asset = f"{site}-fz"
