@@ -74,11 +74,13 @@ def test_breach_with_nobody_else_goes_to_a_supervisor(
     cls = f"valve_{uid()}"
     only = make_engineer("only", asset_classes=[cls])
     make_engineer("elsewhere", asset_classes=[], supervisor=True, zones=["north"])
-    boss = make_engineer("boss", asset_classes=[], supervisor=True, max_load=100, zones=["site-a"])
+    # A site of its own, so supervisors that other tests of this session made rank lower.
+    site = f"site-{uid()}"
+    boss = make_engineer("boss", asset_classes=[], supervisor=True, max_load=100, zones=[site])
     t = client.post(
         "/tickets",
         headers=auth(tokens["dispatcher"]),
-        json={"asset": make_asset(cls), "title": "x", "priority": "P2"},
+        json={"asset": make_asset(cls, site=site), "title": "x", "priority": "P2"},
     ).json()["ticket"]
     assert t["engineer_id"] == only
     clock.advance(hours=9)  # P2 response: 8 h
