@@ -162,13 +162,17 @@ def main() -> None:
             "yes" if r["mqtt_sustains_1hz"] else "no",
         )
     console.print(table)
-    big = rows[-1]
-    est_gen = big["devices"] / (big["gen_ms_per_step"] / 1e3)
-    est_mqtt = big["devices"] / (big["gen_mqtt_ms_per_step"] / 1e3)
+    ok_gen = [r for r in rows if r["gen_sustains_1hz"]] or rows[:1]
+    ok_mqtt = [r for r in rows if r["mqtt_sustains_1hz"]] or rows[:1]
+    gen_row, mqtt_row = ok_gen[-1], ok_mqtt[-1]
+    est_gen = gen_row["devices"] / (gen_row["gen_ms_per_step"] / 1e3)
+    est_mqtt = mqtt_row["devices"] / (mqtt_row["gen_mqtt_ms_per_step"] / 1e3)
     console.print(
-        f"raw paho QoS 1 publish: {raw_rate:.0f} msg/s of {len(payload)} B. "
-        f"Estimated capacity at 1 Hz (one core, linear from {big['devices']}): "
-        f"generation ~{est_gen:.0f} devices, generation + MQTT ~{est_mqtt:.0f} devices."
+        f"raw paho QoS 1 publish: {raw_rate:.0f} msg/s of {len(payload)} B (broker on the same "
+        f"machine). Largest fleet sustained at 1 Hz: generation {gen_row['devices']} devices "
+        f"({gen_row['gen_ms_per_step']:.0f} ms/step), generation + MQTT {mqtt_row['devices']} "
+        f"({mqtt_row['gen_mqtt_ms_per_step']:.0f} ms/step); linear estimate of the ceiling: "
+        f"~{est_gen:.0f} and ~{est_mqtt:.0f} devices."
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sim_scale.json").write_text(
@@ -179,7 +183,11 @@ def main() -> None:
                 "raw_paho_qos1_msgs_per_s": raw_rate,
                 "payload_bytes": len(payload),
                 "rows": rows,
-                "capacity_1hz": {"generation": est_gen, "generation_mqtt": est_mqtt},
+                "largest_sustained_1hz": {
+                    "generation": gen_row["devices"],
+                    "generation_mqtt": mqtt_row["devices"],
+                },
+                "capacity_1hz_estimate": {"generation": est_gen, "generation_mqtt": est_mqtt},
             },
             indent=2,
         )

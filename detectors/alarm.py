@@ -71,11 +71,13 @@ class AlarmPolicy:
         return None
 
     def feedback(self, resolution: str) -> None:
-        """Record a ticket resolution; repeated 'no_fault_found' raises this asset's bar."""
+        """Record a ticket resolution; each 'no_fault_found' raises this asset's bar a step."""
         if resolution == "no_fault_found":
             self.nff += 1
             self.raise_by = min(self.cfg.nff_max, self.raise_by + self.cfg.nff_step)
-        elif resolution == "confirmed":
+        elif resolution in ("confirmed", "fixed"):
             self.confirmed += 1
         else:
-            raise ValueError(f"unknown resolution {resolution!r} (confirmed, no_fault_found)")
+            raise ValueError(
+                f"unknown resolution {resolution!r} (confirmed, fixed, no_fault_found)"
+            )

@@ -32,8 +32,18 @@ def _main() -> None:
 
 @app.command("replay")
 def replay(
-    csv_path: Annotated[Path, typer.Option("--csv", help="history to replay")],
     out: Annotated[Path, typer.Option("--out", help="output CSV: time,score,alarm")],
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="history to replay")] = None,
+    asset: Annotated[
+        str | None, typer.Option("--asset", help="replay this asset's stored telemetry instead")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="with --asset: start (RFC 3339)")
+    ] = None,
+    until: Annotated[str | None, typer.Option("--to", help="with --asset: end (RFC 3339)")] = None,
+    settings_file: Annotated[
+        Path | None, typer.Option("--settings", help="forewarn.yaml, for the database")
+    ] = None,
     sep: Annotated[str, typer.Option("--sep", help="field separator")] = ",",
     time_column: Annotated[str | None, typer.Option("--time-column")] = None,
     columns: Annotated[
@@ -43,22 +53,32 @@ def replay(
         str | None, typer.Option("--label-column", help="0/1 ground truth, for scoring")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="detector YAML")] = None,
-    asset_class: Annotated[str, typer.Option("--asset-class")] = "default",
+    asset_class: Annotated[
+        str | None, typer.Option("--asset-class", help="default: the asset's registered class")
+    ] = None,
     warmup: Annotated[
         int | None, typer.Option("--warmup", help="override alarm warm-up (samples)")
     ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of signals/scores")] = None,
 ) -> None:
-    """Run a detector over a CSV, strictly causally; one output row per input row."""
+    """Run a detector over a CSV or stored history, strictly causally; a row out per row in."""
+    if (csv_path is None) == (asset is None):
+        console.print("[red]error:[/red] give exactly one of --csv PATH or --asset NAME")
+        raise typer.Exit(2)
     try:
         cfg_file = load_config(config)
         if warmup is not None:
             cfg_file = cfg_file.override(warmup=warmup)
-        cfg = cfg_file.for_class(asset_class)
         cols = [c.strip() for c in columns.split(",")] if columns else None
-        frame = read_csv(
-            csv_path, sep=sep, time_column=time_column, columns=cols, label_column=label_column
-        )
+        if csv_path is not None:
+            frame = read_csv(
+                csv_path, sep=sep, time_column=time_column, columns=cols, label_column=label_column
+            )
+        else:
+            assert asset is not None
+            frame, registered = _read_db(settings_file, asset, since, until, cols)
+            asset_class = asset_class or registered
+        cfg = cfg_file.for_class(asset_class)
     except ForewarnError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -81,6 +101,22 @@ def replay(
     if plot is not None:
         save_plot(plot, frame, result)
         console.print(f"plot written to {plot}")
+
+
+def _read_db(
+    settings_file: Path | None,
+    asset: str,
+    since: str | None,
+    until: str | None,
+    cols: list[str] | None,
+) -> tuple[Frame, str | None]:
+    from detectors.replay import read_db
+    from forewarn import db as fdb
+    from forewarn import settings as fsettings
+
+    s = fsettings.load(settings_file)
+    with fdb.connect(s.database.dsn) as conn:
+        return read_db(conn, asset, since=since, until=until, columns=cols)
 
 
 def write_output(path: Path, result: Result) -> None:
@@ -183,30 +219,6 @@ def run(config: SettingsOpt = None) -> None:
     done.wait()
     svc.stop()
     console.print(f"stopped; {svc.counts}")
-
-
-@app.command("feedback")
-def feedback(
-    asset: Annotated[str, typer.Argument(help="asset id")],
-    resolution: Annotated[str, typer.Argument(help="confirmed or no_fault_found")],
-    ticket: Annotated[str | None, typer.Option("--ticket")] = None,
-    config: SettingsOpt = None,
-) -> None:
-    """Record a ticket resolution for an asset's detector (what ticketing does)."""
-    from detectors import store
-    from forewarn import db as fdb
-
-    if resolution not in ("confirmed", "no_fault_found"):
-        console.print("[red]error:[/red] resolution must be confirmed or no_fault_found")
-        raise typer.Exit(2)
-    try:
-        s, _ = _settings(config)
-        with fdb.connect(s.database.dsn, autocommit=True) as conn:
-            fid = store.record_feedback(conn, asset, resolution, ticket)
-    except ForewarnError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    console.print(f"feedback {fid} recorded for {asset}: {resolution}")
 
 
 if __name__ == "__main__":

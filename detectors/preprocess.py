@@ -15,6 +15,23 @@ from detectors.base import finite
 from detectors.configuration import ClassConfig
 
 
+def derive(fn: str, xs: list[float | None]) -> float | None:
+    """A derived metric, or None when an input is missing or the result is undefined.
+
+    >>> derive("imbalance", [10.0, 9.0, 11.0]), derive("ratio", [3.0, 0.0]), derive("diff", [5.0, 2.0])
+    (0.1, None, 3.0)
+    """
+    vals = [x for x in xs if x is not None]
+    if len(vals) != len(xs):
+        return None
+    if fn == "imbalance":
+        mean = sum(vals) / len(vals)
+        return max(abs(v - mean) for v in vals) / mean if mean > 1e-9 else None
+    if fn == "ratio":
+        return vals[0] / vals[1] if abs(vals[1]) > 1e-12 else None
+    return vals[0] - vals[1]
+
+
 class Preprocessor:
     """Cleans one sample; ``None`` means "skip it entirely".
 
@@ -39,6 +56,8 @@ class Preprocessor:
         self.stuck: set[str] = set()
         self.dropped = 0
         self.running = True
+        self.was_running = True
+        self.settling = 0
 
     def clean(self, ts: float, values: Mapping[str, object]) -> dict[str, float] | None:
         if self.last_ts is not None and ts <= self.last_ts:
@@ -63,9 +82,21 @@ class Preprocessor:
                 if name in self.stuck:
                     self.stuck.discard(name)
             out[name] = v
+        for name, spec in self.cfg.preprocess.derived.items():
+            v = derive(spec.fn, [out.get(i) for i in spec.inputs])
+            if v is not None:
+                out[name] = v
         rule = self.cfg.preprocess.running
         if rule is not None:
             v = finite(values.get(rule.metric))
             if v is not None:
-                self.running = v > rule.above
+                running = v > rule.above
+                if running and not self.was_running:
+                    self.settling = self.cfg.preprocess.settle
+                self.was_running = running
+            if self.settling > 0:
+                self.settling -= 1
+                self.running = False  # a restart's transients are not a fault
+            else:
+                self.running = self.was_running
         return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -97,6 +98,47 @@ def read_csv(
         labels = pd.to_numeric(df[label_column], errors="coerce").fillna(0).to_numpy() > 0
         labels = labels.astype(int)
     return Frame(times, stamps, [str(c) for c in data.columns], data.to_numpy(float), labels)
+
+
+def _utc(text: str) -> pd.Timestamp:
+    ts = pd.Timestamp(text)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def read_db(
+    conn: Any,
+    asset: str,
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> tuple[Frame, str | None]:
+    """An asset's stored telemetry (narrow rows pivoted to one row per timestamp) and its
+    registered class."""
+    try:
+        start, end = _utc(since or "1970-01-01"), _utc(until or "2262-01-01")
+    except ValueError as exc:
+        raise ReplayError(f"bad time range: {exc}") from None
+    rows = conn.execute(
+        """select time, metric, value from telemetry
+           where asset = %s and time >= %s and time < %s order by time""",
+        (asset, start.to_pydatetime(), end.to_pydatetime()),
+    ).fetchall()
+    if not rows:
+        raise ReplayError(f"no telemetry stored for asset {asset!r} in that range")
+    cls = conn.execute("select asset_class from assets where asset = %s", (asset,)).fetchone()
+    df = pd.DataFrame(rows, columns=["time", "metric", "value"])
+    wide = df.pivot_table(index="time", columns="metric", values="value", aggfunc="last")
+    if columns:
+        missing = [c for c in columns if c not in wide.columns]
+        if missing:
+            raise ReplayError(f"asset {asset!r} has no metric(s) {', '.join(missing)}")
+        wide = wide[list(columns)]
+    idx = pd.DatetimeIndex(wide.index).tz_convert("UTC")
+    times = (idx - pd.Timestamp(0, tz="UTC")).total_seconds().to_numpy(float)
+    stamps = [t.isoformat().replace("+00:00", "Z") for t in idx]
+    frame = Frame(times, stamps, [str(c) for c in wide.columns], wide.to_numpy(float))
+    return frame, (cls[0] if cls else None)
 
 
 def replay(

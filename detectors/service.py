@@ -204,10 +204,11 @@ class DetectorService:
 
     def apply_feedback(self) -> int:
         rows = store.pending_feedback(self._conn, self.detectors)
-        for fid, asset, resolution in rows:
+        for ticket_id, asset, resolution in rows:
             det = self.detectors[asset]
             det.feedback(resolution)
-            store.mark_applied(self._conn, fid, det.alarm.on_threshold)
+            on = det.alarm.on_threshold
+            store.mark_applied(self._conn, ticket_id, asset, resolution, on, self.worker)
             self.dirty.add(asset)
             log.info("asset %s: feedback %s, bar now %.2f", asset, resolution,
                      det.alarm.on_threshold)  # fmt: skip

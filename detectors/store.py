@@ -92,30 +92,27 @@ def load_checkpoint(conn: Conn, asset: str, config_hash: str) -> AssetDetector |
 
 
 def pending_feedback(conn: Conn, assets: Iterable[str]) -> list[tuple[int, str, str]]:
+    """Resolutions from ticketing (table detector_feedback) not yet applied, oldest first."""
     names = list(assets)
     if not names:
         return []
     rows = conn.execute(
-        """select id, asset, resolution from detector_feedback
-           where applied_at is null and asset = any(%s) order by id""",
+        """select f.ticket_id, f.asset, f.resolution_code from detector_feedback f
+           where f.asset = any(%s) and f.resolution_code in ('confirmed', 'fixed', 'no_fault_found')
+             and not exists (select 1 from detector_feedback_applied a
+                             where a.ticket_id = f.ticket_id)
+           order by f.resolved_at, f.ticket_id""",
         (names,),
     ).fetchall()
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
-def mark_applied(conn: Conn, feedback_id: int, on_threshold: float) -> None:
+def mark_applied(
+    conn: Conn, ticket_id: int, asset: str, code: str, on_threshold: float, worker: str
+) -> None:
     conn.execute(
-        "update detector_feedback set applied_at = now(), on_threshold_after = %s where id = %s",
-        (on_threshold, feedback_id),
+        """insert into detector_feedback_applied
+               (ticket_id, asset, resolution_code, on_threshold_after, worker)
+           values (%s, %s, %s, %s, %s) on conflict (ticket_id) do nothing""",
+        (ticket_id, asset, code, on_threshold, worker),
     )
-
-
-def record_feedback(conn: Conn, asset: str, resolution: str, ticket: str | None = None) -> int:
-    """Insert a resolution (what ticketing does); returns its id."""
-    row = conn.execute(
-        """insert into detector_feedback (asset, resolution, ticket) values (%s, %s, %s)
-           returning id""",
-        (asset, resolution, ticket),
-    ).fetchone()
-    assert row is not None
-    return int(row[0])

@@ -6,6 +6,7 @@ See docs/device_sim.md.
 
 from device_sim.classes import CLASSES, SIGNATURES
 from device_sim.engine import Fleet, Frame
+from device_sim.export import export_history
 from device_sim.scenario import (
     MODES,
     MODES_BY_CLASS,
@@ -26,6 +27,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "TruthEvent",
+    "export_history",
     "load_scenario",
     "parse_scenario",
     "write_truth",

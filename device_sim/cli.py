@@ -6,7 +6,7 @@ import asyncio
 import json
 import math
 import signal
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +19,7 @@ from device_sim.engine import Fleet
 from device_sim.runner import RunStats, Sink, run
 from device_sim.scenario import builtin_names, load_scenario, parse_duration
 from device_sim.truth import write_truth
+from forewarn.contract import utc
 from forewarn.errors import ForewarnError
 from forewarn.registers import load_profile, load_profiles, plan_profile_reads
 
@@ -26,6 +27,8 @@ app = typer.Typer(
     help="Fleet simulator: Modbus devices, MQTT devices, ground truth.", no_args_is_help=True
 )
 console = Console()
+MAX_STEPS_PER_S = 200
+NICE_PERIODS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0)
 
 ScenarioArg = Annotated[
     str, typer.Argument(help=f"YAML file or built-in name ({', '.join(builtin_names())})")
@@ -38,8 +41,10 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def _start(value: str | None) -> datetime | None:
-    if value is None or value == "now":
+    if value is None:
         return None
+    if value == "now":
+        return datetime.now(UTC).replace(microsecond=0)
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -57,7 +62,20 @@ def run_cmd(
     ] = None,
     fast: Annotated[bool, typer.Option("--max", help="as fast as possible")] = False,
     duration: Annotated[str | None, typer.Option(help="e.g. 2h, 3d (default: scenario)")] = None,
-    start: Annotated[str | None, typer.Option(help="simulated start, RFC 3339 or 'now'")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            help="simulated start, RFC 3339 or 'now' (default: the scenario's; "
+            "else now in real time, else so that an accelerated run ends now)"
+        ),
+    ] = None,
+    sample_period: Annotated[
+        float | None,
+        typer.Option(
+            help="simulated s between samples (default: scenario, "
+            "coarsened when --speed would need > 200 steps/s)"
+        ),
+    ] = None,
     mqtt_url: Annotated[str | None, typer.Option(help="default: settings mqtt.url")] = None,
     config: Annotated[Path | None, typer.Option(help="forewarn.yaml settings file")] = None,
     host: Annotated[str, typer.Option(help="Modbus listen address")] = "127.0.0.1",
@@ -72,10 +90,32 @@ def run_cmd(
     """Run SCENARIO in real or accelerated time, feeding MQTT and/or Modbus."""
     try:
         sc = load_scenario(scenario)
-        fleet = Fleet(sc, start=_start(start))
-        seconds = parse_duration(duration) if duration else sc.duration
-        steps = math.ceil(seconds / sc.sample_period_s)
         pace = None if fast else (speed or sc.speed)
+        period = sample_period or sc.sample_period_s
+        if sample_period is None and pace is not None and pace / period > MAX_STEPS_PER_S:
+            period = next((p for p in NICE_PERIODS if pace / p <= MAX_STEPS_PER_S), 3600.0)
+            console.print(
+                f"speed {pace:g}x with {sc.sample_period_s:g} s samples would need "
+                f"{pace / sc.sample_period_s:.0f} steps/s; sampling every {period:g} s "
+                "(set --sample-period to choose)"
+            )
+        if period <= 0:
+            raise typer.BadParameter("--sample-period must be positive")
+        seconds = parse_duration(duration) if duration else sc.duration
+        # Sensor-fault episodes are drawn over the scenario's duration: cover the whole run.
+        sc = sc.model_copy(
+            update={"sample_period_s": period, "duration": max(seconds, sc.duration)}
+        )
+        begin = _start(start)
+        if begin is None and sc.start is None and (pace is None or pace > 1):
+            # Accelerated time runs ahead of the wall clock, and ingest refuses future
+            # timestamps: start in the past so the run ends about now.
+            begin = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds)
+            console.print(
+                f"accelerated run: simulated time {utc(begin)} .. now (--start to choose)"
+            )
+        fleet = Fleet(sc, start=begin)
+        steps = math.ceil(seconds / sc.sample_period_s)
         if truth_out:
             write_truth(fleet.truth(), fleet.start, truth_out)
         stats, published = asyncio.run(
@@ -199,6 +239,54 @@ def truth(
     kinds = {k: sum(e.kind == k for e in events) for k in ("degradation", "sudden", "sensor")}
     console.print(
         f"{len(events)} events to {out}: " + ", ".join(f"{v} {k}" for k, v in kinds.items())
+    )
+
+
+@app.command()
+def export(
+    scenario: ScenarioArg,
+    out: Annotated[Path, typer.Option(help="folder for <asset>.csv files")],
+    duration: Annotated[str | None, typer.Option(help="e.g. 7d (default: scenario)")] = None,
+    sample_period: Annotated[float | None, typer.Option(help="simulated s per row")] = None,
+    asset: Annotated[list[str] | None, typer.Option(help="only these assets (repeatable)")] = None,
+    start: Annotated[str | None, typer.Option(help="simulated start (RFC 3339)")] = None,
+) -> None:
+    """Write offline history (one CSV per asset, with a degradation label) and truth."""
+    from device_sim.export import export_history
+
+    try:
+        sc = load_scenario(scenario)
+        if sample_period is not None:
+            if sample_period <= 0:
+                raise typer.BadParameter("--sample-period must be positive")
+            sc = sc.model_copy(update={"sample_period_s": sample_period})
+        seconds = parse_duration(duration) if duration else sc.duration
+        sc = sc.model_copy(update={"duration": max(seconds, sc.duration)})
+        fleet = Fleet(sc, start=_start(start))
+        unknown = sorted(set(asset or []) - set(fleet.where))
+        if unknown:
+            raise ValueError(f"unknown asset(s): {', '.join(unknown)}")
+        steps = math.ceil(seconds / sc.sample_period_s)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("simulating", total=steps)
+            paths = export_history(
+                fleet,
+                steps,
+                out,
+                assets=set(asset) if asset else None,
+                progress=lambda n: bar.advance(task, n),
+            )
+        write_truth(fleet.truth(), fleet.start, out / "truth.csv")
+    except (ForewarnError, ValueError) as exc:
+        raise _fail(exc) from None
+    console.print(
+        f"{len(paths)} asset histories ({steps} rows each at most) and truth.csv in {out}"
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -231,8 +231,9 @@ class Fleet:
     """The simulated fleet; call ``step()`` once per sample period."""
 
     def __init__(self, scenario: Scenario, start: datetime | None = None) -> None:
+        """``start`` overrides the scenario's start; with neither, the run starts now."""
         self.scenario = scenario
-        self.start = start_time(scenario, start or datetime.now(UTC))
+        self.start = start_time(scenario, start)
         self.assets = scenario.assets()
         self.groups: dict[str, Group] = {}
         for ci, cls in enumerate(CLASS_ORDER):

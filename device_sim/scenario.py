@@ -7,7 +7,7 @@ same ground truth, so detector results can be compared run to run.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -275,6 +275,10 @@ def _builtin_text(name: str) -> str:
     return (resources.files("device_sim") / "scenarios" / f"{name}.yaml").read_text("utf-8")
 
 
-def start_time(scenario: Scenario, now: datetime) -> datetime:
-    """The simulated start: the scenario's, else ``now`` floored to the second."""
-    return scenario.start if scenario.start is not None else now.replace(microsecond=0)
+def start_time(scenario: Scenario, start: datetime | None = None) -> datetime:
+    """The simulated start: ``start`` if given, else the scenario's, else now (whole s)."""
+    if start is not None:
+        return start
+    if scenario.start is not None:
+        return scenario.start
+    return datetime.now(UTC).replace(microsecond=0)

@@ -143,8 +143,11 @@ def demo(
     run_demo(load_settings(config), scenario=scenario, speed=speed, port=port)
 
 
-def _register_services() -> None:
+def _register_services(only: str | None = None) -> None:
+    """Register service sub-commands; with ``only``, import just that one (fast start-up)."""
     for name, (module, help_text) in SERVICES.items():
+        if only is not None and name != only:
+            continue
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -161,8 +164,20 @@ def _register_services() -> None:
         )
 
 
+def _wanted(argv: list[str]) -> str | None:
+    """The service named on the command line, or None when all are needed (help)."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first == "replay":
+        return "detectors"
+    if first in SERVICES:
+        return first
+    if first is None:
+        return None  # `forewarn` or `forewarn --help` lists every command
+    return ""  # a core command: import no service
+
+
 def main() -> None:
-    _register_services()
+    _register_services(_wanted(sys.argv[1:]))
     try:
         app()
     except ForewarnError as exc:

@@ -8,6 +8,7 @@ import logging
 import signal
 
 from gateway.batcher import Batcher
+from gateway.bridge import Bridge
 from gateway.buffer import Buffer
 from gateway.config import GatewayConfig
 from gateway.health import Health
@@ -15,6 +16,22 @@ from gateway.poller import Poller
 from gateway.uplink import Uplink
 
 log = logging.getLogger("forewarn.gateway")
+
+
+async def _finish(tasks: list[asyncio.Task[None]], wait_s: float = 0.0) -> None:
+    """Let tasks end on their own for ``wait_s``, then cancel, bounded, repeating the
+    cancel if one was swallowed (Python 3.11's ``wait_for`` can do that)."""
+    pending = {t for t in tasks if not t.done()}
+    if pending and wait_s > 0:
+        _, pending = await asyncio.wait(pending, timeout=wait_s)
+    for _ in range(5):
+        if not pending:
+            return
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for t in pending:
+        log.error("task %s did not stop", t.get_name())
 
 
 class Gateway:
@@ -42,8 +59,21 @@ class Gateway:
             is_connected=lambda: self.uplink.connected,
             on_flush=self.uplink.wake,
         )
+        self.health.buffer_write_errors = lambda: self.batcher.write_errors
         self.pollers = [
             Poller(d, self.health.device(d.id, d.asset), self._sample) for d in config.devices
+        ]
+        self.bridges = [
+            Bridge(
+                spec,
+                self.buffer,
+                self.health.device(spec.id, spec.id),
+                gateway=config.gateway,
+                site=config.site,
+                is_connected=lambda: self.uplink.connected,
+                on_flush=self.uplink.wake,
+            )
+            for spec in config.bridges
         ]
         self._stop = asyncio.Event()
 
@@ -60,6 +90,7 @@ class Gateway:
         uplink = asyncio.create_task(self.uplink.run(), name="uplink")
         batcher = asyncio.create_task(self.batcher.run(), name="batcher")
         polls = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in self.pollers]
+        polls += [asyncio.create_task(b.run(), name=f"bridge-{b.spec.id}") for b in self.bridges]
         log.info(
             "gateway %s (site %s): %d device(s), buffer %s",
             self.config.gateway,
@@ -70,13 +101,15 @@ class Gateway:
         try:
             await self._stop.wait()
         finally:
-            for t in [*polls, batcher]:
-                t.cancel()
-            await asyncio.gather(*polls, batcher, return_exceptions=True)
+            for p in self.pollers:
+                p.stop()
+            for b in self.bridges:
+                b.stop()
+            self.batcher.stop()
+            await _finish([*polls, batcher])
             await self.batcher.flush(everything=True)  # polled data goes to disk, not lost
             await self.uplink.stop()
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(uplink, 10)
+            await _finish([uplink], wait_s=10.0)
             self.buffer.close()
 
     def install_signals(self) -> None:

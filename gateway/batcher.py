@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +19,8 @@ from datetime import datetime
 
 from forewarn.contract import topics, utc
 from gateway.buffer import Buffer, NewBatch
+
+log = logging.getLogger("forewarn.gateway.batcher")
 
 
 @dataclass
@@ -49,6 +53,14 @@ class Batcher:
         self._open: dict[str, _Open] = {}
         self._due = asyncio.Event()
         self.samples_added = 0
+        self.stopping = False
+        self.last_error: str | None = None
+        self.write_errors = 0
+
+    def stop(self) -> None:
+        """End ``run`` (a flag, since 3.11's ``wait_for`` may swallow a cancel)."""
+        self.stopping = True
+        self._due.set()
 
     def add(
         self, asset: str, ts: datetime, values: dict[str, float], asset_class: str | None = None
@@ -95,9 +107,27 @@ class Batcher:
         if batches:
             # Decided at write time: written while the broker is unreachable = historical.
             historical = not self._is_connected()
-            await asyncio.to_thread(self.buffer.append, batches, historical=historical)
+            try:
+                await asyncio.to_thread(self.buffer.append, batches, historical=historical)
+            except (sqlite3.Error, OSError) as exc:
+                # The disk refused (full, read-only): keep the samples in memory, retry.
+                self._restore(batches)
+                self.last_error = f"buffer write failed: {exc}"
+                self.write_errors += 1
+                log.error("%s", self.last_error)
+                return 0
+            self.last_error = None
             self._on_flush()
         return len(batches)
+
+    def _restore(self, batches: list[NewBatch]) -> None:
+        """Put samples of a failed write back in front of newer ones, in order."""
+        by_asset: dict[str, list[str]] = {}
+        for b in batches:
+            by_asset.setdefault(b.asset, []).extend(json.loads(b.samples))
+        for asset, samples in by_asset.items():
+            encoded = [json.dumps(x, separators=(",", ":")) for x in samples]
+            self._open[asset].samples[:0] = encoded
 
     def _next_deadline(self) -> float:
         opened = [b.since for b in self._open.values() if b.samples]
@@ -107,8 +137,10 @@ class Batcher:
 
     async def run(self) -> None:
         """Flush due batches until cancelled; the owner then calls ``flush(everything=True)``."""
-        while True:
+        while not self.stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._due.wait(), self._next_deadline())
             self._due.clear()
             await self.flush()
+            if self.last_error:  # the disk refused: do not spin, retry in a second
+                await asyncio.sleep(1.0)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
 from forewarn import settings as fsettings
 from gateway import config as gconfig
 from gateway.credentials import add_gateway
+from gateway.devicemap import config_from_map
 from gateway.poller import ReadFailed, client_for, read
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -100,6 +103,8 @@ def check(
             f"{d.poll_period_s:g}",
         )
     console.print(table)
+    for b in cfg.bridges:
+        console.print(f"bridge {b.id}: {b.settings.url} {b.topic} -> upstream site {cfg.site}")
     console.print(f"[green]ok[/]: {cfg.file} and {len(cfg.devices)} register map(s) are valid")
     if not probe:
         return
@@ -114,6 +119,31 @@ def check(
     if failed:
         console.print(f"[red]{failed} point(s) could not be read[/]")
         raise typer.Exit(1)
+
+
+@app.command("from-map")
+def from_map(
+    device_map: Annotated[
+        Path, typer.Argument(help="JSON list of devices (forewarn sim run --device-map)")
+    ],
+    site: Annotated[str, typer.Option(help="keep the devices of this site")],
+    gateway: Annotated[str, typer.Option(help="gateway id")],
+    out: Annotated[Path | None, typer.Option(help="write here (default: print)")] = None,
+    poll_period_s: Annotated[
+        float | None, typer.Option(help="override every device's period")
+    ] = None,
+) -> None:
+    """Write a gateway config for one site of a device map."""
+    entries = json.loads(device_map.read_text())
+    config = config_from_map(entries, gateway=gateway, site=site, poll_period_s=poll_period_s)
+    if not config["devices"]:
+        raise typer.BadParameter(f"no device of site {site!r} in {device_map}")
+    text = yaml.safe_dump(config, sort_keys=False)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text)
+    console.print(f"wrote {out}: {len(config['devices'])} device(s) of site {site}")
 
 
 @app.command()

@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 
-from forewarn.contract.topics import ID_PATTERN
+from forewarn.contract.topics import ID_PATTERN, TELEMETRY_FILTER
 from forewarn.registers import (
     Profile,
     ReadRequest,
@@ -26,6 +26,7 @@ from forewarn.registers import (
 )
 from forewarn.registers.source import Problem, SourceError, key_name, load_yaml, problems_from
 from forewarn.settings import MqttSettings
+from gateway.bridge import BridgeSpec
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
@@ -64,6 +65,16 @@ class MqttOverride(_Strict):
     )
 
 
+class BridgeConfig(_Strict):
+    """A local broker whose MQTT-native devices are forwarded upstream via the buffer."""
+
+    id: Id
+    url: str = Field(description="the local broker, mqtt://host:port")
+    username: str | None = None
+    password_env: str | None = None
+    topic: str = Field(TELEMETRY_FILTER, min_length=1, description="filter on the local broker")
+
+
 class BatchConfig(_Strict):
     max_samples: int = Field(100, ge=1, le=10_000)
     max_latency_s: float = Field(1.0, gt=0, le=300)
@@ -83,7 +94,8 @@ class GatewayFile(_Strict):
     buffer: BufferConfig = Field(default_factory=lambda: BufferConfig.model_validate({}))
     status_period_s: float = Field(10.0, gt=0, le=3600)
     publish_window: int = Field(100, ge=1, le=1000, description="unacknowledged batches")
-    devices: list[DeviceConfig] = Field(min_length=1, max_length=5000)
+    devices: list[DeviceConfig] = Field(default_factory=list, max_length=5000)
+    bridges: list[BridgeConfig] = Field(default_factory=list, max_length=100)
 
 
 @dataclass(frozen=True)
@@ -116,6 +128,7 @@ class GatewayConfig:
     status_period_s: float
     publish_window: int
     devices: tuple[Device, ...]
+    bridges: tuple[BridgeSpec, ...] = ()
 
 
 def _resolve_profile(ref: str, base: Path) -> Path:
@@ -127,18 +140,24 @@ def _resolve_profile(ref: str, base: Path) -> Path:
     return default_profiles_dir() / f"{ref}.yaml"
 
 
-def _mqtt(file: GatewayFile, base: MqttSettings, where: str, line: int) -> MqttSettings:
+def _mqtt(
+    override: MqttOverride | BridgeConfig,
+    base: MqttSettings,
+    where: str,
+    key: str,
+    line: int,
+) -> MqttSettings:
     data = base.model_dump()
-    if file.mqtt.url:
-        data["url"] = file.mqtt.url
-    if file.mqtt.username:
-        data["username"] = file.mqtt.username
-    if file.mqtt.password_env:
-        secret = os.environ.get(file.mqtt.password_env)
+    if override.url:
+        data["url"] = override.url
+    if override.username:
+        data["username"] = override.username
+    if override.password_env:
+        secret = os.environ.get(override.password_env)
         if secret is None:
             raise GatewayConfigError(
                 where,
-                [Problem("mqtt.password_env", f"${file.mqtt.password_env} is not set", line)],
+                [Problem(f"{key}.password_env", f"${override.password_env} is not set", line)],
             )
         data["password"] = SecretStr(secret)
     elif base.password is not None:
@@ -147,7 +166,7 @@ def _mqtt(file: GatewayFile, base: MqttSettings, where: str, line: int) -> MqttS
         return MqttSettings.model_validate(data)
     except ValidationError as exc:
         why = exc.errors(include_url=False)[0]["msg"]
-        raise GatewayConfigError(where, [Problem("mqtt.url", why, line)]) from None
+        raise GatewayConfigError(where, [Problem(f"{key}.url", why, line)]) from None
 
 
 def load(path: str | Path, mqtt: MqttSettings | None = None) -> GatewayConfig:
@@ -206,8 +225,18 @@ def load(path: str | Path, mqtt: MqttSettings | None = None) -> GatewayConfig:
                 reads=tuple(reads),
             )
         )
+    if not raw.devices and not raw.bridges:
+        problems.append(Problem("devices", "no devices and no bridges: nothing to do", 1))
     if problems:
         raise GatewayConfigError(where, problems)
+    base_mqtt = mqtt or MqttSettings()
+    bridges = []
+    for i, b in enumerate(raw.bridges):
+        local = MqttSettings()  # the local broker shares nothing with upstream
+        key = key_name(("bridges", i))
+        bridges.append(
+            BridgeSpec(b.id, _mqtt(b, local, where, key, marks.line(("bridges", i))), b.topic)
+        )
     buffer_path = Path(raw.buffer.path)
     if not buffer_path.is_absolute():
         buffer_path = base / buffer_path
@@ -215,7 +244,7 @@ def load(path: str | Path, mqtt: MqttSettings | None = None) -> GatewayConfig:
         file=where,
         gateway=raw.gateway,
         site=raw.site,
-        mqtt=_mqtt(raw, mqtt or MqttSettings(), where, marks.line(("mqtt",))),
+        mqtt=_mqtt(raw.mqtt, base_mqtt, where, "mqtt", marks.line(("mqtt",))),
         batch=raw.batch,
         buffer_path=buffer_path,
         buffer_max_batches=raw.buffer.max_batches,
@@ -223,4 +252,5 @@ def load(path: str | Path, mqtt: MqttSettings | None = None) -> GatewayConfig:
         status_period_s=raw.status_period_s,
         publish_window=raw.publish_window,
         devices=tuple(devices),
+        bridges=tuple(bridges),
     )

@@ -8,6 +8,7 @@ operator needs (points polled, errors per device, buffer depth and drops, publis
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -99,6 +100,7 @@ class Health:
     devices: dict[str, DeviceHealth] = field(default_factory=dict)
     uplink: UplinkHealth = field(default_factory=UplinkHealth)
     started: float = field(default_factory=time.monotonic)
+    buffer_write_errors: Callable[[], int] = lambda: 0
 
     def device(self, device: str, asset: str) -> DeviceHealth:
         return self.devices.setdefault(device, DeviceHealth(device, asset))
@@ -126,6 +128,7 @@ class Health:
             "batches_published": float(self.uplink.batches_published),
             "samples_published": float(self.uplink.samples_published),
             "uplink_connects": float(self.uplink.connects),
+            "buffer_write_errors": float(self.buffer_write_errors()),
         }
         for d in self.devices.values():
             metrics[f"errors.{d.device}"] = float(d.errors)

@@ -124,6 +124,13 @@ class Poller:
         self.sink = sink
         self.backoff_min_s = backoff_min_s
         self.backoff_max_s = backoff_max_s
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Ask the task to end. Cancellation alone is not enough on Python 3.11, whose
+        ``asyncio.wait_for`` (used inside pymodbus) can swallow a cancel that races with
+        an answer."""
+        self.stopping = True
 
     async def run(self) -> None:
         dev = self.device
@@ -132,7 +139,7 @@ class Poller:
         backoff = self.backoff_min_s
         next_tick = loop.time()
         try:
-            while True:
+            while not self.stopping:
                 if not client.connected:
                     ok = await client.connect()
                     if not ok:

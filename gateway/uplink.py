@@ -76,6 +76,9 @@ class Uplink:
             except ForewarnError as exc:
                 self.health.uplink.last_error = str(exc)
                 log.warning("uplink: %s", exc)
+            except Exception as exc:  # e.g. the buffer's disk: retry, never end the uplink
+                self.health.uplink.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("uplink: unexpected error")
             if self._stopping:
                 break
             with contextlib.suppress(TimeoutError):

@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.sh"
 
 APT_PACKAGES=(postgresql-$PG_VERSION postgresql-server-dev-$PG_VERSION postgresql-client-$PG_VERSION
   mosquitto mosquitto-clients cmake gcc make dpkg-dev xz-utils)
-[ "${FOREWARN_BROWSER:-0}" = 1 ] && APT_PACKAGES+=(chromium)
+# Debian's Chromium drives the console's browser tests (Playwright cannot download a browser here).
+[ "${FOREWARN_BROWSER:-1}" = 1 ] && APT_PACKAGES+=(chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

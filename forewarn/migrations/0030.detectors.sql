@@ -41,16 +41,15 @@ CREATE TABLE detector_checkpoints (
     saved_at          timestamptz NOT NULL DEFAULT now()
 );
 
--- Ticket resolutions for the detectors ("confirmed", "no_fault_found"). Ticketing inserts;
--- the detector that owns the asset applies the row and records the bar it now uses.
-CREATE TABLE detector_feedback (
-    id                 bigserial PRIMARY KEY,
-    asset              text        NOT NULL,
-    resolution         text        NOT NULL CHECK (resolution IN ('confirmed', 'no_fault_found')),
-    ticket             text,
-    fault_mode         text,
-    received_at        timestamptz NOT NULL DEFAULT now(),
-    applied_at         timestamptz,
-    on_threshold_after double precision
+-- Ticket resolutions reach the detectors through ticketing's detector_feedback table
+-- (migration 0040, one row per resolved predictive ticket). This records which of them the
+-- owning detector applied, and the alarm bar the asset uses afterwards: the visible change.
+CREATE TABLE detector_feedback_applied (
+    ticket_id           bigint PRIMARY KEY,
+    asset               text             NOT NULL,
+    resolution_code     text             NOT NULL,
+    on_threshold_after  double precision NOT NULL,
+    worker              text,
+    applied_at          timestamptz      NOT NULL DEFAULT now()
 );
-CREATE INDEX detector_feedback_pending_idx ON detector_feedback (asset) WHERE applied_at IS NULL;
+CREATE INDEX detector_feedback_applied_asset_idx ON detector_feedback_applied (asset, applied_at);

@@ -202,9 +202,9 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 
--- Resolution codes of predictive tickets (also on MQTT forewarn/v1/{site}/{asset}/feedback).
--- Each resolution is also queued for the detectors in their inbox, detector_feedback (0030).
-CREATE TABLE ticket_resolutions (
+-- Resolution codes of predictive tickets, for detectors to learn from (also on MQTT
+-- forewarn/v1/{site}/{asset}/feedback).
+CREATE TABLE detector_feedback (
     ticket_id        bigint PRIMARY KEY REFERENCES tickets (id),
     site             text NOT NULL,
     asset            text NOT NULL,
@@ -215,4 +215,4 @@ CREATE TABLE ticket_resolutions (
     opened_at        timestamptz NOT NULL,
     resolved_at      timestamptz NOT NULL
 );
-CREATE INDEX ticket_resolutions_asset_idx ON ticket_resolutions (asset, resolved_at);
+CREATE INDEX detector_feedback_asset_idx ON detector_feedback (asset, resolved_at);

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forewarn.errors import ForewarnError
-from forewarn.registers.model import Point
+from forewarn.registers.model import RAW_RANGE, Point
 
 Value = float | int | bool | str
 
@@ -34,12 +34,7 @@ _STRUCT = {
     "float32": "f",
     "float64": "d",
 }
-_RANGE = {
-    "int16": (-(2**15), 2**15 - 1),
-    "uint16": (0, 2**16 - 1),
-    "int32": (-(2**31), 2**31 - 1),
-    "uint32": (0, 2**32 - 1),
-}
+_RANGE = RAW_RANGE
 _NUMPY = {
     "int16": ">i2",
     "uint16": ">u2",

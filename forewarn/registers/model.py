@@ -31,6 +31,12 @@ WIDTH: dict[str, int] = {
     "float32": 2,
     "float64": 4,
 }
+RAW_RANGE: dict[str, tuple[int, int]] = {
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+}
 BIT_KINDS = ("coil", "discrete")
 MAX_ADDRESS = 65535
 
@@ -193,6 +199,10 @@ def point_problems(p: Point) -> list[tuple[Loc, str]]:
         out.append((("count",), f"{p.type} occupies {WIDTH[p.type]} register(s), not {p.count}"))
     if p.end - 1 > MAX_ADDRESS:
         out.append((("address",), f"runs past the last address {MAX_ADDRESS}"))
-    if p.missing is not None and p.type not in ("int16", "uint16", "int32", "uint32"):
-        out.append((("missing",), "only integer types use a 'missing' raw value"))
+    if p.missing is not None:
+        if p.type not in RAW_RANGE:
+            out.append((("missing",), "only integer types use a 'missing' raw value"))
+        elif not RAW_RANGE[p.type][0] <= p.missing <= RAW_RANGE[p.type][1]:
+            lo, hi = RAW_RANGE[p.type]
+            out.append((("missing",), f"{p.missing} is not a {p.type} ({lo}..{hi})"))
     return out

@@ -12,7 +12,6 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from detectors import store
 from detectors.service import DetectorService, DetectorsSettings
 from forewarn.contract import AnomalyEvent, decode, topics
 
@@ -152,25 +151,58 @@ def test_restart_gives_the_same_scores_as_an_uninterrupted_model(settings, broke
     assert got == ref
 
 
-def test_feedback_raises_the_bar_and_is_recorded(settings, broker, db, detector_yaml):
+def resolve_ticket(db, asset, code):
+    """What ticketing does when an engineer resolves a predictive ticket (migration 0040)."""
+    db.execute(
+        "insert into assets (asset, site) values (%s, 's1') on conflict do nothing", (asset,)
+    )
+    now = datetime.now(UTC)
+    (tid,) = db.execute(
+        """insert into tickets (tracking_code, asset, site, source, priority, title,
+               created_at, updated_at, resolved_at, resolution_code, state)
+           values (%s, %s, 's1', 'predictive', 'P2', 'test', %s, %s, %s, %s, 'resolved')
+           returning id""",
+        (f"T-{time.monotonic_ns()}", asset, now, now, now, code),
+    ).fetchone()
+    db.execute(
+        """insert into detector_feedback (ticket_id, site, asset, fault_mode, resolution_code,
+               event_ids, opened_at, resolved_at)
+           values (%s, 's1', %s, 'unknown', %s, '{}', %s, %s)""",
+        (tid, asset, code, now, now),
+    )
+    return tid
+
+
+def test_feedback_from_tickets_raises_the_bar_visibly(settings, broker, db, detector_yaml):
     mq = Mqtt(broker)
-    svc = service(settings, detector_yaml)
+    svc = service(settings, detector_yaml, worker="fb")
     try:
         mq.send("fb-1", samples(50))
         assert wait_for(lambda: svc.counts["samples"] == 50)
         before = svc.detectors["fb-1"].alarm.on_threshold
-        fids = [store.record_feedback(db, "fb-1", "no_fault_found", "T-1") for _ in range(2)]
+        tids = [
+            resolve_ticket(db, "fb-1", c) for c in ("no_fault_found", "confirmed", "no_fault_found")
+        ]
         assert wait_for(lambda: svc.detectors["fb-1"].alarm.nff == 2)
+        assert svc.detectors["fb-1"].alarm.confirmed == 1
     finally:
         svc.stop()
         mq.close()
     rows = db.execute(
-        "select applied_at, on_threshold_after from detector_feedback where id = any(%s)"
-        " order by id",
-        (fids,),
+        "select ticket_id, resolution_code, on_threshold_after, worker"
+        " from detector_feedback_applied where ticket_id = any(%s) order by ticket_id",
+        (tids,),
     ).fetchall()
-    assert all(r[0] is not None for r in rows)
-    assert rows[-1][1] == pytest.approx(before + 0.1)
+    assert [r[1] for r in rows] == ["no_fault_found", "confirmed", "no_fault_found"]
+    assert rows[-1][2] == pytest.approx(before + 0.1) and rows[-1][3] == "fb"
+    # applied once: a restarted worker restores the raised bar from its checkpoint, and does
+    # not apply the same tickets again
+    svc2 = service(settings, detector_yaml)
+    try:
+        det = svc2.detector("s1", "fb-1", None)
+        assert svc2.apply_feedback() == 0 and det.alarm.nff == 2
+    finally:
+        svc2.stop()
 
 
 def test_bad_payloads_are_counted_not_fatal(settings, broker, detector_yaml):

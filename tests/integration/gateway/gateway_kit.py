@@ -125,7 +125,7 @@ class GatewayThread:
                 self.produced.append((asset, ts.isoformat()))
                 add(asset, ts, values, cls)
 
-            gw.batcher.add = record  # type: ignore[method-assign]
+            gw.batcher.add = record  # type: ignore[method-assign,assignment]
             self.gateway = gw
             self._loop = asyncio.get_running_loop()
             self._ready.set()
@@ -157,19 +157,21 @@ class Consumer:
     topic: str = topics.TELEMETRY_FILTER
     batches: list[TelemetryBatch] = field(default_factory=list)
     statuses: list[bytes] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     client: paho.Client | None = None
 
     def start(self, ident: str) -> Consumer:
         c = mqtt.paho_client(self.settings, ident, clean_session=False)
-        c.reconnect_delay_set(0.1, 0.5)
+        c.reconnect_delay_set(1, 2)
 
         def on_message(cl: Any, u: Any, msg: paho.MQTTMessage) -> None:
             with self.lock:
                 if msg.topic.endswith("/telemetry"):
-                    self.batches.append(decode(TelemetryBatch, msg.payload))
+                    self.batches.append(decode(TelemetryBatch, bytes(msg.payload)))
+                    self.topics.append(msg.topic)
                 else:
-                    self.statuses.append(msg.payload)
+                    self.statuses.append(bytes(msg.payload))
 
         c.on_message = on_message
         c.on_connect = lambda cl, u, f, rc, p=None: cl.subscribe(

@@ -15,7 +15,10 @@ def test_check_probe_prints_decoded_values(tmp_path, modbus_server, dead_port):
     srv = modbus_server()
     srv.data_bank.set_input_registers(0, [0x447A, 0x0000, 215])  # 1000.0 rpm, 21.5 C
     srv.data_bank.set_discrete_inputs(0, [True])
-    profile = write_profile(tmp_path / "pump.yaml", PUMP_POINTS)
+    # "SN-4711" as ASCII, two characters per register, NUL padded (byte order big).
+    srv.data_bank.set_holding_registers(100, [0x534E, 0x2D34, 0x3731, 0x3100])
+    serial = {"name": "serial", "kind": "holding", "address": 100, "type": "string", "count": 4}
+    profile = write_profile(tmp_path / "pump.yaml", [*PUMP_POINTS, serial])
     cfg = write_config(
         tmp_path / "gw.yaml",
         [
@@ -40,6 +43,7 @@ def test_check_probe_prints_decoded_values(tmp_path, modbus_server, dead_port):
         if "│" in line and line.count("│") > 5
     }
     assert "1000" in lines["speed"] and "21.5" in lines["temp"] and "True" in lines["running"]
+    assert "SN-4711" in lines["serial"]
 
     dead = write_config(
         tmp_path / "dead.yaml",

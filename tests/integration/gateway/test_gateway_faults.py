@@ -153,3 +153,43 @@ def test_exception_codes_and_short_answers_degrade_not_crash(
         for b in partial
         for s in b.samples
     )
+
+
+def test_polling_recovers_after_the_device_comes_back(
+    tmp_path, modbus_server, broker, gateway_factory
+):
+    """The vendors' first complaint: polling dies after an outage and never recovers."""
+    srv = modbus_server()
+    srv.data_bank.set_input_registers(0, [0x447A, 0, 215])
+    profile = write_profile(tmp_path / "pump.yaml", PUMP_POINTS, poll_period_s=0.1)
+    cfg = write_config(
+        tmp_path / "gw.yaml",
+        [
+            {
+                "id": "d",
+                "host": "127.0.0.1",
+                "port": srv.port,
+                "profile": str(profile),
+                "asset": "pump-r",
+            }
+        ],
+    )
+    gw = gateway_factory(cfg, MqttSettings(url=broker.url))
+    assert gw.gateway is not None
+    health = gw.gateway.health.devices["d"]
+    time.sleep(0.8)
+    assert health.state == "online"
+    srv.stop()
+    deadline = time.monotonic() + 10
+    while health.state != "offline" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert health.state == "offline"
+    time.sleep(1.0)
+    srv.start()  # same port, same registers
+    before = health.polls_ok
+    deadline = time.monotonic() + 15
+    while health.polls_ok < before + 5 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert health.polls_ok >= before + 5 and health.state == "online"
+    assert health.reconnects >= 2
+    gw.stop()

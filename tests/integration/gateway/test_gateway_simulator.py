@@ -4,16 +4,18 @@ every point of every shipped profile decodes to the value the fleet holds."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 import pytest
-import yaml
+from typer.testing import CliRunner
 
 from device_sim import Fleet, load_scenario
 from device_sim.modbus_out import ModbusFleet
 from forewarn.registers import load_profiles
 from forewarn.testing import free_port
 from gateway import load
+from gateway.cli import app
 from gateway.poller import client_for, poll_once
 
 pytestmark = pytest.mark.integration
@@ -30,30 +32,28 @@ def test_every_shipped_profile_decodes_from_the_simulator(tmp_path):
         try:
             for _ in range(3):
                 fleet.step()
-            north = [e for e in server.endpoints if e.site == "north"]
+            # The simulator's device map -> `forewarn gateway from-map` -> a gateway config.
+            map_path = tmp_path / "devices.json"
+            map_path.write_text(json.dumps(server.device_map()))
             cfg_path = tmp_path / "gw.yaml"
-            cfg_path.write_text(
-                yaml.safe_dump(
-                    {
-                        "gateway": "gw-north",
-                        "site": "north",
-                        "buffer": {"path": str(tmp_path / "b.sqlite")},
-                        "devices": [
-                            {
-                                "id": f"d-{e.asset}",
-                                "host": e.host,
-                                "port": e.port,
-                                "unit_id": e.unit_id,
-                                "profile": e.profile,
-                                "asset": e.asset,
-                            }
-                            for e in north
-                        ],
-                    }
-                )
+            result = CliRunner().invoke(
+                app,
+                [
+                    "from-map",
+                    str(map_path),
+                    "--site",
+                    "north",
+                    "--gateway",
+                    "gw-north",
+                    "--out",
+                    str(cfg_path),
+                ],
             )
+            assert result.exit_code == 0, result.output
+            north = [e for e in server.endpoints if e.site == "north"]
             cfg = load(cfg_path)
             assert {d.profile.profile for d in cfg.devices} == set(profiles)
+            assert len(cfg.devices) == len(north)
             out = {}
             for dev in cfg.devices:
                 client = client_for(dev)

@@ -17,6 +17,7 @@ from gateway_kit import PUMP_POINTS, write_config, write_profile
 
 from forewarn.contract import GatewayStatus, decode
 from forewarn.settings import MqttSettings
+from gateway.buffer import Buffer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -128,3 +129,43 @@ def test_gateway_restart_while_offline_keeps_the_buffer(
     # seq keeps counting across the restart (the counter lives in the buffer file).
     seqs = [b.seq for b in consumer.batches if b.asset == "pump-0"]
     assert sorted(set(seqs)) == list(range(max(seqs) + 1))
+
+
+def test_full_buffer_drops_oldest_and_reports_it(
+    tmp_path, modbus_server, mosquitto_factory, consumer_factory, gateway_factory
+):
+    broker = mosquitto_factory()
+    s = MqttSettings(url=broker.url)
+    consumer = consumer_factory(s, "drop-consumer")
+    cfg = write_config(
+        tmp_path / "gw.yaml",
+        _devices(tmp_path, modbus_server, n=1),
+        buffer={"path": str(tmp_path / "small.sqlite"), "max_batches": 10},
+        batch={"max_samples": 5, "max_latency_s": 0.1},
+    )
+    broker.stop()
+    gw = gateway_factory(cfg, s)
+    time.sleep(2.0)  # ~40 samples in 5-sample batches: more than 10 batches
+    assert gw.gateway is not None
+    dropped_batches, _ = gw.gateway.buffer.dropped()
+    assert dropped_batches > 0
+    broker.start()
+    deadline = time.monotonic() + 20
+    status = None
+    while time.monotonic() < deadline:
+        with consumer.lock:
+            got = [decode(GatewayStatus, p) for p in consumer.statuses]
+        if got and got[-1].metrics.get("buffer_dropped_samples", 0) > 0:
+            status = got[-1]
+            break
+        time.sleep(0.1)
+    gw.stop()
+    assert status is not None, "the drop is reported in the status message"
+    assert status.metrics["buffer_dropped_batches"] >= dropped_batches
+    produced = list(gw.produced)
+    _, final_dropped = Buffer(tmp_path / "small.sqlite").dropped()  # persisted counters
+    consumer.wait_for(set(produced[final_dropped:]))
+    arrived = {(a, t) for a, t, _ in consumer.samples()}
+    lost = [p for p in produced if p not in arrived]
+    assert len(lost) == final_dropped, "every missing sample is a counted drop"
+    assert lost == produced[:final_dropped], "the oldest were dropped, the newest kept"

@@ -174,3 +174,71 @@ def test_port_layout_coalesced_reads_power_loss_and_writes():
             await server.stop()
 
     asyncio.run(main())
+
+
+def test_coalesced_reads_as_a_gateway_would_do_them():
+    """Poll each profile with plan_profile_reads (few big reads), decode with ReadRequest."""
+    from forewarn.registers import plan_profile_reads
+
+    scenario = load_scenario("default")
+    profiles = load_profiles()
+    fleet = Fleet(scenario)
+    base = free_port_block(1)
+
+    async def main() -> None:
+        server = ModbusFleet(fleet, profiles, base_port=base, layout="unit")
+        await server.start()
+        try:
+            fleet.step()
+
+            def poll() -> None:
+                done = set()
+                for e in server.endpoints:
+                    if e.profile in done:
+                        continue
+                    done.add(e.profile)
+                    prof = profiles[e.profile]
+                    reads = plan_profile_reads(prof)
+                    assert len(reads) < len(prof.points)
+                    c = ModbusClient(host=e.host, port=e.port, unit_id=e.unit_id, timeout=3)
+                    cls, i = fleet.where[e.asset]
+                    g = fleet.groups[cls]
+                    for r in reads:
+                        assert r.count <= prof.device.max_registers_per_read
+                        words = (
+                            read_point(
+                                c,
+                                Point(
+                                    name="r",
+                                    kind=r.kind,
+                                    address=r.address,
+                                    type="string" if r.count > 1 else "uint16",
+                                    count=r.count if r.count > 1 else None,
+                                ),
+                            )
+                            if r.kind in ("input", "holding")
+                            else (
+                                c.read_coils(r.address, r.count)
+                                if r.kind == "coil"
+                                else c.read_discrete_inputs(r.address, r.count)
+                            )
+                        )
+                        assert words is not None, (e.profile, r, c.last_except_as_txt)
+                        for name, value in r.decode(words).items():
+                            p = prof.point(name)
+                            if p.metric is None:
+                                continue
+                            want = float(g.last[i, g.metrics.index(p.metric)])
+                            if math.isnan(want):
+                                assert isinstance(value, float) and math.isnan(value)
+                            else:
+                                tol = abs(p.scale) / 2 + 1e-6 * abs(want) + 1e-9
+                                assert abs(float(value) - want) <= tol, (e.profile, name)
+                    c.close()
+                assert done == set(profiles)
+
+            await asyncio.to_thread(poll)
+        finally:
+            await server.stop()
+
+    asyncio.run(main())

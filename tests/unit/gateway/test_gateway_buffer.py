@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from forewarn.contract import TelemetryBatch, decode
@@ -103,3 +104,34 @@ def test_batcher_closes_batches_by_size_and_by_latency(tmp_path):
     values = [s.values["x"] for r in rows for s in decode(TelemetryBatch, r.payload()).samples]
     assert values == [float(i) for i in range(12)]
     assert flushed
+
+
+def test_a_refused_buffer_write_keeps_the_samples_and_retries(tmp_path):
+    """Bad disk (injected: the first write raises like a full disk): nothing is lost."""
+    buf = Buffer(tmp_path / "b.sqlite")
+    real_append = buf.append
+    calls = []
+
+    def flaky(batches, *, historical):
+        calls.append(len(batches))
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_append(batches, historical=historical)
+
+    buf.append = flaky  # type: ignore[method-assign]
+
+    async def scenario():
+        b = Batcher(buf, gateway="gw", site="s", max_samples=3, max_latency_s=0.05)
+        t0 = datetime(2026, 1, 1, tzinfo=UTC)
+        for i in range(4):
+            b.add("a1", t0 + timedelta(seconds=i), {"x": float(i)})
+        assert await b.flush() == 0 and b.write_errors == 1
+        b.add("a1", t0 + timedelta(seconds=4), {"x": 4.0})
+        await asyncio.sleep(0.06)
+        assert await b.flush() > 0 and b.last_error is None
+
+    asyncio.run(scenario())
+    values = [
+        s.values["x"] for r in buf.peek() for s in decode(TelemetryBatch, r.payload()).samples
+    ]
+    assert values == [0.0, 1.0, 2.0, 3.0, 4.0]

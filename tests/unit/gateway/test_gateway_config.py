@@ -128,3 +128,28 @@ def test_password_comes_from_the_named_environment_variable(tmp_path, monkeypatc
     assert cfg.mqtt.username == "gw-1" and cfg.mqtt.port == 1884
     assert cfg.mqtt.password is not None and cfg.mqtt.password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(cfg)
+
+
+def test_the_shipped_example_config_is_valid(monkeypatch):
+    monkeypatch.setenv("FOREWARN_GATEWAY_PASSWORD", "x")
+    root = Path(__file__).resolve().parents[3]
+    cfg = load(root / "config" / "gateway.example.yaml")
+    assert [d.id for d in cfg.devices] == ["pump-1", "motor-1"]  # chiller-1 is disabled
+    assert cfg.mqtt.username == "gw-north-1"
+
+
+def test_bridges_and_their_refusals(tmp_path):
+    head = "gateway: gw-1\nsite: plant-a\n"
+    path = _write(tmp_path, head + "bridges:\n  - {id: local, url: mqtt://127.0.0.1:1883}\n")
+    (bridge,) = load(path).bridges
+    assert (bridge.id, bridge.settings.port, bridge.topic) == (
+        "local",
+        1883,
+        "forewarn/v1/+/+/telemetry",
+    )
+    path = _write(tmp_path, head + "bridges:\n  - {id: local, url: http://x}\n")
+    with pytest.raises(GatewayConfigError, match=r"bridges\[0\]\.url: .*mqtt://"):
+        load(path)
+    path = _write(tmp_path, head)
+    with pytest.raises(GatewayConfigError, match="nothing to do"):
+        load(path)

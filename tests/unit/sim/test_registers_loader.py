@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from forewarn.registers import (
     ASSET_CLASSES,
@@ -85,6 +88,13 @@ def test_good_profile_and_defaults():
         ),
         # zero scale
         (("type: int16", "type: int16\n    scale: 0"), 15, "points[1].scale", "non-zero"),
+        # a 'missing' sentinel that the type cannot hold
+        (
+            ("type: int16", "type: int16\n    missing: 40000"),
+            15,
+            "points[1].missing",
+            "not a int16",
+        ),
         # a string needs a count
         (("type: int16", "type: string"), 11, "points[1].count", "needs count"),
     ],
@@ -113,3 +123,47 @@ def test_unreadable_file_and_duplicate_profile_names(tmp_path: Path):
     (tmp_path / "b.yaml").write_text(GOOD)
     with pytest.raises(RegisterMapError, match="also used by"):
         load_profiles(tmp_path)
+
+
+FIELD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.lists(st.integers(), max_size=3),
+    st.sampled_from(["big", "little", "float32", "coil", "string", "-1", "1e9", "{", "[]"]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    field=st.sampled_from(
+        [
+            "kind",
+            "address",
+            "type",
+            "count",
+            "byte_order",
+            "word_order",
+            "scale",
+            "offset",
+            "metric",
+            "missing",
+            "name",
+            "unit",
+        ]
+    ),
+    value=FIELD_VALUES,
+    which=st.integers(0, 1),
+)
+def test_any_field_value_loads_or_is_refused_cleanly(field, value, which):
+    """Fuzz: whatever a vendor types into a field, the answer is a profile or a
+    RegisterMapError with a line and key; never another exception."""
+    data = yaml.safe_load(GOOD)
+    data["points"][which][field] = value
+    text = yaml.safe_dump(data, sort_keys=False)
+    try:
+        parse_profile(text, "fuzz.yaml")
+    except RegisterMapError as exc:
+        assert exc.line is not None and exc.reason

@@ -58,3 +58,91 @@ def test_run_generation_only():
     )
     assert res.exit_code == 0, res.output
     assert "120" in res.output  # steps at 1 s
+
+
+def test_high_speed_coarsens_the_sample_period():
+    res = runner.invoke(
+        app, ["run", "default", "--speed", "36000", "--duration", "2h"], env={"COLUMNS": "200"}
+    )
+    assert res.exit_code == 0, res.output
+    assert "sampling every 300 s" in res.output
+    assert " 24 " in res.output  # 2 h / 300 s steps
+
+
+def test_export_history_for_replay(tmp_path: Path):
+    import pandas as pd
+
+    res = runner.invoke(
+        app,
+        [
+            "export",
+            "default",
+            "--out",
+            str(tmp_path),
+            "--duration",
+            "3d",
+            "--sample-period",
+            "600",
+            "--asset",
+            "north-P003",
+            "--asset",
+            "south-C001",
+            "--start",
+            "2026-01-05T00:00:00Z",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    pump = pd.read_csv(tmp_path / "north-P003.csv")
+    assert list(pump.columns[:3]) == ["time", "running", "speed_rpm"]
+    assert pump.columns[-1] == "label" and len(pump) == 3 * 144
+    # bearing wear starts at day 1: label 0 before, 1 after
+    assert pump["label"].iloc[:144].sum() == 0 and pump["label"].iloc[144:].all()
+    assert pump["time"].iloc[144] == "2026-01-06T00:00:00Z"
+    other = pd.read_csv(tmp_path / "south-C001.csv")
+    assert other["label"].sum() == 0
+    assert len(other) < 3 * 144  # rows during the south power cut are absent
+    assert (tmp_path / "truth.csv").exists()
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == [
+        "north-P003.csv",
+        "south-C001.csv",
+        "truth.csv",
+    ]
+    bad = runner.invoke(app, ["export", "default", "--out", str(tmp_path), "--asset", "nope"])
+    assert bad.exit_code == 2 and "unknown asset(s): nope" in bad.output
+
+
+def test_accelerated_run_ends_now_not_in_the_future(tmp_path: Path):
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    truth = tmp_path / "t.json"
+    before = datetime.now(UTC)
+    res = runner.invoke(
+        app,
+        ["run", "default", "--speed", "36000", "--duration", "2h", "--truth-out", str(truth)],
+        env={"COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    start = datetime.fromisoformat(json.loads(truth.read_text())["start"].replace("Z", "+00:00"))
+    # ingest refuses samples from the future: the simulated 2 h end about when we started
+    assert (
+        before - timedelta(hours=2, seconds=5)
+        <= start
+        <= before - timedelta(hours=2) + timedelta(seconds=5)
+    )
+    explicit = runner.invoke(
+        app,
+        [
+            "run",
+            "default",
+            "--max",
+            "--duration",
+            "1m",
+            "--start",
+            "2026-01-05T00:00:00Z",
+            "--truth-out",
+            str(truth),
+        ],
+    )
+    assert explicit.exit_code == 0
+    assert json.loads(truth.read_text())["start"] == "2026-01-05T00:00:00Z"

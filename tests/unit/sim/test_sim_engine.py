@@ -86,7 +86,7 @@ def test_degradation_accelerates_by_default(make_degrading):
 
 
 def test_ground_truth_matches_injection():
-    sc = load_scenario("default").model_copy(update={"sample_period_s": 120.0})
+    sc = load_scenario("default").model_copy(update={"sample_period_s": 300.0})
     fleet = Fleet(sc)
     truth = fleet.truth()
     degr = {(e.asset, e.mode): e for e in truth if e.kind == "degradation"}
@@ -99,9 +99,10 @@ def test_ground_truth_matches_injection():
     sensors = [e for e in truth if e.kind == "sensor"]
     assert sensors, "the default scenario has sensor faults"
     # Replay 3.5 days and check each injected condition in the data itself.
-    steps = int(3.5 * 86400 / 120)
+    steps = int(3.5 * 86400 / 300)
     hist = run(fleet, steps)
-    t = np.arange(steps) * 120.0
+    t = np.arange(steps) * 300.0
+    checked = 0
     for e in sensors:
         if e.end is None or e.end > t[-1]:
             continue
@@ -116,6 +117,8 @@ def test_ground_truth_matches_injection():
             stuck = x[inside]
             stuck = stuck[~np.isnan(stuck)]
             assert np.all(stuck == stuck[0])
+        checked += 1
+    assert checked >= 5
     trip = next(e for e in truth if e.mode == "trip")
     cls, i = fleet.where[trip.asset]
     inside = (t >= trip.onset) & (t < trip.end)
