@@ -23,6 +23,14 @@ def _points(points: Sequence[Point], fx: Any, fy: Any) -> str:
     return " ".join(f"{fx(t.timestamp()):.1f},{fy(v):.1f}" for t, v in points)
 
 
+def _padded(lo: float, hi: float) -> tuple[float, float]:
+    """At least 5 % of the level as the span, so sensor noise on a flat signal stays flat."""
+    mid, need = (lo + hi) / 2, abs(lo + hi) / 2 * 0.05
+    if hi - lo < need:
+        return mid - need / 2, mid + need / 2
+    return lo, hi
+
+
 def sparkline(
     points: Sequence[Point], colour: str = "#1565c0", w: int = 120, h: int = 28
 ) -> Markup:
@@ -32,7 +40,7 @@ def sparkline(
         )
     xs = [t.timestamp() for t, _ in points]
     vs = [v for _, v in points]
-    fx, fy = _scale(min(xs), max(xs), 1, w - 1), _scale(min(vs), max(vs), h - 2, 2)
+    fx, fy = _scale(min(xs), max(xs), 1, w - 1), _scale(*_padded(min(vs), max(vs)), h - 2, 2)
     return Markup(
         f'<svg class="spark" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"'
         f' aria-label="sparkline"><polyline fill="none" stroke="{colour}" stroke-width="1.5"'
@@ -61,15 +69,16 @@ def evidence_chart(window: dict[str, Any], w: int = 760, row_h: int = 78) -> Mar
         top = i * row_h + 6
         vs = [v for _, v in points] or [0.0]
         lo, hi = min(vs), max(vs)
-        fy = _scale(lo, hi, top + row_h - 14, top + 4)
+        fy = _scale(*_padded(lo, hi), top + row_h - 14, top + 4)
         contrib = metric in weights
         cls = "contrib" if contrib else "other"
-        label = escape(metric) + (Markup(f" ★ {weights[metric]:.2f}") if contrib else "")
+        label = (Markup("★ ") if contrib else Markup("")) + escape(metric)
+        weight = f"weight {weights[metric]:.2f} · " if contrib else ""
         parts.append(
             f'<g class="series {cls}" data-metric="{escape(metric)}">'
             f'<rect x="{left}" y="{top}" width="{w - left - right}" height="{row_h - 10}"'
             f' class="band"/><text x="4" y="{top + 18}" class="label">{label}</text>'
-            f'<text x="4" y="{top + 34}" class="range">{lo:.3g} – {hi:.3g}</text>'
+            f'<text x="4" y="{top + 34}" class="range">{weight}{lo:.3g} – {hi:.3g}</text>'
             f'<polyline fill="none" data-points="{len(points)}"'
             f' points="{_points(points, fx, fy)}"/></g>'
         )

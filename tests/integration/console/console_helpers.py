@@ -3,6 +3,7 @@ sensor window and an anomaly through the real intake."""
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -46,8 +47,10 @@ def seed_asset(
     lat: float = 52.3,
     lon: float = 4.9,
     anomaly_at: datetime | None = None,
+    degrade: float = 1.0,
 ) -> tuple[str, datetime]:
-    """An asset and 3 h of telemetry at 30 s: vibration rising (the fault), temperature flat."""
+    """An asset and 3 h of telemetry at 30 s: vibration and bearing temperature rising in the
+    last hour (scaled by ``degrade``; 0 is a healthy asset), flow steady."""
     asset = f"pump-{uid()}"
     at = anomaly_at or datetime.now(UTC).replace(microsecond=0)
     db.execute(
@@ -59,9 +62,10 @@ def seed_asset(
     for i in range(360):
         t = at - timedelta(hours=2, minutes=30) + timedelta(seconds=30 * i)
         growth = max(0.0, (t - (at - timedelta(hours=1))).total_seconds() / 3600)
-        rows.append((t, asset, "vibration_rms", 2.0 + 3.0 * growth + 0.05 * (i % 7)))
-        rows.append((t, asset, "bearing_temp_c", 41.0 + 0.1 * (i % 5)))
-        rows.append((t, asset, "flow_m3h", 120.0 - 0.2 * (i % 3)))
+        wobble = math.sin(i / 9) + 0.4 * math.sin(i / 2.3)
+        rows.append((t, asset, "vibration_rms", 2.0 + 3.0 * growth * degrade + 0.08 * wobble))
+        rows.append((t, asset, "bearing_temp_c", 41.0 + 1.5 * growth * degrade + 0.3 * wobble))
+        rows.append((t, asset, "flow_m3h", 120.0 - 0.6 * wobble))
     with db.cursor() as cur:
         cur.executemany(
             "insert into telemetry (time, asset, metric, value) values (%s, %s, %s, %s)", rows
