@@ -58,7 +58,9 @@ def health(row: Row, now: datetime) -> str:
     return "ok"
 
 
-def fleet(tx: Tx, site: str | None = None, limit: int = FLEET_LIMIT) -> list[Row]:
+def fleet(
+    tx: Tx, site: str | None = None, limit: int = FLEET_LIMIT, *, sparklines: bool = True
+) -> list[Row]:
     """Assets with their last anomaly (detectors' table or ticket intake, the later one),
     open tickets, health and a sparkline of the metric that mattered last."""
     rows = tx.all(FLEET_SQL, {"site": site, "limit": limit})
@@ -78,46 +80,70 @@ def fleet(tx: Tx, site: str | None = None, limit: int = FLEET_LIMIT) -> list[Row
         item["metric"] = _top_contributor(r[f"{pre}_payload"])
         item["health"] = health(item, tx.now)
         out.append(item)
-    _sparklines(tx, out)
+    if sparklines:
+        _sparklines(tx, out)
     return out
 
 
+ROLLUP_SPARK_SQL = """
+select h.asset, h.bucket as t, h.avg as v
+from unnest(%(assets)s::text[], %(metrics)s::text[], %(ends)s::timestamptz[]) as p(asset, metric, e)
+join telemetry_hourly h on h.asset = p.asset and h.metric = p.metric
+  and h.bucket > p.e - interval '24 hours' and h.bucket <= p.e
+order by 1, 2
+"""
+SPARK_SQL = """
+select p.asset, s.t, s.v
+from unnest(%(assets)s::text[], %(metrics)s::text[], %(ends)s::timestamptz[]) as p(asset, metric, e)
+cross join lateral (
+  select time_bucket(%(step)s, t.time) as t, avg(t.value) as v from telemetry t
+  where t.asset = p.asset and t.metric = p.metric
+    and t.time > p.e - interval '24 hours' and t.time <= p.e
+  group by 1) s
+order by 1, 2
+"""
+
+
 def _sparklines(tx: Tx, assets: list[Row]) -> None:
-    """Last 24 h (ending at the asset's latest sample) in 30-minute buckets."""
-    if not assets:
-        return
-    names = [a["asset"] for a in assets]
-    latest = {
-        r["asset"]: r
-        for r in tx.all(
-            "select distinct on (asset) asset, metric, time from telemetry"
-            " where asset = any(%s) and time > %s order by asset, time desc",
-            (names, tx.now - timedelta(days=7)),
-        )
-    }
+    """24 h up to the asset's last sample: from the hourly rollups when ingest keeps them,
+    else raw telemetry in 30-minute buckets. The metric is the last anomaly's top
+    contributor, else any metric seen in the asset's last hour (an index probe)."""
+    picked: list[tuple[str, str, datetime]] = []
     for a in assets:
         a["spark"] = []
-        seen = latest.get(a["asset"])
-        if seen is None:
-            continue
-        metric = a["metric"] or seen["metric"]
-        a["metric"] = metric
-        end = seen["time"]
-        a["spark"] = [
-            (r["t"], r["v"])
-            for r in tx.all(
-                "select time_bucket(%s, time) as t, avg(value) as v from telemetry"
-                " where asset = %s and metric = %s and time > %s and time <= %s"
-                " group by 1 order by 1",
-                (
-                    timedelta(hours=24) / SPARK_POINTS,
-                    a["asset"],
-                    metric,
-                    end - timedelta(hours=24),
-                    end,
-                ),
+        end = a["last_seen"] or tx.now
+        metric = a["metric"]
+        if metric is None:
+            row = tx.one(
+                "select metric from telemetry where asset = %s and time > %s and time <= %s"
+                " limit 1",
+                (a["asset"], end - timedelta(hours=1), end),
             )
-        ]
+            metric = row["metric"] if row else None
+        a["metric"] = metric
+        if metric is not None:
+            picked.append((a["asset"], metric, end))
+    if not picked:
+        return
+    by_asset = {a["asset"]: a for a in assets}
+
+    def fill(sql: str, chosen: list[tuple[str, str, datetime]], step: timedelta) -> None:
+        params = {
+            "step": step,
+            "assets": [p[0] for p in chosen],
+            "metrics": [p[1] for p in chosen],
+            "ends": [p[2] for p in chosen],
+        }
+        for r in tx.all(sql, params):
+            by_asset[r["asset"]]["spark"].append((r["t"], r["v"]))
+
+    # Hourly rollups (kept by ingest) first: 24 rows per asset instead of a day of samples.
+    fill(ROLLUP_SPARK_SQL, picked, timedelta(hours=1))
+    missing = [p for p in picked if len(by_asset[p[0]]["spark"]) < 2]
+    for p in missing:
+        by_asset[p[0]]["spark"] = []
+    if missing:
+        fill(SPARK_SQL, missing, timedelta(hours=24) / SPARK_POINTS)
 
 
 def contributors(tx: Tx, ticket_id: int) -> dict[str, float]:

@@ -363,7 +363,7 @@ def site_map(request: Request) -> Response:
         return actor
 
     def fn(tx: Tx) -> dict[str, Any]:
-        assets = data.fleet(tx, None, limit=2000)
+        assets = data.fleet(tx, None, limit=2000, sparklines=False)
         if actor.role in STAFF:
             engineers = E.listing(tx)
         elif actor.role == "engineer" and actor.engineer_id:
