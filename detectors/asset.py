@@ -170,7 +170,11 @@ class AssetDetector:
         return dict(sorted(((k, v / total) for k, v in per.items()), key=lambda kv: -kv[1]))
 
     def _suspect(self) -> str | None:
-        z = self.robust.evidence()
+        # only deviations that score on their own count as a signature: while an alarm holds
+        # the baseline, ordinary load swings show up as moderate z on every metric
+        bar = self.cfg.alarm.on_threshold
+        scores = self.robust.scores
+        z = {k: v for k, v in self.robust.evidence().items() if scores.get(k, 0.0) >= bar}
         if self.drift is not None:
             z.update(self.drift.evidence())
         noise = {k: st.noise for k, st in self.robust.stats.items()}

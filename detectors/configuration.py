@@ -72,6 +72,9 @@ class HSTConfig(_Cfg):
 class DriftConfig(_Cfg):
     enabled: bool = False
     every: int = Field(default=10, ge=1, description="feed Page-Hinkley every n-th sample")
+    alpha: float = Field(
+        default=0.002, gt=0, le=1, description="EWMA of the value compared to the reference"
+    )
     delta: float = Field(default=0.5, ge=0, description="Page-Hinkley magnitude tolerance (in z)")
     threshold: float = Field(default=50.0, gt=0, description="Page-Hinkley detection threshold")
     z_half: float = Field(
@@ -110,6 +113,9 @@ class PreprocessConfig(_Cfg):
         default=120, ge=3, description="identical values before a sensor is stuck"
     )
     running: RunningRule | None = None
+    settle: int = Field(
+        default=0, ge=0, description="samples ignored after a (re)start (thermal transients)"
+    )
     derived: dict[str, DerivedMetric] = Field(default_factory=dict)
 
 

@@ -1,8 +1,10 @@
 """Slow drift against a frozen reference, confirmed by river's Page-Hinkley test.
 
 The adaptive baseline follows a slow degradation by design; this component does not: at the
-end of warm-up it freezes each metric's reference level and spread, and feeds the metric's
-z against that reference to a Page-Hinkley detector. Once Page-Hinkley has confirmed a
+end of warm-up it freezes each metric's reference level and spread (over the whole warm-up,
+so a daily load cycle is part of "normal"), and feeds the z of a slow EWMA of the metric
+(``alpha``, which averages the daily cycle out) against that reference to a Page-Hinkley
+detector. Once Page-Hinkley has confirmed a
 sustained shift, the reference z contributes to the score (and says "drifting" in the
 evidence) until the metric comes back within two sigmas.
 """
@@ -21,7 +23,7 @@ from detectors.configuration import DriftConfig
 class DriftScorer(Scorer):
     """Page-Hinkley on each metric's z against a reference frozen by :meth:`freeze`.
 
-    >>> ds = DriftScorer(DriftConfig(every=1, threshold=20))
+    >>> ds = DriftScorer(DriftConfig(every=1, threshold=20, alpha=0.1))
     >>> for i in range(100):
     ...     _ = ds.update_one({"t": 60.0 + (i % 2)})
     >>> ds.freeze()
@@ -40,6 +42,7 @@ class DriftScorer(Scorer):
         self.ph: dict[str, PageHinkley] = {}
         self.z: dict[str, float] = {}
         self.drifting: dict[str, int] = {}
+        self.slow: dict[str, float] = {}
         self.last = 0.0
 
     def freeze(self) -> None:
@@ -54,7 +57,11 @@ class DriftScorer(Scorer):
         if self.n % self.cfg.every:
             return self.last
         best = 0.0
+        a = min(1.0, self.cfg.alpha * self.cfg.every)  # per-sample rate, fed every n-th
         for name, v in x.items():
+            m = self.slow.get(name)
+            m = v if m is None else m + a * (v - m)
+            self.slow[name] = m
             ref = self.ref.get(name)
             if ref is None:
                 acc = self.sums.setdefault(name, [0.0, 0.0, 0.0])
@@ -63,7 +70,7 @@ class DriftScorer(Scorer):
                 acc[1] += d / acc[0]
                 acc[2] += d * (v - acc[1])
                 continue
-            z = (v - ref[0]) / ref[1]
+            z = (m - ref[0]) / ref[1]
             self.z[name] = z
             ph = self.ph.get(name)
             if ph is None:

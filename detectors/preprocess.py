@@ -56,6 +56,8 @@ class Preprocessor:
         self.stuck: set[str] = set()
         self.dropped = 0
         self.running = True
+        self.was_running = True
+        self.settling = 0
 
     def clean(self, ts: float, values: Mapping[str, object]) -> dict[str, float] | None:
         if self.last_ts is not None and ts <= self.last_ts:
@@ -88,5 +90,13 @@ class Preprocessor:
         if rule is not None:
             v = finite(values.get(rule.metric))
             if v is not None:
-                self.running = v > rule.above
+                running = v > rule.above
+                if running and not self.was_running:
+                    self.settling = self.cfg.preprocess.settle
+                self.was_running = running
+            if self.settling > 0:
+                self.settling -= 1
+                self.running = False  # a restart's transients are not a fault
+            else:
+                self.running = self.was_running
         return out

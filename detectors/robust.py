@@ -53,7 +53,6 @@ class RobustBaseline(Scorer):
         self.cfg = config or RobustConfig()
         self.stats: dict[str, _Stat] = {}
         self.scores: dict[str, float] = {}
-        self._touched: list[str] = []
 
     def update_one(self, x: Mapping[str, float], learn: float = 1.0, warm: bool = False) -> float:
         """Score, then learn; ``warm`` (asset warm-up) learns like a running mean, unguarded."""

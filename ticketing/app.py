@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.settings import Settings
 from ticketing import console
@@ -29,6 +31,7 @@ from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
 from ticketing.errors import TicketingError
 from ticketing.notify import MqttPublisher, WebhookSender
+from ticketing.schemas import ErrorOut
 from ticketing.sla import SlaMonitor
 from ticketing.store import Store
 
@@ -38,18 +41,74 @@ TEMPLATES = HERE / "templates"  # the web console (a later issue) renders from h
 STATIC = HERE / "static"
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    def __init__(self, app: Any, limit: int) -> None:
-        super().__init__(app)
+class BodyLimit:
+    """413 for a declared body over the limit (plain ASGI: no per-request task overhead)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
         self.limit = limit
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            return JSONResponse(
-                {"detail": f"request body larger than {self.limit} bytes"}, status_code=413
-            )
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                    response = JSONResponse(
+                        {"detail": f"request body larger than {self.limit} bytes"},
+                        status_code=413,
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "unreadable request body"},
+    401: {"model": ErrorOut, "description": "missing, unknown or revoked bearer token"},
+    403: {"model": ErrorOut, "description": "the token's role (or engineer) may not do this"},
+    404: {"model": ErrorOut, "description": "unknown ticket, asset, engineer or other id"},
+    409: {
+        "model": ErrorOut,
+        "description": "conflicts with the current state (lists what is allowed)",
+    },
+    413: {"model": ErrorOut, "description": "request body too large"},
+    422: {"model": ErrorOut, "description": "invalid input; names the field"},
+}
+
+
+class AllowHeader:
+    """A 405 lists every method the path supports (Starlette names only the first route's)."""
+
+    def __init__(self, app: ASGIApp, fastapi: FastAPI) -> None:
+        self.app = app
+        self.fastapi = fastapi
+        self.table: list[tuple[re.Pattern[str], set[str]]] | None = None
+
+    def _methods(self, path: str) -> set[str]:
+        if self.table is None:
+            self.table = [
+                (re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", p) + "$"), {m.upper() for m in ops})
+                for p, ops in self.fastapi.openapi()["paths"].items()
+            ]
+        out: set[str] = set()
+        for pattern, methods in self.table:
+            if pattern.match(path):
+                out |= methods
+        return out
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_fixed(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                methods = self._methods(scope["path"])
+                if methods:
+                    headers = MutableHeaders(scope=message)
+                    headers["allow"] = ", ".join(sorted(methods))
+            await send(message)
+
+        await self.app(scope, receive, send_fixed)
 
 
 def _handlers(app: FastAPI) -> None:
@@ -70,6 +129,16 @@ def _handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": f"refers to something unknown: {exc.diag.message_detail}"}, status_code=422
         )
+
+    @app.exception_handler(psycopg.IntegrityError)
+    async def integrity(request: Request, exc: psycopg.IntegrityError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"refused by the database: {exc.diag.message_primary}"}, status_code=422
+        )
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def unicode(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        return JSONResponse({"detail": "text must be valid Unicode"}, status_code=422)
 
     @app.exception_handler(psycopg.DataError)
     async def data(request: Request, exc: psycopg.DataError) -> JSONResponse:
@@ -105,10 +174,20 @@ def create_app(
     )
     use_mqtt = cfg.mqtt_enabled if mqtt is None else mqtt
 
+    def expire_keys() -> None:
+        """Idempotency keys replay for ``idempotency_ttl_h``; then they are forgotten."""
+        store.run(
+            lambda tx: tx.conn.execute(
+                "delete from idempotency_keys where created_at < %s",
+                (tx.now - timedelta(hours=cfg.idempotency_ttl_h),),
+            )
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(store.open)
-        publisher = consumer = None
+        webhooks.open()
+        publisher = consumer = listener = None
         scheduler: BackgroundScheduler | None = None
         try:
             handled = await asyncio.to_thread(sla.scan)
@@ -118,7 +197,8 @@ def create_app(
                 from ticketing.consumer import consume, publisher_client
 
                 publisher = publisher_client(settings.mqtt)
-                store.listeners.append(MqttPublisher(publisher))
+                listener = MqttPublisher(publisher)
+                store.listeners.append(listener)
                 app.state.mqtt_ready = asyncio.Event()
                 consumer = asyncio.create_task(
                     consume(store, settings.mqtt, group=cfg.mqtt_group, ready=app.state.mqtt_ready)
@@ -141,6 +221,14 @@ def create_app(
                     max_instances=1,
                     coalesce=True,
                 )
+                scheduler.add_job(
+                    expire_keys,
+                    "interval",
+                    minutes=30,
+                    id="idempotency",
+                    max_instances=1,
+                    coalesce=True,
+                )
                 scheduler.start()
             yield
         finally:
@@ -150,6 +238,8 @@ def create_app(
                 consumer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await consumer
+            if listener is not None:
+                store.listeners.remove(listener)
             if publisher is not None:
                 publisher.disconnect()
                 publisher.loop_stop()
@@ -168,10 +258,12 @@ def create_app(
     app.state.sla = sla
     app.state.webhooks = webhooks
     app.state.config = cfg
+    app.state.expire_keys = expire_keys
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
+    app.add_middleware(AllowHeader, fastapi=app)
     _handlers(app)
-    app.include_router(tickets.router)
-    app.include_router(other.router)
+    app.include_router(tickets.router, responses=ERRORS)
+    app.include_router(other.router, responses=ERRORS)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
     return app

@@ -6,21 +6,26 @@ table useless; a slow password hash would only slow every request.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import secrets
 from collections.abc import Callable
-from typing import Any, Literal, get_args
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar, get_args
 
 import psycopg
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg.rows import dict_row
 
 from ticketing.errors import Invalid, NotFound
-from ticketing.store import Actor, Store
+from ticketing.store import Actor, Store, Tx
 
 Role = Literal["admin", "dispatcher", "engineer", "integration"]
 ROLES: tuple[str, ...] = get_args(Role)
 PREFIX = "fwt_"
+CLI = Actor(f"cli:{getpass.getuser()}", "admin")
+T = TypeVar("T")
 bearer = HTTPBearer(auto_error=False, description="a token from `forewarn tickets token create`")
 
 
@@ -28,37 +33,77 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def audited(conn: psycopg.Connection[Any], fn: Callable[[Tx], T]) -> T:
+    """Run ``fn`` in a transaction with an audit-capable Tx (dict rows) on ``conn``."""
+    previous = conn.row_factory
+    conn.row_factory = dict_row
+    try:
+        with conn.transaction():
+            return fn(Tx(conn, datetime.now(UTC)))
+    finally:
+        conn.row_factory = previous
+
+
 def create_token(
-    conn: psycopg.Connection[Any], name: str, role: str, engineer_id: int | None = None
+    conn: psycopg.Connection[Any],
+    name: str,
+    role: str,
+    engineer_id: int | None = None,
+    actor: Actor = CLI,
 ) -> tuple[int, str]:
     """Create a token; return (id, token). The token itself is shown once and never stored."""
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}", role=role)
-    if role == "engineer":
-        if engineer_id is None:
-            raise Invalid("an engineer token needs --engineer <id>")
-        if conn.execute("select 1 from engineers where id = %s", (engineer_id,)).fetchone() is None:
-            raise NotFound("engineer", engineer_id)
     token = PREFIX + secrets.token_urlsafe(32)
-    row = conn.execute(
-        "insert into api_tokens (name, role, engineer_id, token_hash) values (%s, %s, %s, %s)"
-        " returning id",
-        (name, role, engineer_id, hash_token(token)),
-    ).fetchone()
-    assert row is not None
-    return int(row[0] if not isinstance(row, dict) else row["id"]), token
+
+    def fn(tx: Tx) -> int:
+        if role == "engineer":
+            if engineer_id is None:
+                raise Invalid("an engineer token needs --engineer <id>")
+            if tx.one("select 1 from engineers where id = %s", (engineer_id,)) is None:
+                raise NotFound("engineer", engineer_id)
+        row = tx.one(
+            "insert into api_tokens (name, role, engineer_id, token_hash) values (%s, %s, %s, %s)"
+            " returning id",
+            (name, role, engineer_id, hash_token(token)),
+        )
+        assert row is not None
+        tx.audit(
+            actor,
+            "token_created",
+            "token",
+            row["id"],
+            None,
+            {"name": name, "role": role, "engineer_id": engineer_id},
+        )
+        return int(row["id"])
+
+    return audited(conn, fn), token
 
 
-def revoke_token(conn: psycopg.Connection[Any], ident: str) -> int:
+def revoke_token(conn: psycopg.Connection[Any], ident: str, actor: Actor = CLI) -> int:
     """Revoke by id or name; return how many tokens were revoked."""
-    cur = conn.execute(
-        "update api_tokens set revoked_at = now() where revoked_at is null and"
-        " (id::text = %s or name = %s)",
-        (ident, ident),
-    )
-    if cur.rowcount == 0:
-        raise NotFound("active token", ident)
-    return cur.rowcount
+
+    def fn(tx: Tx) -> int:
+        rows = tx.all(
+            "update api_tokens set revoked_at = %s where revoked_at is null and"
+            " (id::text = %s or name = %s) returning id, name",
+            (tx.now, ident, ident),
+        )
+        if not rows:
+            raise NotFound("active token", ident)
+        for r in rows:
+            tx.audit(
+                actor,
+                "token_revoked",
+                "token",
+                r["id"],
+                {"revoked": False},
+                {"revoked": True, "name": r["name"]},
+            )
+        return len(rows)
+
+    return audited(conn, fn)
 
 
 def _unauthorized(message: str) -> HTTPException:

@@ -34,6 +34,8 @@ def run(
     settings = load_settings(config)
     cfg = ticketing_settings(settings)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("yoyo", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     fdb.migrate(settings.database.dsn)
     if demo_seed:
         from ticketing.demo import seed

@@ -21,6 +21,7 @@ class TicketingSettings(Section):
     webhook_max_attempts: int = Field(8, ge=1, le=50)
     webhook_backoff_s: float = Field(5.0, gt=0, le=3600, description="first retry delay, doubled")
     webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    idempotency_ttl_h: float = Field(24.0, gt=0, description="how long a key replays")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="larger requests get 413")
     distance_scale_km: float = Field(100.0, gt=0, description="distance at which its score is 0")
 

@@ -47,7 +47,12 @@ def handle(store: Store, topic: str, payload: bytes) -> dict[str, Any] | None:
         log.warning("dead letter from %s: %s", topic, exc.reason)
         dead_letter(store, topic, payload, exc.reason)
         return None
-    return store.run(lambda tx: intake.ingest(tx, MQTT_ACTOR, event))
+    try:
+        return store.run(lambda tx: intake.ingest(tx, MQTT_ACTOR, event))
+    except Exception as exc:  # the broker has the message acknowledged: keep it, with why
+        log.exception("anomaly %s from %s failed; kept in dead_letters", event.event_id, topic)
+        dead_letter(store, topic, payload, f"intake failed: {type(exc).__name__}: {exc}"[:1000])
+        return None
 
 
 async def consume(

@@ -2,42 +2,47 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from psycopg.types.json import Jsonb
-
 from forewarn import db as fdb
-from ticketing.auth import create_token
+from ticketing import engineers
+from ticketing.auth import audited, create_token
+from ticketing.store import Actor
+
+DEMO = Actor("demo-seed", "admin")
 
 ALL_DAY = [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "24:00"}]
-DAY = [{"days": [0, 1, 2, 3, 4], "start": "07:00", "end": "19:00"}]
-CLASSES = ["centrifugal_pump", "motor", "air_compressor", "chiller"]
+DAY = [{"days": [0, 1, 2, 3, 4], "start": "06:00", "end": "18:00"}]
+# The simulator's demo fleet (device_sim/scenarios/default.yaml): sites north (Hamburg) and
+# south (Munich), these asset classes and degradation modes.
+CLASSES = ["centrifugal_pump", "electric_motor", "air_compressor", "chiller"]
 ENGINEERS: list[dict[str, Any]] = [
     {
         "name": "Ada Pumps",
-        "asset_classes": ["centrifugal_pump", "motor"],
+        "asset_classes": ["centrifugal_pump", "electric_motor"],
         "fault_modes": ["bearing_wear", "seal_leak", "cavitation"],
-        "zones": ["site-a", "plant-1"],
-        "home_lat": 52.37,
-        "home_lon": 4.90,
+        "zones": ["north"],
+        "home_lat": 53.57,
+        "home_lon": 10.02,
         "shifts": ALL_DAY,
     },
     {
         "name": "Bo Compressors",
         "asset_classes": ["air_compressor", "chiller"],
         "fault_modes": ["clogged_filter", "bearing_wear"],
-        "zones": ["site-b", "plant-2"],
-        "home_lat": 51.92,
-        "home_lon": 4.48,
+        "zones": ["south"],
+        "home_lat": 48.15,
+        "home_lon": 11.50,
         "shifts": ALL_DAY,
     },
     {
         "name": "Cy Electrics",
-        "asset_classes": ["motor", "air_compressor"],
+        "asset_classes": ["electric_motor", "air_compressor"],
         "fault_modes": ["winding_insulation"],
-        "zones": ["site-a", "site-b", "plant-1"],
-        "home_lat": 52.09,
-        "home_lon": 5.12,
+        "zones": ["north", "south"],
+        "home_lat": 51.0,
+        "home_lon": 10.5,
         "shifts": DAY,
         "on_call": True,
     },
@@ -45,9 +50,9 @@ ENGINEERS: list[dict[str, Any]] = [
         "name": "Di Generalist",
         "asset_classes": CLASSES,
         "fault_modes": [],
-        "zones": ["site-c", "plant-3"],
-        "home_lat": 51.44,
-        "home_lon": 5.47,
+        "zones": ["south"],
+        "home_lat": 48.10,
+        "home_lon": 11.60,
         "shifts": ALL_DAY,
     },
     {
@@ -55,8 +60,8 @@ ENGINEERS: list[dict[str, Any]] = [
         "asset_classes": CLASSES,
         "fault_modes": [],
         "zones": [],
-        "home_lat": 52.0,
-        "home_lon": 4.7,
+        "home_lat": 50.9,
+        "home_lon": 10.8,
         "shifts": DAY,
         "supervisor": True,
         "max_load": 50,
@@ -71,24 +76,18 @@ def seed(dsn: str) -> list[tuple[str, str, str]]:
         ids = {}
         for e in ENGINEERS:
             row = conn.execute("select id from engineers where name = %s", (e["name"],)).fetchone()
-            if row is None:
-                cols = list(e)
-                vals = [Jsonb(v) if k == "shifts" else v for k, v in e.items()]
-                row = conn.execute(
-                    f"insert into engineers ({', '.join(cols)}) values"
-                    f" ({', '.join(['%s'] * len(cols))}) returning id",
-                    vals,
-                ).fetchone()
-            assert row is not None
-            ids[e["name"]] = row[0]
+            if row is None:  # created like any engineer: audited
+                made = audited(conn, functools.partial(engineers.create, actor=DEMO, data=dict(e)))
+                ids[e["name"]] = int(made["id"])
+            else:
+                ids[e["name"]] = int(row[0])
         for name, role in (
             ("demo-admin", "admin"),
             ("demo-dispatcher", "dispatcher"),
             ("demo-detectors", "integration"),
         ):
-            out.append((name, role, create_token(conn, name, role)[1]))
+            out.append((name, role, create_token(conn, name, role, actor=DEMO)[1]))
         first = ENGINEERS[0]["name"]
-        out.append(
-            (first, "engineer", create_token(conn, f"demo-{first}", "engineer", ids[first])[1])
-        )
+        token = create_token(conn, f"demo-{first}", "engineer", ids[first], actor=DEMO)[1]
+        out.append((first, "engineer", token))
     return out

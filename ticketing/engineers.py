@@ -47,7 +47,12 @@ def create(tx: Tx, actor: Actor, data: dict[str, Any]) -> Row:
     return get(tx, row["id"])
 
 
+NULLABLE = frozenset({"email", "home_lat", "home_lon"})
+
+
 def patch(tx: Tx, actor: Actor, engineer_id: int, data: dict[str, Any]) -> Row:
+    """Change the given fields; ``null`` clears a nullable one and leaves the others as is."""
+    data = {k: v for k, v in data.items() if v is not None or k in NULLABLE}
     before = get(tx, engineer_id)
     changes = {k: v for k, v in data.items() if before.get(k) != v}
     if not changes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from forewarn.contract import AnomalyEvent
@@ -18,6 +19,7 @@ from ticketing.store import Actor, Row, Tx
 
 SEVERITY_PRIORITY = {"critical": "P1", "warning": "P2", "info": "P2"}
 OPEN = "state not in ('resolved', 'closed', 'cancelled')"
+UNKNOWN = "unknown"
 
 
 def priority_for(ev: AnomalyEvent) -> str:
@@ -64,7 +66,7 @@ def _open_ticket(tx: Tx, asset: str, fault: str, *, lock: bool) -> Row | None:
 
 def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
     """Record one anomaly event and open or update the predictive ticket it calls for."""
-    fault = ev.fault_mode or "unknown"
+    fault = ev.fault_mode or UNKNOWN
     fresh = tx.one(
         "insert into ticket_anomalies (event_id, asset, site, fault_mode, severity, score, ts,"
         " historical, received_at, outcome, payload) values (%s, %s, %s, %s, %s, %s, %s, %s,"
@@ -106,8 +108,11 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
     )
     a = tickets.asset(tx, ev.asset)
     priority = priority_for(ev)
+    merged = _merge_with_open(tx, actor, ev, fault, priority)
+    if merged is not None:
+        return mark("evidence", merged)
     for _ in range(5):
-        response_due, resolution_due = tickets.deadlines(tx, priority, tx.now)
+        response_due, resolution_due = tickets.deadlines(tx, priority, tx.now, a["site"])
         row = tx.one(
             "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
             " description, created_at, updated_at, response_due, resolution_due) values"
@@ -137,6 +142,43 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
             return mark("evidence", add_evidence(tx, actor, existing, ev, priority))
         # The open ticket was closed between our insert and select: try again.
     raise RuntimeError("could not settle the open predictive ticket after 5 attempts")
+
+
+def _merge_with_open(
+    tx: Tx, actor: Actor, ev: AnomalyEvent, fault: str, priority: str
+) -> Row | None:
+    """Keep one ticket per fault when detectors are vague: a finding without a fault mode
+    joins the asset's open predictive ticket; a specific one names the fault of an open
+    'unknown' ticket (if that fault has no ticket of its own). None: no merge, insert."""
+    if fault == UNKNOWN:
+        row = tx.one(
+            f"select * from tickets where asset = %s and source = 'predictive' and {OPEN}"
+            " order by fault_mode = 'unknown', created_at, id limit 1 for update",
+            (ev.asset,),
+        )
+        return add_evidence(tx, actor, row, ev, priority) if row else None
+    if _open_ticket(tx, ev.asset, fault, lock=False) is not None:
+        return None  # the insert below conflicts with it and attaches the evidence
+    vague = _open_ticket(tx, ev.asset, UNKNOWN, lock=True)
+    if vague is None:
+        return None
+    try:
+        with tx.conn.transaction():  # a savepoint: a concurrent ticket for this fault wins
+            named = tickets.update(
+                tx,
+                actor,
+                vague,
+                {
+                    "fault_mode": fault,
+                    "title": f"{fault.replace('_', ' ')} suspected on {ev.asset}",
+                },
+                "fault_mode_identified",
+                "ticket.updated",
+                note=f"anomaly {ev.event_id} names the fault",
+            )
+    except psycopg.errors.UniqueViolation:
+        return None
+    return add_evidence(tx, actor, named, ev, priority)
 
 
 def add_evidence(tx: Tx, actor: Actor, row: Row, ev: AnomalyEvent, priority: str) -> Row:

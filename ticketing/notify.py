@@ -8,6 +8,7 @@ backoff until ``webhook_max_attempts``; every attempt's outcome stays in the tab
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -43,6 +44,10 @@ class WebhookSender:
         self.timeout_s = timeout_s
         self.batch = batch
         self.client = httpx.Client(timeout=timeout_s, follow_redirects=False)
+
+    def open(self) -> None:
+        if self.client.is_closed:
+            self.client = httpx.Client(timeout=self.timeout_s, follow_redirects=False)
 
     def close(self) -> None:
         self.client.close()
@@ -84,7 +89,7 @@ class WebhookSender:
                 error = f"{type(exc).__name__}: {exc}"[:500]
             ok = error is None
             delivered += ok
-            self.store.run(lambda tx, r=row, c=code, e=error, k=ok: self._record(tx, r, c, e, k))
+            self.store.run(functools.partial(self._record, row=row, code=code, error=error, ok=ok))
         return delivered
 
     def _record(

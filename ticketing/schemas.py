@@ -5,14 +5,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+)
 
 from forewarn.contract.topics import ID_PATTERN
 from ticketing.lifecycle import Priority, State
 
+
+def _storable(value: str) -> str:
+    """PostgreSQL text takes no NUL and only valid UTF-8 (no lone surrogates)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+Storable = AfterValidator(_storable)
+MAX_ID = 2**53 - 1  # exact in JSON numbers everywhere
+NO_NUL = r"^[^\x00]*$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
-Text = Annotated[str, StringConstraints(max_length=10_000)]
-Short = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(max_length=10_000, pattern=NO_NUL), Storable]
+Short = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True, pattern=NO_NUL),
+    Storable,
+]
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
 ResolutionCode = Literal["confirmed", "no_fault_found", "fixed"]
 
@@ -28,7 +55,9 @@ class TicketCreate(In):
     fault_mode: Id | None = None
     title: Short
     description: Text = ""
-    contact: Annotated[str, StringConstraints(max_length=200)] | None = None
+    contact: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL), Storable] | None = (
+        None
+    )
 
 
 class TicketPatch(In):
@@ -39,7 +68,7 @@ class TicketPatch(In):
 
 class TransitionIn(In):
     to: State
-    note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    note: Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL), Storable] | None = None
     resolution_code: ResolutionCode | None = Field(
         None, description="required when resolving: confirmed, no_fault_found or fixed"
     )
@@ -50,8 +79,8 @@ class TransitionIn(In):
 
 
 class AssignIn(In):
-    engineer_id: int = Field(ge=1, le=2**62)
-    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+    engineer_id: int = Field(ge=1, le=MAX_ID)
+    reason: Annotated[str, StringConstraints(max_length=500, pattern=NO_NUL), Storable] = ""
 
 
 class SubtaskIn(In):
@@ -63,16 +92,18 @@ class SubtaskPatch(In):
 
 
 class CommentIn(In):
-    body: Annotated[str, StringConstraints(min_length=1, max_length=5000)]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=5000, pattern=NO_NUL), Storable]
     internal: bool = Field(True, description="internal comments never reach the customer")
 
 
 class AttachmentIn(In):
-    filename: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    filename: Annotated[
+        str, StringConstraints(min_length=1, max_length=255, pattern=NO_NUL), Storable
+    ]
     content_type: Annotated[str, StringConstraints(pattern=r"^[\w.+-]{1,64}/[\w.+-]{1,64}$")]
     size_bytes: int = Field(ge=0, le=10 * 2**30)
     sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
-    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL), Storable] | None = None
 
 
 class Subtask(BaseModel):
@@ -152,7 +183,8 @@ class TicketDetail(TicketOut):
     subtasks: list[Subtask]
     comments: list[Comment]
     attachments: list[Attachment]
-    evidence: list[Evidence]
+    evidence: list[Evidence] = Field(description="the newest 100 anomaly events")
+    evidence_total: int
     routing: list[RoutingDecision]
 
 
@@ -210,7 +242,7 @@ Tags = Annotated[list[Id], Field(max_length=50)]
 
 class EngineerIn(In):
     name: Short
-    email: Annotated[str, StringConstraints(max_length=200)] | None = None
+    email: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL), Storable] | None = None
     asset_classes: Tags = []
     fault_modes: Tags = []
     certifications: Tags = []
@@ -226,7 +258,7 @@ class EngineerIn(In):
 
 class EngineerPatch(In):
     name: Short | None = None
-    email: Annotated[str, StringConstraints(max_length=200)] | None = None
+    email: Annotated[str, StringConstraints(max_length=200, pattern=NO_NUL), Storable] | None = None
     asset_classes: Tags | None = None
     fault_modes: Tags | None = None
     certifications: Tags | None = None
@@ -266,6 +298,7 @@ class SlaPolicy(In):
 
 class SlaPolicyOut(SlaPolicy):
     priority: str
+    site: str = Field(description="the site it applies to, or * (the default)")
 
 
 EventType = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]{1,32}\.[a-z_]{1,32})$")]
@@ -276,9 +309,10 @@ class WebhookIn(In):
     event_types: list[EventType] = Field(
         min_length=1, max_length=32, description="e.g. ticket.created, sla.breached, or *"
     )
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)] | None = Field(
-        None, description="HMAC key; generated when absent and shown once"
-    )
+    secret: (
+        Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=NO_NUL), Storable]
+        | None
+    ) = Field(None, description="HMAC key; generated when absent and shown once")
 
 
 class WebhookOut(BaseModel):
@@ -329,3 +363,10 @@ class KpiRow(BaseModel):
 class KpiOut(BaseModel):
     group_by: str
     rows: list[KpiRow]
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx: ``detail`` says what is wrong (a list of field errors for 422 validation)."""
+
+    model_config = ConfigDict(extra="allow")
+    detail: str | list[Any]

@@ -10,6 +10,7 @@ working on it) to the next best engineer, else a supervisor; webhooks ``sla.warn
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,11 @@ from ticketing.store import SYSTEM, Row, Store, Tx
 log = logging.getLogger("ticketing.sla")
 OPEN = "t.state not in ('resolved', 'closed', 'cancelled')"
 WARN = "make_interval(mins => p.warn_before_minutes)"
+# The site's own policy for the priority, else the default one (site '*').
+POLICY = (
+    "join lateral (select * from sla_policies p where p.priority = t.priority"
+    " and p.site in (t.site, '*') order by p.site = '*' limit 1) p on true"
+)
 
 QUERIES = {
     "response_breach": f"t.acknowledged_at is null and {OPEN} and t.response_breached_at is null"
@@ -50,8 +56,7 @@ class SlaMonitor:
         out: list[Action] = []
         for kind, where in QUERIES.items():
             rows = tx.all(
-                f"select t.id from tickets t join sla_policies p on p.priority = t.priority"
-                f" where {where} order by t.id limit %(limit)s",
+                f"select t.id from tickets t {POLICY} where {where} order by t.id limit %(limit)s",
                 {"now": tx.now, "limit": self.batch},
             )
             out += [Action(r["id"], kind) for r in rows]
@@ -62,7 +67,7 @@ class SlaMonitor:
         done = []
         for action in self.store.read(self.due):
             try:
-                if self.store.run(lambda tx, a=action: self._handle(tx, a)):
+                if self.store.run(functools.partial(self._handle, action=action)):
                     done.append(action)
             except Exception:
                 log.exception("SLA action %s failed; it stays due for the next scan", action)
@@ -70,7 +75,7 @@ class SlaMonitor:
 
     def _handle(self, tx: Tx, action: Action) -> bool:
         row = tx.one(
-            f"select t.* from tickets t join sla_policies p on p.priority = t.priority"
+            f"select t.* from tickets t {POLICY}"
             f" where t.id = %(id)s and {QUERIES[action.kind]} for update of t",
             {"id": action.ticket_id, "now": tx.now},
         )

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+import psycopg.sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -29,6 +30,7 @@ GENESIS = "0" * 64
 AUDIT_LOCK = 7_040_001  # advisory lock that serializes appends to the chain
 T = TypeVar("T")
 Row = dict[str, Any]
+Query = str | psycopg.sql.SQL | psycopg.sql.Composed
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,11 @@ class Tx:
     emitted: list[Emitted] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
 
-    def one(self, sql: str, params: Any = None) -> Row | None:
-        return self.conn.execute(sql, params).fetchone()
+    def one(self, query: Query, params: Any = None) -> Row | None:
+        return self.conn.execute(query, params).fetchone()
 
-    def all(self, sql: str, params: Any = None) -> list[Row]:
-        return self.conn.execute(sql, params).fetchall()
+    def all(self, query: Query, params: Any = None) -> list[Row]:
+        return self.conn.execute(query, params).fetchall()
 
     def audit(
         self,
@@ -150,18 +152,26 @@ _RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 class Store:
     def __init__(self, dsn: str, clock: Clock, *, min_size: int = 1, max_size: int = 8) -> None:
         self.clock = clock
-        self.pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
-            dsn,
-            min_size=min_size,
-            max_size=max_size,
+        self.dsn = dsn
+        self.sizes = (min_size, max_size)
+        self.pool = self._new_pool()
+        self.listeners: list[Callable[[list[Emitted]], None]] = []
+        self.options: dict[str, Any] = {}
+
+    def _new_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
+        return ConnectionPool(
+            self.dsn,
+            min_size=self.sizes[0],
+            max_size=self.sizes[1],
             kwargs={"row_factory": dict_row},
             open=False,
             name="ticketing",
         )
-        self.listeners: list[Callable[[list[Emitted]], None]] = []
-        self.options: dict[str, Any] = {}
 
     def open(self) -> None:
+        """Open the pool (again, after a close: an app may be started more than once)."""
+        if self.pool.closed and self.pool._opened:
+            self.pool = self._new_pool()
         self.pool.open(wait=True, timeout=10)
 
     def close(self) -> None:
@@ -195,7 +205,12 @@ def verify_chain(conn: psycopg.Connection[Any]) -> int:
     """Recompute the chain; return the number of events, raise AuditBroken where it breaks."""
     prev = GENESIS
     count = 0
-    cur = conn.cursor(row_factory=dict_row)
+    # A server-side cursor streams the chain (it needs a transaction, so not in autocommit).
+    cur: Any = (
+        conn.cursor(row_factory=dict_row)
+        if conn.autocommit
+        else conn.cursor(name="audit_verify", row_factory=dict_row)
+    )
     cur.execute(
         "select seq, at, actor, role, action, entity, entity_id, body, prev_hash, hash"
         " from audit_events order by seq"

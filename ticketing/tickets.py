@@ -1,6 +1,6 @@
-"""Ticket operations. Each takes the transaction and the actor, and changes rows only
-through :func:`update`, which audits before/after and emits the event: nothing changes
-in place without an event."""
+"""Ticket operations: open, route, assign, move, patch, read. Each takes the transaction and
+the actor, and changes rows only through :func:`ticketing.records.update`, which audits
+before/after and emits the event: nothing changes in place without an event."""
 
 from __future__ import annotations
 
@@ -8,14 +8,13 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from psycopg import sql
-
 from ticketing import lifecycle, routing
 from ticketing.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
+from ticketing.records import SUMMARY, add_comment, feedback, summary, update
 from ticketing.schemas import TicketCreate, TransitionIn
 from ticketing.store import SYSTEM, Actor, Row, Tx
 
-SUMMARY = ("id", "asset", "site", "source", "priority", "fault_mode", "state", "engineer_id")
+EVIDENCE_LIMIT = 100
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 ENGINEER_MAY = frozenset({"accepted", "en_route", "on_site", "waiting_parts", "resolved", "new"})
 
@@ -52,47 +51,13 @@ def out(row: Row) -> dict[str, Any]:
     return {**row, "allowed_transitions": lifecycle.allowed(row["state"])}
 
 
-def summary(row: Row) -> dict[str, Any]:
-    return {k: row[k] for k in SUMMARY} | {"ticket_id": row["id"]}
-
-
-def update(
-    tx: Tx,
-    actor: Actor,
-    row: Row,
-    changes: dict[str, Any],
-    action: str,
-    event_type: str,
-    note: str | None = None,
-) -> Row:
-    """Apply ``changes`` to a ticket with one audit event and one emitted event."""
-    changes = {**changes, "updated_at": tx.now}
-    assignments = sql.SQL(", ").join(
-        sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in changes
+def deadlines(tx: Tx, priority: str, start: Any, site: str = "*") -> tuple[Any, Any]:
+    """Response and resolution deadlines from the site's policy, else the default one."""
+    p = tx.one(
+        "select * from sla_policies where priority = %s and site in (%s, '*')"
+        " order by site = '*' limit 1",
+        (priority, site),
     )
-    new = tx.one(
-        sql.SQL("update tickets set {} where id = {} returning *").format(
-            assignments, sql.Literal(row["id"])
-        ),
-        changes,
-    )
-    assert new is not None
-    before = {k: row[k] for k in changes if k != "updated_at"}
-    after = {k: v for k, v in changes.items() if k != "updated_at"}
-    if note:
-        after["note"] = note
-    tx.audit(actor, action, "ticket", row["id"], before, after)
-    tx.emit(
-        event_type,
-        new["site"],
-        new["id"],
-        {**summary(new), "action": action, "actor": actor.name, "changes": after},
-    )
-    return new
-
-
-def deadlines(tx: Tx, priority: str, start: Any) -> tuple[Any, Any]:
-    p = tx.one("select * from sla_policies where priority = %s", (priority,))
     if p is None:
         return None, None
     return (
@@ -138,7 +103,7 @@ def create(tx: Tx, actor: Actor, data: TicketCreate) -> tuple[Row, bool]:
         )
         if pred is not None:
             return link_customer_report(tx, actor, pred, data), True
-    response_due, resolution_due = deadlines(tx, data.priority, tx.now)
+    response_due, resolution_due = deadlines(tx, data.priority, tx.now, a["site"])
     row = tx.one(
         "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
         " description, contact, created_at, updated_at, response_due, resolution_due)"
@@ -333,61 +298,6 @@ def _resolution(tx: Tx, row: Row, t: TransitionIn) -> dict[str, Any]:
     }
 
 
-FEEDBACK_ROOT = "forewarn/v1"
-
-
-def feedback_topic(site: str, asset_name: str) -> str:
-    from forewarn.contract.topics import check_id
-
-    return f"{FEEDBACK_ROOT}/{check_id(site, 'site')}/{check_id(asset_name, 'asset')}/feedback"
-
-
-def feedback(tx: Tx, row: Row) -> None:
-    """Tell the detectors what the engineer found (table detector_feedback + MQTT)."""
-    ids = [
-        r["event_id"]
-        for r in tx.all(
-            "select event_id from ticket_anomalies where ticket_id = %s order by ts", (row["id"],)
-        )
-    ]
-    tx.conn.execute(
-        "insert into detector_feedback (ticket_id, site, asset, fault_mode, resolution_code,"
-        " confirmed_fault_mode, event_ids, opened_at, resolved_at) values"
-        " (%s, %s, %s, %s, %s, %s, %s, %s, %s) on conflict (ticket_id) do update set"
-        " resolution_code = excluded.resolution_code, confirmed_fault_mode ="
-        " excluded.confirmed_fault_mode, event_ids = excluded.event_ids,"
-        " resolved_at = excluded.resolved_at",
-        (
-            row["id"],
-            row["site"],
-            row["asset"],
-            row["fault_mode"],
-            row["resolution_code"],
-            row["confirmed_fault_mode"],
-            ids,
-            row["created_at"],
-            row["resolved_at"],
-        ),
-    )
-    tx.emit(
-        "ticket.feedback",
-        row["site"],
-        row["id"],
-        {
-            "ticket_id": row["id"],
-            "asset": row["asset"],
-            "site": row["site"],
-            "fault_mode": row["fault_mode"],
-            "resolution_code": row["resolution_code"],
-            "confirmed_fault_mode": row["confirmed_fault_mode"],
-            "event_ids": ids,
-            "opened_at": row["created_at"].isoformat(),
-            "resolved_at": row["resolved_at"].isoformat(),
-        },
-        topic=feedback_topic(row["site"], row["asset"]),
-    )
-
-
 def patch(tx: Tx, actor: Actor, row: Row, changes: dict[str, Any]) -> Row:
     changes = {k: v for k, v in changes.items() if v is not None and v != row[k]}
     if not changes:
@@ -400,7 +310,7 @@ def patch(tx: Tx, actor: Actor, row: Row, changes: dict[str, Any]) -> Row:
 def priority_deadlines(tx: Tx, row: Row, priority: str) -> dict[str, Any]:
     """Deadlines of a more urgent priority, counted from the ticket's opening, if earlier."""
     out: dict[str, Any] = {}
-    resp, res = deadlines(tx, priority, row["created_at"])
+    resp, res = deadlines(tx, priority, row["created_at"], row["site"])
     if (
         resp
         and row["acknowledged_at"] is None
@@ -416,88 +326,6 @@ def priority_deadlines(tx: Tx, row: Row, priority: str) -> dict[str, Any]:
     return out
 
 
-def _child(tx: Tx, actor: Actor, row: Row, action: str, table: str, values: dict[str, Any]) -> Row:
-    values = {"ticket_id": row["id"], "created_at": tx.now, **values}
-    new = tx.one(
-        sql.SQL("insert into {} ({}) values ({}) returning *").format(
-            sql.Identifier(table),
-            sql.SQL(", ").join(map(sql.Identifier, values)),
-            sql.SQL(", ").join(sql.Placeholder(k) for k in values),
-        ),
-        values,
-    )
-    assert new is not None
-    tx.audit(
-        actor, action, "ticket", row["id"], None, {k: v for k, v in new.items() if k != "ticket_id"}
-    )
-    tx.conn.execute("update tickets set updated_at = %s where id = %s", (tx.now, row["id"]))
-    tx.emit(
-        f"ticket.{action}",
-        row["site"],
-        row["id"],
-        {
-            **summary(row),
-            "action": action,
-            "actor": actor.name,
-            table.rstrip("s"): {"id": new["id"]},
-        },
-    )
-    return new
-
-
-def add_comment(tx: Tx, actor: Actor, row: Row, body: str, internal: bool) -> Row:
-    return _child(
-        tx,
-        actor,
-        row,
-        "commented",
-        "comments",
-        {"author": actor.name, "role": actor.role, "body": body, "internal": internal},
-    )
-
-
-def add_attachment(tx: Tx, actor: Actor, row: Row, meta: dict[str, Any]) -> Row:
-    return _child(tx, actor, row, "attached", "attachments", {**meta, "uploaded_by": actor.name})
-
-
-def add_subtask(tx: Tx, actor: Actor, row: Row, title: str) -> Row:
-    if not lifecycle.is_open(row["state"]):
-        raise Conflict(f"ticket {row['id']} is {row['state']}; reopen it to add sub-tasks")
-    return _child(tx, actor, row, "subtask_added", "subtasks", {"title": title})
-
-
-def set_subtask(tx: Tx, actor: Actor, row: Row, subtask_id: int, done: bool) -> Row:
-    st = tx.one(
-        "select * from subtasks where id = %s and ticket_id = %s for update",
-        (subtask_id, row["id"]),
-    )
-    if st is None:
-        raise NotFound("sub-task", f"{subtask_id} of ticket {row['id']}")
-    if st["done"] == done:
-        return st
-    new = tx.one(
-        "update subtasks set done = %s, done_at = %s where id = %s returning *",
-        (done, tx.now if done else None, subtask_id),
-    )
-    assert new is not None
-    tx.audit(
-        actor,
-        "subtask_done" if done else "subtask_reopened",
-        "ticket",
-        row["id"],
-        {"subtask": subtask_id, "done": st["done"]},
-        {"subtask": subtask_id, "done": done},
-    )
-    tx.conn.execute("update tickets set updated_at = %s where id = %s", (tx.now, row["id"]))
-    tx.emit(
-        "ticket.subtask",
-        row["site"],
-        row["id"],
-        {**summary(row), "subtask": subtask_id, "done": done, "actor": actor.name},
-    )
-    return new
-
-
 def detail(tx: Tx, row: Row) -> dict[str, Any]:
     tid = row["id"]
     return {
@@ -505,12 +333,18 @@ def detail(tx: Tx, row: Row) -> dict[str, Any]:
         "subtasks": tx.all("select * from subtasks where ticket_id = %s order by id", (tid,)),
         "comments": tx.all("select * from comments where ticket_id = %s order by id", (tid,)),
         "attachments": tx.all("select * from attachments where ticket_id = %s order by id", (tid,)),
+        # The first and the newest events; a long-running fault can collect thousands.
         "evidence": tx.all(
-            "select event_id, ts, severity, score, payload->'detector'->>'name' as detector,"
-            " outcome from ticket_anomalies where ticket_id = %s"
-            " order by ts, received_at, outcome <> 'opened', event_id",
-            (tid,),
+            "select * from (select event_id, ts, severity, score, received_at,"
+            " payload->'detector'->>'name' as detector, outcome from ticket_anomalies"
+            " where ticket_id = %s order by ts desc, received_at desc, outcome = 'opened',"
+            " event_id desc limit %s) e order by ts, received_at, outcome <> 'opened', event_id",
+            (tid, EVIDENCE_LIMIT),
         ),
+        "evidence_total": (
+            tx.one("select count(*)::int as n from ticket_anomalies where ticket_id = %s", (tid,))
+            or {"n": 0}
+        )["n"],
         "routing": tx.all(
             "select at, reason, engineer_id, explanation, candidates from routing_decisions"
             " where ticket_id = %s order by id",

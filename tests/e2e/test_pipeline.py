@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 SCENARIO = """
 name: e2e
 seed: {seed}
-duration: 4d
+duration: 6d
 sample_period_s: 60
 batch_samples: 30
 sites:
@@ -38,7 +38,7 @@ sites:
 fleet:
   - {{site: e2e{seed}, asset_class: centrifugal_pump, count: 2, prefix: p{seed}-}}
 degradations:
-  - {{asset: p{seed}-001, mode: bearing_wear, onset: 1d, failure_after: 2d}}
+  - {{asset: p{seed}-001, mode: bearing_wear, onset: 2d12h, failure_after: 3d}}
 """
 
 
@@ -137,7 +137,7 @@ def test_injected_fault_opens_exactly_one_ticket_and_healthy_asset_none(
     token = pipeline.cli("tickets", "token", "create", "e2e-check", "--role", "admin").split()[-1]
     faulty, healthy = f"p{seed}-001", f"p{seed}-002"
 
-    # Every sample reaches the hypertable: 4 days at one sample a minute, per asset.
+    # Every sample reaches the hypertable: 6 days at one sample a minute, per asset.
     deadline = time.monotonic() + 90
     tickets: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
@@ -149,10 +149,10 @@ def test_injected_fault_opens_exactly_one_ticket_and_healthy_asset_none(
                 ).fetchall()
             )
         tickets = _tickets(pipeline, token, f"p{seed}-")
-        if stored.get(healthy) == 4 * 24 * 60 and tickets:
+        if stored.get(healthy) == 6 * 24 * 60 and tickets:
             break
         time.sleep(1)
-    assert stored.get(healthy) == 4 * 24 * 60, stored
+    assert stored.get(healthy) == 6 * 24 * 60, stored
     time.sleep(3)  # let any late anomaly land before counting tickets
     tickets = _tickets(pipeline, token, f"p{seed}-")
 

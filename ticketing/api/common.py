@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ticketing.auth import require
 from ticketing.errors import Conflict
+from ticketing.schemas import MAX_ID
 from ticketing.store import Actor, Store, Tx, canonical
 
-MAX_ID = 2**62
 TicketId = Annotated[int, Path(ge=1, le=MAX_ID, description="ticket id")]
 EngineerId = Annotated[int, Path(ge=1, le=MAX_ID, description="engineer id")]
+SubtaskId = Annotated[int, Path(ge=1, le=MAX_ID, description="sub-task id")]
 IdemKey = Annotated[
     str | None,
     Header(
@@ -64,9 +67,9 @@ def idempotent(
     def work(tx: Tx) -> tuple[int, Any, bool]:
         if key is not None and actor.token_id is not None:
             got = tx.one(
-                "insert into idempotency_keys (key, token_id, request_hash) values (%s, %s, %s)"
-                " on conflict do nothing returning key",
-                (key, actor.token_id, digest),
+                "insert into idempotency_keys (key, token_id, request_hash, created_at)"
+                " values (%s, %s, %s, %s) on conflict do nothing returning key",
+                (key, actor.token_id, digest, tx.now),
             )
             if got is None:
                 prior = tx.one(
@@ -94,3 +97,30 @@ def idempotent(
     status, payload, replay = store(request).run(work)
     headers = {"Idempotent-Replayed": "true"} if replay else None
     return JSONResponse(payload, status_code=status, headers=headers)
+
+
+def _number(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < 2**63 else value
+
+
+def strict(model: type[BaseModel]) -> Any:
+    """Depends(): validate the raw JSON body again in strict mode, so ``0`` is no boolean and
+    ``"5"`` no number (FastAPI's own validation of the declared body is lax)."""
+
+    async def check(request: Request) -> None:
+        raw = await request.body()
+        try:
+            # JSON Schema's "integer" admits 5.0; strict pydantic does not, so normalise first.
+            data = json.loads(raw or b"null", parse_float=_number)
+            model.model_validate_json(json.dumps(data), strict=True)
+        except ValidationError as exc:
+            errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            for e in errors:
+                e.pop("ctx", None)
+                e.pop("input", None)
+            raise RequestValidationError(errors) from None
+        except (ValueError, RecursionError):
+            return  # unreadable JSON: FastAPI's own validation already answers it
+
+    return Depends(check)

@@ -12,10 +12,11 @@ from fastapi.responses import JSONResponse
 from forewarn.contract import AnomalyEvent
 from ticketing import engineers as E
 from ticketing import intake, kpis, lifecycle
-from ticketing.api.common import MAX_ID, EngineerId, role_extra, roles, store
+from ticketing.api.common import EngineerId, role_extra, roles, store, strict
 from ticketing.errors import AuditBroken, Forbidden, NotFound
 from ticketing.lifecycle import Priority
 from ticketing.schemas import (
+    MAX_ID,
     AnomalyResult,
     DeliveryOut,
     EngineerIn,
@@ -46,7 +47,12 @@ INTAKE = ("admin", "integration")
     responses={200: {"model": AnomalyResult, "description": "duplicate or no new ticket"}},
     status_code=201,
 )
-def post_anomaly(request: Request, event: AnomalyEvent, actor: Actor = roles(*INTAKE)) -> Any:
+def post_anomaly(
+    request: Request,
+    event: AnomalyEvent,
+    actor: Actor = roles(*INTAKE),
+    _strict: None = strict(AnomalyEvent),
+) -> Any:
     """An anomaly event (v1 contract), for detectors that do not speak MQTT. The event id is
     the idempotency key: a repeated event answers ``duplicate``."""
     result = store(request).run(lambda tx: intake.ingest(tx, actor, event))
@@ -73,7 +79,12 @@ def list_engineers(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     tags=["engineers"],
     openapi_extra=role_extra(*STAFF),
 )
-def create_engineer(request: Request, body: EngineerIn, actor: Actor = roles(*STAFF)) -> Any:
+def create_engineer(
+    request: Request,
+    body: EngineerIn,
+    actor: Actor = roles(*STAFF),
+    _strict: None = strict(EngineerIn),
+) -> Any:
     return store(request).run(lambda tx: E.create(tx, actor, body.model_dump(mode="json")))
 
 
@@ -100,7 +111,11 @@ def get_engineer(
     openapi_extra=role_extra(*STAFF),
 )
 def patch_engineer(
-    request: Request, engineer_id: EngineerId, body: EngineerPatch, actor: Actor = roles(*STAFF)
+    request: Request,
+    engineer_id: EngineerId,
+    body: EngineerPatch,
+    actor: Actor = roles(*STAFF),
+    _strict: None = strict(EngineerPatch),
 ) -> Any:
     data = body.model_dump(mode="json", exclude_unset=True)
     return store(request).run(lambda tx: E.patch(tx, actor, engineer_id, data))
@@ -113,7 +128,9 @@ def patch_engineer(
     openapi_extra=role_extra(*STAFF),
 )
 def sla_policies(request: Request, actor: Actor = roles(*STAFF)) -> Any:
-    return store(request).read(lambda tx: tx.all("select * from sla_policies order by priority"))
+    return store(request).read(
+        lambda tx: tx.all("select * from sla_policies order by priority, site <> '*', site")
+    )
 
 
 @router.put(
@@ -123,20 +140,41 @@ def sla_policies(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     openapi_extra=role_extra("admin"),
 )
 def put_sla_policy(
-    request: Request, priority: Priority, body: SlaPolicy, actor: Actor = roles("admin")
+    request: Request,
+    priority: Priority,
+    body: SlaPolicy,
+    actor: Actor = roles("admin"),
+    site: Annotated[
+        str,
+        Query(
+            pattern=r"^(\*|[A-Za-z0-9][A-Za-z0-9_.-]{0,63})$", description="a site, or * for all"
+        ),
+    ] = "*",
+    _strict: None = strict(SlaPolicy),
 ) -> Any:
-    """Change a policy; it applies to tickets opened (or re-prioritised) from now on."""
+    """Set a policy (for one site, or the default ``*``); it applies to tickets opened (or
+    re-prioritised) from now on."""
 
     def fn(tx: Tx) -> Any:
-        before = tx.one("select * from sla_policies where priority = %s for update", (priority,))
+        before = tx.one(
+            "select * from sla_policies where priority = %s and site = %s for update",
+            (priority, site),
+        )
         row = tx.one(
-            "insert into sla_policies values (%s, %s, %s, %s) on conflict (priority) do update"
-            " set response_minutes = excluded.response_minutes, resolution_minutes ="
+            "insert into sla_policies (priority, site, response_minutes, resolution_minutes,"
+            " warn_before_minutes) values (%s, %s, %s, %s, %s) on conflict (priority, site)"
+            " do update set response_minutes = excluded.response_minutes, resolution_minutes ="
             " excluded.resolution_minutes, warn_before_minutes = excluded.warn_before_minutes"
             " returning *",
-            (priority, body.response_minutes, body.resolution_minutes, body.warn_before_minutes),
+            (
+                priority,
+                site,
+                body.response_minutes,
+                body.resolution_minutes,
+                body.warn_before_minutes,
+            ),
         )
-        tx.audit(actor, "sla_policy_set", "sla_policy", priority, before, row)
+        tx.audit(actor, "sla_policy_set", "sla_policy", f"{priority}@{site}", before, row)
         return row
 
     return store(request).run(fn)
@@ -149,7 +187,12 @@ def put_sla_policy(
     tags=["webhooks"],
     openapi_extra=role_extra("admin"),
 )
-def create_webhook(request: Request, body: WebhookIn, actor: Actor = roles("admin")) -> Any:
+def create_webhook(
+    request: Request,
+    body: WebhookIn,
+    actor: Actor = roles("admin"),
+    _strict: None = strict(WebhookIn),
+) -> Any:
     """Subscribe a URL to event types; the HMAC secret is returned once."""
     secret = body.secret or secrets.token_urlsafe(32)
 

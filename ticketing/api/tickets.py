@@ -6,8 +6,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from ticketing import records as R
 from ticketing import tickets as T
-from ticketing.api.common import IdemKey, TicketId, idempotent, role_extra, roles, store
+from ticketing.api.common import (
+    MAX_ID,
+    IdemKey,
+    SubtaskId,
+    TicketId,
+    idempotent,
+    role_extra,
+    roles,
+    store,
+    strict,
+)
 from ticketing.lifecycle import Priority, Source, State
 from ticketing.schemas import (
     AssignIn,
@@ -47,6 +58,7 @@ def create_ticket(
     body: TicketCreate,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*CREATORS),
+    _strict: None = strict(TicketCreate),
 ) -> Any:
     """Open a ticket. A customer report on an asset with an open predictive ticket joins it
     (200, ``linked_to_predictive``) and records that the prediction came first."""
@@ -67,7 +79,7 @@ def list_tickets(
     source: Source | None = None,
     site: Annotated[str | None, Query(max_length=64)] = None,
     asset: Annotated[str | None, Query(max_length=64)] = None,
-    engineer_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    engineer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -75,7 +87,8 @@ def list_tickets(
     """Tickets, newest first. Engineers get only their own."""
     if actor.role == "engineer":
         engineer_id = actor.engineer_id or -1
-    where, params = ["true"], {}
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {}
     for col, val in (
         ("priority", priority),
         ("source", source),
@@ -110,16 +123,22 @@ def get_ticket(request: Request, ticket_id: TicketId, actor: Actor = roles(*ALL)
 @router.get(
     "/{ticket_id}/events", response_model=list[TimelineEvent], openapi_extra=role_extra(*WORKERS)
 )
-def ticket_timeline(request: Request, ticket_id: TicketId, actor: Actor = roles(*WORKERS)) -> Any:
-    """The ticket's audit events, oldest first."""
+def ticket_timeline(
+    request: Request,
+    ticket_id: TicketId,
+    actor: Actor = roles(*WORKERS),
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    after_seq: Annotated[int, Query(ge=0, le=MAX_ID, description="page after this seq")] = 0,
+) -> Any:
+    """The ticket's audit events, oldest first (page with ``after_seq``)."""
     import json
 
     def fn(tx: Tx) -> list[dict[str, Any]]:
         T.get_for(tx, actor, ticket_id)
         rows = tx.all(
             "select seq, at, actor, role, action, body from audit_events"
-            " where entity = 'ticket' and entity_id = %s order by seq",
-            (str(ticket_id),),
+            " where entity = 'ticket' and entity_id = %s and seq > %s order by seq limit %s",
+            (str(ticket_id), after_seq, limit),
         )
         out = []
         for r in rows:
@@ -142,6 +161,7 @@ def transition(
     body: TransitionIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(TransitionIn),
 ) -> Any:
     """Move the ticket through its lifecycle (409 with ``allowed`` when the move is illegal)."""
 
@@ -158,6 +178,7 @@ def assign(
     body: AssignIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*STAFF),
+    _strict: None = strict(AssignIn),
 ) -> Any:
     """Manual assignment: overrides routing and is audited with its reason."""
 
@@ -170,7 +191,11 @@ def assign(
 
 @router.patch("/{ticket_id}", response_model=TicketOut, openapi_extra=role_extra(*STAFF))
 def patch_ticket(
-    request: Request, ticket_id: TicketId, body: TicketPatch, actor: Actor = roles(*STAFF)
+    request: Request,
+    ticket_id: TicketId,
+    body: TicketPatch,
+    actor: Actor = roles(*STAFF),
+    _strict: None = strict(TicketPatch),
 ) -> Any:
     return store(request).run(
         lambda tx: T.out(
@@ -191,9 +216,10 @@ def add_subtask(
     body: SubtaskIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(SubtaskIn),
 ) -> Any:
     def fn(tx: Tx) -> tuple[int, Any]:
-        return 201, T.add_subtask(tx, actor, T.get_for(tx, actor, ticket_id, lock=True), body.title)
+        return 201, R.add_subtask(tx, actor, T.get_for(tx, actor, ticket_id, lock=True), body.title)
 
     return idempotent(request, actor, idempotency_key, body, fn, Subtask)
 
@@ -204,12 +230,13 @@ def add_subtask(
 def set_subtask(
     request: Request,
     ticket_id: TicketId,
-    subtask_id: TicketId,
+    subtask_id: SubtaskId,
     body: SubtaskPatch,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(SubtaskPatch),
 ) -> Any:
     return store(request).run(
-        lambda tx: T.set_subtask(
+        lambda tx: R.set_subtask(
             tx, actor, T.get_for(tx, actor, ticket_id, lock=True), subtask_id, body.done
         )
     )
@@ -227,10 +254,11 @@ def add_comment(
     body: CommentIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(CommentIn),
 ) -> Any:
     def fn(tx: Tx) -> tuple[int, Any]:
         row = T.get_for(tx, actor, ticket_id, lock=True)
-        return 201, T.add_comment(tx, actor, row, body.body, body.internal)
+        return 201, R.add_comment(tx, actor, row, body.body, body.internal)
 
     return idempotent(request, actor, idempotency_key, body, fn, Comment)
 
@@ -247,11 +275,12 @@ def add_attachment(
     body: AttachmentIn,
     idempotency_key: IdemKey = None,
     actor: Actor = roles(*WORKERS),
+    _strict: None = strict(AttachmentIn),
 ) -> Any:
     """Attachment metadata (the file itself lives in object storage at ``url``)."""
 
     def fn(tx: Tx) -> tuple[int, Any]:
         row = T.get_for(tx, actor, ticket_id, lock=True)
-        return 201, T.add_attachment(tx, actor, row, body.model_dump())
+        return 201, R.add_attachment(tx, actor, row, body.model_dump())
 
     return idempotent(request, actor, idempotency_key, body, fn, Attachment)

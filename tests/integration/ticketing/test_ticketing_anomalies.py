@@ -123,7 +123,7 @@ def _wait(pred: Any, timeout: float = 10.0) -> Any:
 
 
 def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
-    settings, tokens, make_asset, clock, db
+    settings, tokens, make_asset, make_engineer, clock, db
 ) -> None:
     from fastapi.testclient import TestClient
 
@@ -139,7 +139,7 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
 
     sub.on_message = on_message
     sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe(
-        "forewarn/v1/site-a/tickets/+/event", 1
+        [("forewarn/v1/site-a/tickets/+/event", 1), (f"forewarn/v1/site-a/{asset}/feedback", 1)]
     )
     fmqtt.connect_paho(sub, ms)
     pub = fmqtt.paho_client(ms, fmqtt.client_id(ms, "t-pub"))
@@ -170,7 +170,41 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
                 ).fetchall()
             )
             assert dead and "not JSON" in dead[0][0]
+            # Resolving it publishes the resolution for the detectors.
+            tid, admin = listed[0]["id"], auth(tokens["admin"])
+            eng = make_engineer("mqtt-eng")
+            client.post(f"/tickets/{tid}/assign", json={"engineer_id": eng}, headers=admin)
+            for to in ("accepted", "en_route", "on_site"):
+                client.post(f"/tickets/{tid}/transitions", json={"to": to}, headers=admin)
+            r = client.post(
+                f"/tickets/{tid}/transitions",
+                headers=admin,
+                json={"to": "resolved", "resolution_code": "no_fault_found"},
+            )
+            assert r.status_code == 200, r.text
+            fb = _wait(lambda: [p for t, p in got if t.endswith("/feedback")])
+            assert fb and fb[0]["resolution_code"] == "no_fault_found"
+            assert fb[0]["event_ids"] == [ev["event_id"]] and fb[0]["asset"] == asset
     finally:
         for c in (sub, pub):
             c.disconnect()
             c.loop_stop()
+
+
+def test_vague_findings_join_and_a_named_fault_names_the_vague_ticket(
+    client, tokens, make_asset
+) -> None:
+    h = auth(tokens["integration"])
+    asset = make_asset(f"pump_{uid()}")
+    vague = client.post("/anomalies", json=anomaly(asset, fault=None), headers=h).json()
+    assert vague["outcome"] == "opened"
+    named = client.post("/anomalies", json=anomaly(asset, fault="cavitation"), headers=h).json()
+    assert named == {**named, "outcome": "evidence", "ticket_id": vague["ticket_id"]}
+    again = client.post("/anomalies", json=anomaly(asset, fault=None), headers=h).json()
+    assert again["outcome"] == "evidence" and again["ticket_id"] == vague["ticket_id"]
+    ticket = client.get(f"/tickets/{vague['ticket_id']}", headers=auth(tokens["admin"])).json()
+    assert ticket["fault_mode"] == "cavitation" and ticket["evidence_total"] == 3
+    assert ticket["title"] == f"cavitation suspected on {asset}"
+    # A different named fault on the same asset is still a ticket of its own.
+    other = client.post("/anomalies", json=anomaly(asset, fault="seal_leak"), headers=h).json()
+    assert other["outcome"] == "opened" and other["ticket_id"] != vague["ticket_id"]

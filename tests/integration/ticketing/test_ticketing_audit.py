@@ -12,7 +12,19 @@ import pytest
 from ticketing_helpers import auth, uid
 
 
+def _run(dsn: str, *args: str) -> Any:
+    """The tickets CLI in-process (typer's runner); errors come back as ``.exception``."""
+    from typer.testing import CliRunner
+
+    from ticketing.tickets_cli import app
+
+    return CliRunner().invoke(
+        app, list(args), env={"FOREWARN_DATABASE__DSN": dsn, "COLUMNS": "200"}
+    )
+
+
 def _cli(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real ``forewarn tickets`` command, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "forewarn", "tickets", *args],
         capture_output=True,
@@ -32,8 +44,8 @@ def test_chain_verifies_and_detects_a_tampered_row(client, tokens, make_asset, d
     client.patch(f"/tickets/{tid}", json={"priority": "P0"}, headers=auth(tokens["dispatcher"]))
     ok = client.get("/audit/verify", headers=auth(tokens["admin"])).json()
     assert ok["ok"] is True and ok["events"] >= 2
-    cli = _cli(dsn, "verify")
-    assert cli.returncode == 0 and "audit chain verified" in cli.stdout
+    cli = _run(dsn, "verify")
+    assert cli.exit_code == 0 and "audit chain verified" in cli.output
 
     # The table refuses in-place changes ...
     with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
@@ -117,25 +129,25 @@ def test_cli_lists_shows_assigns_resolves_and_manages_tokens(
     tid = client.post(
         "/tickets", headers=auth(tokens["dispatcher"]), json={"asset": asset, "title": "cli"}
     ).json()["ticket"]["id"]
-    out = _cli(dsn, "list", "--site", "site-a", "--limit", "500")
-    assert out.returncode == 0 and asset in out.stdout
-    out = _cli(dsn, "assign", str(tid), str(b), "--reason", "phone call")
-    assert out.returncode == 0 and f"assigned to engineer {b}" in out.stdout
-    out = _cli(dsn, "show", str(tid))
-    assert out.returncode == 0 and "Manual assignment to cli-b" in out.stdout
-    assert "cli:" in out.stdout and "reassigned" in out.stdout
-    out = _cli(dsn, "resolve", str(tid), "--code", "fixed")
-    assert out.returncode == 2 and "cannot go from 'assigned' to 'resolved'" in out.stderr
+    out = _run(dsn, "list", "--site", "site-a", "--limit", "500")
+    assert out.exit_code == 0 and asset in out.output
+    out = _run(dsn, "assign", str(tid), str(b), "--reason", "phone call")
+    assert out.exit_code == 0 and f"assigned to engineer {b}" in out.output
+    out = _run(dsn, "show", str(tid))
+    assert out.exit_code == 0 and "Manual assignment to cli-b" in out.output
+    assert "cli:" in out.output and "reassigned" in out.output
+    out = _run(dsn, "resolve", str(tid), "--code", "fixed")
+    assert out.exit_code != 0 and "cannot go from 'assigned' to 'resolved'" in str(out.exception)
 
-    made = _cli(dsn, "token", "create", "ci-bot", "--role", "integration")
-    assert made.returncode == 0
-    token = made.stdout.strip().splitlines()[-1]
+    made = _run(dsn, "token", "create", "ci-bot", "--role", "integration")
+    assert made.exit_code == 0
+    token = made.output.strip().splitlines()[-1]
     assert client.get("/me", headers=auth(token)).json()["role"] == "integration"
-    assert _cli(dsn, "token", "revoke", "ci-bot").returncode == 0
+    assert _run(dsn, "token", "revoke", "ci-bot").exit_code == 0
     r = client.get("/me", headers=auth(token))
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
-    bad = _cli(dsn, "token", "create", "x", "--role", "root")
-    assert bad.returncode == 2 and "role must be one of" in bad.stderr
+    bad = _run(dsn, "token", "create", "x", "--role", "root")
+    assert bad.exit_code != 0 and "role must be one of" in str(bad.exception)
     stored = client.app.state.store.read(
         lambda tx: tx.all("select token_hash from api_tokens where name = 'ci-bot'")
     )

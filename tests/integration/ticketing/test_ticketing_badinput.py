@@ -67,7 +67,8 @@ def test_malformed_values_are_422_with_the_field(client, tokens, ticket, make_as
         ("POST", "/tickets", {"asset": asset, "title": "x", "source": "predictive"}, "source"),
         ("POST", "/tickets", {"asset": asset, "title": "x", "owner": "me"}, "owner"),
         ("POST", "/tickets", {"asset": "bad/asset", "title": "x"}, "asset"),
-        ("POST", "/tickets", {"asset": asset, "title": "nul\x00byte"}, "invalid value"),
+        ("POST", "/tickets", {"asset": asset, "title": "nul\x00byte"}, "title"),
+        ("PATCH", f"/tickets/{ticket['id']}/subtasks/1", {"done": 0}, "done"),
         ("POST", f"/tickets/{ticket['id']}/comments", {"body": "c" * 5001}, "body"),
         ("POST", f"/tickets/{ticket['id']}/transitions", {"to": "flying"}, "to"),
         (
@@ -92,6 +93,12 @@ def test_malformed_values_are_422_with_the_field(client, tokens, ticket, make_as
         r = client.request(method, url, json=body, headers=h)
         assert r.status_code == 422, (url, body, r.status_code, r.text[:300])
         assert field in r.text, (url, r.text[:300])
+    lone = client.post(
+        "/tickets",
+        content=b'{"asset": "%s", "title": "lone \\ud800"}' % asset.encode(),
+        headers={**h, "content-type": "application/json"},
+    )
+    assert lone.status_code == 422 and lone.json()["detail"], lone.text  # never stored
     broken = client.post(
         "/tickets", content=b'{"asset": ', headers={**h, "content-type": "application/json"}
     )
@@ -189,3 +196,15 @@ def test_reopening_a_second_predictive_ticket_for_the_same_fault_is_409(
     r = client.post(f"/tickets/{t2}/transitions", json={"to": "assigned"}, headers=h)
     assert r.status_code == 409
     assert "open predictive ticket already exists" in r.json()["detail"]
+
+
+def test_idempotency_keys_expire_after_their_ttl(app, client, tokens, make_asset, clock) -> None:
+    asset = make_asset(f"pump_{uid()}")
+    h = {**auth(tokens["dispatcher"]), "Idempotency-Key": f"ttl-{uid()}"}
+    body = {"asset": asset, "title": "x"}
+    first = client.post("/tickets", json=body, headers=h).json()["ticket"]["id"]
+    app.state.expire_keys()
+    assert client.post("/tickets", json=body, headers=h).json()["ticket"]["id"] == first
+    clock.advance(hours=app.state.config.idempotency_ttl_h + 1)
+    app.state.expire_keys()
+    assert client.post("/tickets", json=body, headers=h).json()["ticket"]["id"] != first

@@ -149,3 +149,32 @@ def test_policies_are_editable_by_admin_only(client, tokens) -> None:
         "/sla/policies/P2", json={**body, "response_minutes": 0}, headers=auth(tokens["admin"])
     )
     assert bad.status_code == 422
+
+
+def test_a_site_policy_overrides_the_default(
+    app, client, tokens, make_asset, make_engineer, clock
+) -> None:
+    site = f"site-{uid()}"
+    admin = auth(tokens["admin"])
+    body = {"response_minutes": 10, "resolution_minutes": 60, "warn_before_minutes": 2}
+    r = client.put(f"/sla/policies/P2?site={site}", json=body, headers=admin)
+    assert r.status_code == 200 and r.json()["site"] == site
+    listed = client.get("/sla/policies", headers=admin).json()
+    assert {(p["priority"], p["site"]) for p in listed} >= {("P2", "*"), ("P2", site)}
+    cls = f"fan_{uid()}"
+    make_engineer("site-a-eng", asset_classes=[cls])
+    make_engineer("site-b-eng", asset_classes=[cls])
+    here = client.post(
+        "/tickets", headers=admin, json={"asset": make_asset(cls, site=site), "title": "x"}
+    ).json()["ticket"]
+    there = client.post(
+        "/tickets", headers=admin, json={"asset": make_asset(cls), "title": "x"}
+    ).json()["ticket"]
+    assert here["response_due"].startswith("2026-01-05T09:10")
+    assert there["response_due"].startswith("2026-01-05T17:00")  # default P2: 8 h
+    clock.advance(minutes=11)
+    done = {(a.ticket_id, a.kind) for a in app.state.sla.scan()}
+    assert (here["id"], "response_breach") in done
+    assert not any(t == there["id"] for t, _ in done)
+    bad = client.put("/sla/policies/P2?site=a/b", json=body, headers=admin)
+    assert bad.status_code == 422

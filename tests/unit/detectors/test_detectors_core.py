@@ -88,8 +88,8 @@ MODES = {
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_each_degradation_mode_alarms_with_complete_evidence(mode):
     det = AssetDetector("p1", CONFIG.for_class("centrifugal_pump"), site="s1", asset_class="pump")
-    steps = run(det, degrade(healthy(3000), 1500, MODES[mode]))
-    assert not any(s.alarm for s in steps[:1500]), "alarm before the onset"
+    steps = run(det, degrade(healthy(4500), 3200, MODES[mode]))  # class warm-up: 2 days
+    assert not any(s.alarm for s in steps[:3200]), "alarm before the onset"
     opened = [s.event for s in steps if s.event is not None and s.event.state == "open"]
     assert opened, f"{mode} never alarmed"
     assert opened[-1].fault_mode == mode  # the signature may need a while to become clear
@@ -112,9 +112,9 @@ def test_slow_degradation_alarms_before_limit_with_time_to_limit():
     def creep(x, f, i):
         x["vib_x_mm_s"] += 5.0 * f  # 2.0 -> 7.0 mm/s, limit 7.1
 
-    steps = run(det, degrade(healthy(6000), 2000, creep, ramp=4000))
+    steps = run(det, degrade(healthy(8000), 3200, creep, ramp=4000))
     first = next(i for i, s in enumerate(steps) if s.alarm)
-    assert 2000 < first < 5000, first  # alarmed well before the limit is near
+    assert 3200 < first < 6500, first  # alarmed well before the limit is near
     ev = next(s.event for s in steps if s.event)
     assert ev.time_to_limit_h is not None and ev.time_to_limit_h > 10
     assert any(c.metric == "vib_x_mm_s" for c in ev.contributors)
@@ -137,15 +137,15 @@ def test_alarm_clears_with_hysteresis_after_the_fault_goes():
 
 def test_checkpoint_restore_gives_identical_outputs():
     cfg = CONFIG.for_class("centrifugal_pump")
-    stream = list(degrade(healthy(3000, seed=7), 1800, MODES["bearing_wear"]))
+    stream = list(degrade(healthy(4500, seed=7), 3300, MODES["bearing_wear"]))
     straight = AssetDetector("p1", cfg)
     expected = run(straight, stream)
     first = AssetDetector("p1", cfg)
-    got = run(first, stream[:1700])
+    got = run(first, stream[:3400])
     blob = first.dumps()
     assert isinstance(blob, bytes)
     resumed = AssetDetector.loads(blob)
-    got += run(resumed, stream[1700:])
+    got += run(resumed, stream[3400:])
     assert [(s.score, s.alarm) for s in got] == [(s.score, s.alarm) for s in expected]
     assert [s.event for s in got] == [s.event for s in expected]
 
@@ -196,12 +196,20 @@ def test_stopped_asset_is_not_scored_as_anomalous():
     det = AssetDetector("p1", CONFIG.for_class("centrifugal_pump"))
 
     def stop(x, f, i):
-        if 2000 <= i < 2300:
+        if 3200 <= i < 3500:
             for k in x:
                 x[k] = 0.0 if k != "bearing_temp_c" else 30.0
 
-    steps = run(det, degrade(healthy(3000), 2000, stop, ramp=1))
+    steps = run(det, degrade(healthy(4500), 3200, stop, ramp=1))
     assert not any(s.alarm for s in steps)
+
+
+def test_derived_imbalance_feeds_the_detector():
+    det = AssetDetector("p1", CONFIG.for_class("electric_motor"))
+    t, x = next(healthy(1))
+    det.update(t, x)
+    assert "current_imbalance" in det.robust.stats
+    assert det.roles["current_imbalance"] == "current_imbalance"
 
 
 def test_stuck_sensor_does_not_alarm():
@@ -256,6 +264,10 @@ def test_config_errors_are_clear():
         DetectorConfig({"default": {}})
     with pytest.raises(SettingsError, match="robust"):
         DetectorConfig({"classes": {"x": {"robust": {"nope": 1}}}})
+    with pytest.raises(SettingsError, match="exactly two inputs"):
+        DetectorConfig(
+            {"defaults": {"preprocess": {"derived": {"r": {"fn": "ratio", "inputs": ["a"]}}}}}
+        )
     a, b = CONFIG.for_class("default"), CONFIG.override(warmup=400).for_class("default")
     assert a.config_hash() != b.config_hash()
     assert CONFIG.for_class("unknown_class") == a
