@@ -133,7 +133,7 @@ def main() -> None:
                 ("map", "/console/map", "/engineers"),
                 ("KPIs", "/console/kpis", "/kpis"),
             ]
-            results = []
+            results: list[dict[str, Any]] = []
             for label, page_path, api_path in pairs:
                 base = median_ms(client, api_path, a.rounds, **api)
                 ms = median_ms(client, page_path, a.rounds)
