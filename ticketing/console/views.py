@@ -5,6 +5,7 @@ can do exactly what the holder of its token could do over the API, and no more."
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ticketing import engineers as E
 from ticketing import kpis as K
@@ -23,7 +24,7 @@ from ticketing.api import other as api_other
 from ticketing.api import tickets as api_tickets
 from ticketing.console import data, session, svg
 from ticketing.errors import Forbidden, TicketingError
-from ticketing.schemas import TransitionIn
+from ticketing.schemas import AssignIn, CommentIn, TransitionIn
 from ticketing.store import Actor, Store, Tx
 
 HERE = Path(__file__).parent
@@ -241,7 +242,8 @@ def _ticket_ctx(request: Request, actor: Actor, ticket_id: int) -> dict[str, Any
         detail = T.detail(tx, row)
         window = data.evidence_window(tx, row, detail["evidence"])
         names = {e["id"]: e["name"] for e in tx.all("select id, name from engineers")}
-        return {"t": detail, "window": window, "engineer_names": names}
+        staff = E.listing(tx) if actor.role in STAFF else []
+        return {"t": detail, "window": window, "engineer_names": names, "engineers": staff}
 
     ctx = _store(request).read(fn)
     ctx["chart"] = svg.evidence_chart(ctx["window"])
@@ -255,6 +257,7 @@ def _ticket_ctx(request: Request, actor: Actor, ticket_id: int) -> dict[str, Any
         to: label for to, label in actions.items() if to in ctx["t"]["allowed_transitions"]
     }
     ctx["resolution_codes"] = RESOLUTION_CODES
+    ctx["assignable"] = lifecycle.ASSIGNABLE
     return ctx
 
 
@@ -275,6 +278,47 @@ def ticket_page(request: Request, ticket_id: str, msg: str | None = None) -> Res
     return render(request, "ticket.html", actor, notice=(msg or "")[:200], **ctx)
 
 
+def _act(
+    request: Request,
+    ticket_id: str,
+    csrf: str | None,
+    roles: tuple[str, ...],
+    build: Callable[[], BaseModel],
+    apply: Callable[[Tx, Actor, int, Any], object],
+    done: str,
+) -> Response:
+    """One form post: session, CSRF, role, the API's input model, then the API's operation
+    in one transaction. Errors come back as the ticket page with the message and status."""
+    actor = _actor(request)
+    if not isinstance(actor, Actor):
+        return actor
+    tid = _ticket_id(ticket_id)
+    if tid is None:
+        return error_page(request, 404, f"no ticket {ticket_id[:40]!r}", actor)
+    if not session.csrf_ok(request, csrf):
+        return error_page(request, 403, "invalid or missing CSRF token; reload the page", actor)
+    status, message = 200, ""
+    try:
+        if actor.role not in roles:
+            raise Forbidden(f"role {actor.role!r} may not do this; needs one of {', '.join(roles)}")
+        body = build()
+        _store(request).run(lambda tx: apply(tx, actor, tid, body))
+    except ValidationError as exc:
+        status = 422
+        message = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors()
+        )
+    except TicketingError as exc:
+        status, message = exc.status, exc.message
+    if status == 200:
+        return RedirectResponse(f"/console/tickets/{tid}?msg={quote(done)}", status_code=303)
+    try:
+        ctx = _ticket_ctx(request, actor, tid)
+    except TicketingError as exc:
+        return error_page(request, exc.status, exc.message, actor)
+    return render(request, "ticket.html", actor, status=status, error=message, **ctx)
+
+
 @router.post("/tickets/{ticket_id}/transition", response_class=HTMLResponse)
 def ticket_transition(
     request: Request,
@@ -286,19 +330,9 @@ def ticket_transition(
     csrf: str | None = Form(None),
 ) -> Response:
     """The API's transition, from a form: same checks, same state machine, same audit."""
-    actor = _actor(request)
-    if not isinstance(actor, Actor):
-        return actor
-    tid = _ticket_id(ticket_id)
-    if tid is None:
-        return error_page(request, 404, f"no ticket {ticket_id[:40]!r}", actor)
-    if not session.csrf_ok(request, csrf):
-        return error_page(request, 403, "invalid or missing CSRF token; reload the page", actor)
-    status, message = 200, ""
-    try:
-        if actor.role not in WORKERS:
-            raise Forbidden(f"role {actor.role!r} may not move tickets")
-        body = TransitionIn.model_validate(
+
+    def build() -> BaseModel:
+        return TransitionIn.model_validate(
             {
                 "to": to,
                 "note": note or None,
@@ -306,26 +340,53 @@ def ticket_transition(
                 "confirmed_fault_mode": confirmed_fault_mode or None,
             }
         )
-        _store(request).run(
-            lambda tx: T.transition(tx, actor, T.get_for(tx, actor, tid, lock=True), body)
+
+    def apply(tx: Tx, actor: Actor, tid: int, body: Any) -> object:
+        return T.transition(tx, actor, T.get_for(tx, actor, tid, lock=True), body)
+
+    label = lifecycle.PUBLIC_STATE.get(str(to), str(to))
+    return _act(request, ticket_id, csrf, WORKERS, build, apply, f"moved to {to} ({label})")
+
+
+@router.post("/tickets/{ticket_id}/assign", response_class=HTMLResponse)
+def ticket_assign(
+    request: Request,
+    ticket_id: str,
+    engineer_id: str | None = Form(None),
+    reason: str | None = Form(None),
+    csrf: str | None = Form(None),
+) -> Response:
+    """Manual assignment, as ``POST /tickets/{id}/assign`` (staff; audited, overrides routing)."""
+
+    def build() -> BaseModel:
+        return AssignIn.model_validate({"engineer_id": engineer_id, "reason": reason or ""})
+
+    def apply(tx: Tx, actor: Actor, tid: int, body: Any) -> object:
+        return T.assign(
+            tx, actor, T.get(tx, tid, lock=True), body.engineer_id, body.reason, manual=True
         )
-    except ValidationError as exc:
-        status = 422
-        message = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors()
-        )
-    except TicketingError as exc:
-        status, message = exc.status, exc.message
-    if status == 200:
-        label = lifecycle.PUBLIC_STATE.get(str(to), str(to))
-        return RedirectResponse(
-            f"/console/tickets/{tid}?msg={quote(f'moved to {to} ({label})')}", status_code=303
-        )
-    try:
-        ctx = _ticket_ctx(request, actor, tid)
-    except TicketingError as exc:
-        return error_page(request, exc.status, exc.message, actor)
-    return render(request, "ticket.html", actor, status=status, error=message, **ctx)
+
+    return _act(request, ticket_id, csrf, STAFF, build, apply, "assigned")
+
+
+@router.post("/tickets/{ticket_id}/comment", response_class=HTMLResponse)
+def ticket_comment(
+    request: Request,
+    ticket_id: str,
+    body: str | None = Form(None),
+    public: str | None = Form(None),
+    csrf: str | None = Form(None),
+) -> Response:
+    """A comment, as ``POST /tickets/{id}/comments``; internal unless marked for the customer."""
+
+    def build() -> BaseModel:
+        return CommentIn.model_validate({"body": body or "", "internal": public is None})
+
+    def apply(tx: Tx, actor: Actor, tid: int, data: Any) -> object:
+        row = T.get_for(tx, actor, tid, lock=True)
+        return T.add_comment(tx, actor, row, data.body, data.internal)
+
+    return _act(request, ticket_id, csrf, WORKERS, build, apply, "comment added")
 
 
 # ---- fleet, map, KPIs --------------------------------------------------------------------

@@ -282,3 +282,41 @@ def test_static_assets_are_served_locally(client: TestClient) -> None:
         assert client.get(path).status_code == 200
     html = client.get("/console/login").text
     assert "http://" not in html and "https://" not in html  # nothing from a CDN
+
+
+def test_staff_assign_and_comments_go_through_the_api_operations(
+    client: TestClient, browser_client: Any, console_tokens: dict[str, str], db: Any, engineer: Any
+) -> None:
+    eid, tok = engineer()
+    t = open_ticket(client, console_tokens, db)
+    staff = browser_client()
+    login(staff, console_tokens["dispatcher"])
+    page = staff.get(f"/console/tickets/{t['id']}")
+    assert 'id="assign-form"' in page.text
+    csrf = csrf_of(page.text)
+    url = f"/console/tickets/{t['id']}/assign"
+    r = staff.post(url, data={"engineer_id": "abc", "csrf": csrf})
+    assert r.status_code == 422 and "engineer_id" in r.text
+    r = staff.post(url, data={"engineer_id": "999999999", "csrf": csrf})
+    assert r.status_code == 404 and "engineer 999999999 not found" in r.text
+    r = staff.post(url, data={"engineer_id": str(eid), "reason": "closest", "csrf": csrf})
+    assert r.status_code == 200 and "assigned" in r.text
+    got = client.get(f"/tickets/{t['id']}", headers=auth(console_tokens["admin"])).json()
+    assert got["engineer_id"] == eid and got["routing"][-1]["reason"] == "manual"
+
+    eng = browser_client()
+    login(eng, tok)
+    page = eng.get(f"/console/tickets/{t['id']}")
+    assert 'id="assign-form"' not in page.text
+    r = eng.post(url, data={"engineer_id": str(eid), "csrf": csrf_of(page.text)})
+    assert r.status_code == 403  # assignment is for staff, as in the API
+    comment = f"/console/tickets/{t['id']}/comment"
+    r = eng.post(comment, data={"body": "", "csrf": csrf_of(page.text)})
+    assert r.status_code == 422 and "body" in r.text
+    eng.post(comment, data={"body": "needs a new seal kit", "csrf": csrf_of(page.text)})
+    eng.post(
+        comment,
+        data={"body": "We will visit on Monday", "public": "1", "csrf": csrf_of(page.text)},
+    )
+    track = TestClient(client.app).get(f"/console/track/{t['tracking_code']}").text
+    assert "We will visit on Monday" in track and "seal kit" not in track
