@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 
+from forewarn.contract.topics import ID_PATTERN
 from ticketing import engineers as E
 from ticketing import kpis as K
 from ticketing import lifecycle
@@ -46,6 +47,7 @@ ENGINEER_ACTIONS = {
 STAFF_ACTIONS = {**ENGINEER_ACTIONS, "closed": "Close", "cancelled": "Cancel", "new": "Unassign"}
 RESOLUTION_CODES = ("confirmed", "fixed", "no_fault_found")
 TRACK_RE = re.compile(r"^[A-Z2-9]{10}$")
+SITE_RE = re.compile(ID_PATTERN)
 
 
 def _store(request: Request) -> Store:
@@ -393,7 +395,6 @@ def ticket_comment(
 
 
 def _fleet(request: Request, site: str | None) -> dict[str, Any]:
-    site = site[:64] if site else None
     assets = _store(request).read(lambda tx: data.fleet(tx, site))
     for a in assets:
         a["sparkline"] = svg.sparkline(a["spark"], svg.HEALTH_COLOURS.get(a["health"], "#1565c0"))
@@ -405,6 +406,8 @@ def fleet(request: Request, site: str | None = None) -> Response:
     actor = _actor(request)
     if not isinstance(actor, Actor):
         return actor
+    if site and not SITE_RE.match(site):
+        return error_page(request, 422, "site: up to 64 letters, digits, '.', '_' or '-'", actor)
     return render(request, "fleet.html", actor, **_fleet(request, site))
 
 
@@ -413,6 +416,8 @@ def fleet_fragment(request: Request, site: str | None = None) -> Response:
     actor = _actor(request)
     if not isinstance(actor, Actor):
         return actor
+    if site and not SITE_RE.match(site):
+        return error_page(request, 422, "site: up to 64 letters, digits, '.', '_' or '-'", actor)
     return render(request, "_fleet.html", actor, **_fleet(request, site))
 
 

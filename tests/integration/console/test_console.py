@@ -142,7 +142,7 @@ def test_engineer_sees_only_own_tickets_and_staff_pages_are_refused(
     assert staff.get("/console/kpis").status_code == 200
 
 
-def test_bad_ticket_ids_get_a_page_not_a_500(
+def test_bad_ids_and_sites_get_a_page_not_a_500(
     client: TestClient, console_tokens: dict[str, str]
 ) -> None:
     login(client, console_tokens["admin"])
@@ -156,6 +156,13 @@ def test_bad_ticket_ids_get_a_page_not_a_500(
         r = client.get(f"/console/tickets/{raw}")
         assert r.status_code == status, raw
         assert 'id="error-message"' in r.text and r.headers["content-type"].startswith("text/html")
+    for path in (
+        "/console/fleet?site=%00",
+        "/console/fleet/fragment?site=a%20b",
+        "/console/fleet?site=" + "x" * 500,
+    ):
+        r = client.get(path)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("text/html"), path
 
 
 def test_engineer_works_a_ticket_through_the_state_machine(
