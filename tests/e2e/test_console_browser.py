@@ -157,6 +157,10 @@ def test_predictive_ticket_from_anomaly_to_resolution_in_a_browser(
     assert by_metric["vibration_rms"]["height"] > 20  # the rise is drawn, not a flat line
     page.screenshot(path=str(SHOTS / "console-ticket.png"), full_page=True)
 
+    watch = dispatcher.new_page()  # the dispatcher keeps the ticket open meanwhile
+    watch.goto(f"{base}/console/tickets/{ticket_id}")
+    assert watch.locator("#ticket-state").get_attribute("data-state") == "assigned"
+
     for to in ("accepted", "en_route", "on_site"):
         page.click(f'#actions button[data-to="{to}"]')
         page.wait_for_selector(f'#ticket-state[data-state="{to}"]')
@@ -167,6 +171,7 @@ def test_predictive_ticket_from_anomaly_to_resolution_in_a_browser(
     page.click('#resolve-form button[data-to="resolved"]')
     page.wait_for_selector('#ticket-state[data-state="resolved"]')
     assert "state resolved" in page.locator("#timeline").inner_text()
+    watch.wait_for_selector('#ticket-state[data-state="resolved"]', timeout=WAIT_MS)  # polled
 
     board.goto(f"{base}/console/fleet")
     assert board.locator(f'tr[data-asset="{asset}"] svg.spark polyline').count() == 1

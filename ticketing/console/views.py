@@ -321,6 +321,27 @@ def _act(
     return render(request, "ticket.html", actor, status=status, error=message, **ctx)
 
 
+@router.get("/tickets/{ticket_id}/status", response_class=HTMLResponse)
+def ticket_status(request: Request, ticket_id: str) -> Response:
+    """The status card alone, polled by the ticket page (forms are left alone)."""
+    actor = _actor(request)
+    if not isinstance(actor, Actor):
+        return actor
+    tid = _ticket_id(ticket_id)
+    if tid is None:
+        return error_page(request, 404, f"no ticket {ticket_id[:40]!r}", actor)
+
+    def fn(tx: Tx) -> dict[str, Any]:
+        names = {e["id"]: e["name"] for e in tx.all("select id, name from engineers")}
+        return {"t": T.out(T.get_for(tx, actor, tid)), "engineer_names": names}
+
+    try:
+        ctx = _store(request).read(fn)
+    except TicketingError as exc:
+        return error_page(request, exc.status, exc.message, actor)
+    return render(request, "_status.html", actor, **ctx)
+
+
 @router.post("/tickets/{ticket_id}/transition", response_class=HTMLResponse)
 def ticket_transition(
     request: Request,

@@ -327,3 +327,25 @@ def test_staff_assign_and_comments_go_through_the_api_operations(
     )
     track = TestClient(client.app).get(f"/console/track/{t['tracking_code']}").text
     assert "We will visit on Monday" in track and "seal kit" not in track
+
+
+def test_ticket_status_fragment_follows_changes_and_respects_roles(
+    client: TestClient, browser_client: Any, console_tokens: dict[str, str], db: Any, engineer: Any
+) -> None:
+    _, tok1 = engineer()
+    e2, _ = engineer()
+    t = open_ticket(client, console_tokens, db, e2)
+    staff = browser_client()
+    login(staff, console_tokens["dispatcher"])
+    url = f"/console/tickets/{t['id']}/status"
+    assert 'data-state="assigned"' in staff.get(url).text
+    client.post(
+        f"/tickets/{t['id']}/transitions",
+        json={"to": "accepted"},
+        headers=auth(console_tokens["dispatcher"]),
+    )
+    assert 'data-state="accepted"' in staff.get(url).text
+    eng = browser_client()
+    login(eng, tok1)
+    assert eng.get(url).status_code == 403
+    assert eng.get("/console/tickets/x/status").status_code == 404
