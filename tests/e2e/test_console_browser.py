@@ -92,12 +92,12 @@ def test_predictive_ticket_from_anomaly_to_resolution_in_a_browser(
     base, _app = service
     SHOTS.mkdir(parents=True, exist_ok=True)
     tokens = {name: tok for name, _role, tok in demo.seed(dsn)}
-    asset, at = seed_asset(db, site="site-a")
+    asset, at = seed_asset(db, site="north", lat=53.52, lon=9.95)  # near the demo's Ada
     for site, lat, lon in (
-        ("site-a", 52.36, 4.95),
-        ("site-b", 51.9, 4.45),
-        ("site-b", 51.95, 4.52),
-        ("site-c", 51.45, 5.4),
+        ("north", 53.60, 10.10),
+        ("north", 52.40, 9.70),
+        ("south", 48.20, 11.40),
+        ("south", 48.05, 11.70),
     ):  # healthy neighbours, so the fleet and map show more than one asset
         seed_asset(db, site=site, lat=lat, lon=lon, degrade=0.0)
 
@@ -109,10 +109,8 @@ def test_predictive_ticket_from_anomaly_to_resolution_in_a_browser(
     pub = fmqtt.paho_client(settings.mqtt, fmqtt.client_id(settings.mqtt, "console-e2e"))
     fmqtt.connect_paho(pub, settings.mqtt)
     try:
-        ev = anomaly_event(asset, at, severity="warning", score=0.87)
-        pub.publish(f"forewarn/v1/site-a/{asset}/anomaly", json.dumps(ev), qos=1).wait_for_publish(
-            5
-        )
+        ev = anomaly_event(asset, at, site="north", severity="warning", score=0.87)
+        pub.publish(f"forewarn/v1/north/{asset}/anomaly", json.dumps(ev), qos=1).wait_for_publish(5)
     finally:
         pub.disconnect()
 
@@ -173,7 +171,7 @@ def test_predictive_ticket_from_anomaly_to_resolution_in_a_browser(
     assert "state resolved" in page.locator("#timeline").inner_text()
     watch.wait_for_selector('#ticket-state[data-state="resolved"]', timeout=WAIT_MS)  # polled
 
-    board.goto(f"{base}/console/fleet")
+    board.goto(f"{base}/console/fleet")  # all sites
     assert board.locator(f'tr[data-asset="{asset}"] svg.spark polyline').count() == 1
     board.screenshot(path=str(SHOTS / "console-fleet.png"), full_page=True)
     board.goto(f"{base}/console/map")

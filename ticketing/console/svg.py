@@ -130,6 +130,21 @@ def site_map(
         f'<svg id="site-map" class="map" viewBox="0 0 {w} {h}" role="img" aria-label="site map">',
         f'<rect width="{w}" height="{h}" class="sea"/>',
     ]
+    step = 1.0 if max(lat_hi - lat_lo, lon_hi - lon_lo) > 2 else 0.1
+    for i in range(math.floor(lat_lo / step), math.ceil(lat_hi / step) + 1):
+        _, y = xy(i * step, cx)
+        if 0 <= y <= h:
+            parts.append(
+                f'<line class="grid" x1="0" x2="{w}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                f'<text class="grid" x="4" y="{y - 3:.1f}">{i * step:.1f}°N</text>'
+            )
+    for i in range(math.floor(lon_lo / step), math.ceil(lon_hi / step) + 1):
+        x, _ = xy(cy, i * step)
+        if 0 <= x <= w:
+            parts.append(
+                f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{h}"/>'
+                f'<text class="grid" x="{x + 3:.1f}" y="{h - 4}">{i * step:.1f}°E</text>'
+            )
     for a in assets:
         if a.get("lat") is None or a.get("lon") is None:
             continue
