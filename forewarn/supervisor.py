@@ -148,7 +148,7 @@ def run_demo(settings: Settings, *, scenario: str, speed: float, port: int) -> N
     start_children(children, env, logs)
     console.print(
         f"\n[bold green]Forewarn demo running[/] (simulated time x{speed:g})\n"
-        f"  console:  http://127.0.0.1:{port}/  (demo logins are printed in {logs}/ticketing.log)\n"
+        f"  console:  http://127.0.0.1:{port}/console  (demo tokens: {logs}/ticketing.log)\n"
         f"  tickets:  forewarn tickets list\n"
         f"  status:   forewarn status\n"
         f"  logs:     {logs}/\n"
