@@ -163,12 +163,19 @@ def run_demo(settings: Settings, *, scenario: str, speed: float, port: int) -> N
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     watcher = watch_tickets(settings)
+    finished: set[str] = set()
     try:
         while not stop:
             for child in children:
-                if child.proc and child.proc.poll() is not None:
+                code = child.proc.poll() if child.proc else None
+                if code is None or child.name in finished:
+                    continue
+                finished.add(child.name)
+                if child.name == "sim" and code == 0:
+                    console.print("simulator finished its scenario; the rest keeps running")
+                else:
                     console.print(
-                        f"[red]{child.name} exited ({child.proc.returncode}); see {logs}/{child.name}.log[/]"
+                        f"[red]{child.name} exited ({code}); see {logs}/{child.name}.log[/]"
                     )
                     stop = True
             time.sleep(0.5)

@@ -2,6 +2,8 @@
 # Print a Mosquitto configuration for a private broker: scripts/mosquitto-conf.sh HOME PORT [EXTRA]
 # Zero-loss settings: QoS 1 queues for offline persistent sessions are unbounded (the default
 # 1000 silently drops the rest) and the store is persisted so a broker restart keeps them.
+# A graceful stop always saves the store; the periodic save rewrites the whole store, so a
+# short interval stalls the broker once queues grow (seen: delivery fell to a few msgs/s).
 set -euo pipefail
 home="$1"; port="$2"; extra="${3:-}"
 user_line=""
@@ -12,7 +14,7 @@ pid_file $home/mosquitto.pid
 listener $port 127.0.0.1
 persistence true
 persistence_location $home/data/
-autosave_interval 1
+autosave_interval 60
 log_dest file $home/mosquitto.log
 log_type error
 log_type warning
