@@ -11,4 +11,6 @@ COPY device_sim device_sim
 COPY bench bench
 COPY profiles profiles
 RUN pip install --no-cache-dir .
+# Vendor register maps are files, not package data: point the simulator and gateway at them.
+ENV FOREWARN_PROFILES=/app/profiles
 ENTRYPOINT ["forewarn"]

@@ -43,6 +43,23 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
                 " ORDER BY last_seen NULLS FIRST LIMIT 100",
             ),
             (
+                "Asset health: last anomaly and open tickets",
+                "table",
+                "SELECT a.asset, a.site, a.asset_class, an.time AS last_anomaly, an.score,"
+                " an.fault_mode, (SELECT count(*) FROM tickets t WHERE t.asset = a.asset"
+                " AND t.state NOT IN ('resolved', 'closed', 'cancelled')) AS open_tickets"
+                " FROM assets a LEFT JOIN LATERAL (SELECT time, score, fault_mode FROM anomalies"
+                " WHERE asset = a.asset ORDER BY time DESC LIMIT 1) an ON true"
+                " ORDER BY an.score DESC NULLS LAST, a.asset LIMIT 200",
+            ),
+            (
+                "Anomalies per hour by severity",
+                "timeseries",
+                "SELECT time_bucket('1 hour', time) AS time, severity, count(*) AS events"
+                " FROM anomalies WHERE $__timeFilter(time) AND state = 'open'"
+                " GROUP BY 1, 2 ORDER BY 1",
+            ),
+            (
                 "Samples per hour, fleet",
                 "timeseries",
                 "SELECT time_bucket('1 hour', time) AS time, count(*) AS samples FROM telemetry"
@@ -55,11 +72,29 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
         "vars": [ASSET_VAR],
         "panels": [
             (
-                "Signals",
+                "Signals (raw, for short ranges)",
                 "timeseries",
                 "SELECT $__timeGroupAlias(time, $__interval), metric, avg(value) AS value"
                 " FROM telemetry WHERE asset = '$asset' AND $__timeFilter(time)"
                 " GROUP BY 1, 2 ORDER BY 1",
+            ),
+            (
+                "Signals, hourly rollup (for weeks and months)",
+                "timeseries",
+                "SELECT bucket AS time, metric, avg FROM telemetry_hourly"
+                " WHERE asset = '$asset' AND $__timeFilter(bucket) ORDER BY 1",
+            ),
+            (
+                "Detector score and alarms",
+                "timeseries",
+                "SELECT time, score, CASE WHEN state = 'open' THEN 1 ELSE 0 END AS alarm"
+                " FROM anomalies WHERE asset = '$asset' AND $__timeFilter(time) ORDER BY 1",
+            ),
+            (
+                "Tickets on this asset",
+                "table",
+                "SELECT id, created_at, priority, state, fault_mode, source, resolution_code"
+                " FROM tickets WHERE asset = '$asset' ORDER BY created_at DESC LIMIT 50",
             ),
         ],
     },
@@ -81,10 +116,58 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
                 " FROM dead_letters WHERE $__timeFilter(received_at) GROUP BY 1, 2 ORDER BY 1",
             ),
             (
+                "Workers: rate, lag, retries",
+                "table",
+                "SELECT worker, updated_at, messages, samples, rows_written, rows_duplicate,"
+                " dead_letters, batch_ms_p50, lag_s, pending, db_retries FROM ingest_metrics"
+                " ORDER BY worker",
+            ),
+            (
                 "Latest dead letters",
                 "table",
                 "SELECT received_at, service, topic, reason, left(encode(payload, 'escape'), 200)"
                 " AS payload FROM dead_letters ORDER BY id DESC LIMIT 50",
+            ),
+        ],
+    },
+    "tickets-sla": {
+        "title": "Tickets and SLA",
+        "vars": [],
+        "panels": [
+            (
+                "Open tickets by state and priority",
+                "table",
+                "SELECT state, priority, count(*) AS tickets FROM tickets"
+                " WHERE state NOT IN ('resolved', 'closed', 'cancelled')"
+                " GROUP BY 1, 2 ORDER BY 2, 1",
+            ),
+            (
+                "Tickets opened per day by source",
+                "timeseries",
+                "SELECT time_bucket('1 day', created_at) AS time, source, count(*) AS tickets"
+                " FROM tickets WHERE $__timeFilter(created_at) GROUP BY 1, 2 ORDER BY 1",
+            ),
+            (
+                "SLA breaches per day",
+                "timeseries",
+                "SELECT time_bucket('1 day', created_at) AS time,"
+                " count(*) FILTER (WHERE response_breached_at IS NOT NULL) AS response,"
+                " count(*) FILTER (WHERE resolution_breached_at IS NOT NULL) AS resolution"
+                " FROM tickets WHERE $__timeFilter(created_at) GROUP BY 1 ORDER BY 1",
+            ),
+            (
+                "KPIs",
+                "table",
+                "SELECT count(*) AS tickets,"
+                " round((avg(extract(epoch FROM acknowledged_at - created_at)) / 3600)::numeric, 2)"
+                " AS hours_to_acknowledge,"
+                " round((avg(extract(epoch FROM resolved_at - created_at)) / 3600)::numeric, 2)"
+                " AS hours_to_repair,"
+                " round(avg(CASE WHEN response_breached_at IS NULL AND resolution_breached_at IS NULL"
+                " THEN 1.0 ELSE 0.0 END), 3) AS sla_compliance,"
+                " round(avg(CASE WHEN source = 'predictive' THEN 1.0 ELSE 0.0 END), 3)"
+                " AS predictive_share"
+                " FROM tickets WHERE $__timeFilter(created_at)",
             ),
         ],
     },

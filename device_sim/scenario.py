@@ -19,19 +19,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
 )
 
 from forewarn.registers.model import AssetClass
 from forewarn.registers.source import (
     Loc,
     Marks,
-    Problem,
     SourceError,
-    key_name,
     load_yaml,
     parse_yaml,
-    problems_from,
+    refuse,
+    validate_document,
 )
 
 Mode = Literal["bearing_wear", "seal_leak", "clogged_filter", "winding_insulation", "cavitation"]
@@ -236,17 +234,8 @@ class ScenarioError(SourceError):
 
 
 def _validate(data: Any, marks: Marks, file: str) -> Scenario:
-    if not isinstance(data, dict):
-        raise ScenarioError(file, [Problem("", "a scenario must be a YAML mapping", 1)])
-    try:
-        scenario = Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(file, problems_from(exc, marks)) from None
-    problems = scenario.problems()
-    if problems:
-        raise ScenarioError(
-            file, [Problem(key_name(loc), why, marks.line(loc)) for loc, why in problems]
-        )
+    scenario = validate_document(Scenario, data, marks, file, ScenarioError, "a scenario")
+    refuse(scenario.problems(), marks, file, ScenarioError)
     return scenario
 
 

@@ -131,9 +131,7 @@ def status(config: ConfigOpt = None) -> None:
 @app.command()
 def demo(
     config: ConfigOpt = None,
-    scenario: Annotated[
-        str, typer.Option(help="simulator scenario (name or YAML path)")
-    ] = "default",
+    scenario: Annotated[str, typer.Option(help="simulator scenario (name or YAML path)")] = "demo",
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 3600.0,
     port: Annotated[int, typer.Option(help="console/API port")] = 8080,
 ) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -81,6 +82,49 @@ def stop_children(children: list[Child], timeout: float = 15.0) -> None:
     _state_file().unlink(missing_ok=True)
 
 
+def _describe(event: dict[str, Any], ticket: str) -> str | None:
+    kind = event.get("event", "")
+    if kind not in ("ticket.created", "ticket.assigned", "ticket.escalated", "ticket.resolved"):
+        return None
+    t = event.get("ticket") if isinstance(event.get("ticket"), dict) else event
+    parts = [f"#{ticket}", str(kind).removeprefix("ticket.")]
+    for key in ("priority", "asset", "fault_mode", "engineer", "engineer_name", "state"):
+        value = t.get(key) if isinstance(t, dict) else None
+        if value not in (None, ""):
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+def watch_tickets(settings: Settings) -> Any:
+    """Print ticket events as ticketing publishes them (the v1 ticket-event topic)."""
+    from forewarn import mqtt
+    from forewarn.contract import topics
+    from forewarn.errors import ServiceUnavailable
+
+    client = mqtt.paho_client(settings.mqtt, mqtt.client_id(settings.mqtt, "demo-watch"))
+
+    def on_connect(c: Any, ud: Any, flags: Any, rc: Any, props: Any = None) -> None:
+        c.subscribe(topics.TICKET_FILTER, qos=1)
+
+    def on_message(c: Any, ud: Any, msg: Any) -> None:
+        try:
+            event = json.loads(msg.payload)
+            line = _describe(event, msg.topic.split("/")[-2])
+        except (ValueError, AttributeError):
+            return
+        if line:
+            console.print(f"[bold yellow]ticket[/] {line}", highlight=False)
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    try:
+        mqtt.connect_paho(client, settings.mqtt)
+    except ServiceUnavailable as exc:
+        console.print(f"[yellow]not watching tickets: {exc}[/]")
+        return None
+    return client
+
+
 def run_demo(settings: Settings, *, scenario: str, speed: float, port: int) -> None:
     """Migrate, start every service, print where to look, stop all on Ctrl-C."""
     subprocess.run([str(ROOT / "scripts" / "services.sh"), "start"], check=True)
@@ -92,13 +136,19 @@ def run_demo(settings: Settings, *, scenario: str, speed: float, port: int) -> N
         Child("ingest", _forewarn("ingest", "run")),
         Child("detectors", _forewarn("detectors", "run")),
         Child("ticketing", _forewarn("ticketing", "run", "--port", str(port), "--demo-seed")),
-        Child("sim", _forewarn("sim", "run", scenario, "--mqtt", "--speed", str(speed))),
+        # One sample a simulated minute: the rate the detectors' simulator classes are tuned for.
+        Child(
+            "sim",
+            _forewarn(
+                "sim", "run", scenario, "--mqtt", "--speed", str(speed), "--sample-period", "60"
+            ),
+        ),
     ]
     logs = run_dir() / "logs"
     start_children(children, env, logs)
     console.print(
         f"\n[bold green]Forewarn demo running[/] (simulated time x{speed:g})\n"
-        f"  console:  http://127.0.0.1:{port}/  (demo logins are printed in {logs}/ticketing.log)\n"
+        f"  console:  http://127.0.0.1:{port}/console  (demo tokens: {logs}/ticketing.log)\n"
         f"  tickets:  forewarn tickets list\n"
         f"  status:   forewarn status\n"
         f"  logs:     {logs}/\n"
@@ -112,6 +162,7 @@ def run_demo(settings: Settings, *, scenario: str, speed: float, port: int) -> N
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    watcher = watch_tickets(settings)
     try:
         while not stop:
             for child in children:
@@ -123,5 +174,8 @@ def run_demo(settings: Settings, *, scenario: str, speed: float, port: int) -> N
             time.sleep(0.5)
     finally:
         console.print("stopping services ...")
-        stop_children(children)
+        if watcher is not None:
+            watcher.disconnect()
+            watcher.loop_stop()
+        stop_children(children, timeout=30)
         console.print("stopped.")

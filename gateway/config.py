@@ -24,7 +24,13 @@ from forewarn.registers import (
     load_profile,
     plan_profile_reads,
 )
-from forewarn.registers.source import Problem, SourceError, key_name, load_yaml, problems_from
+from forewarn.registers.source import (
+    Problem,
+    SourceError,
+    key_name,
+    load_yaml,
+    validate_document,
+)
 from forewarn.settings import MqttSettings
 from gateway.bridge import BridgeSpec
 
@@ -173,12 +179,7 @@ def load(path: str | Path, mqtt: MqttSettings | None = None) -> GatewayConfig:
     """Load and check a gateway config and every register map it names."""
     where = str(path)
     data, marks = load_yaml(path, GatewayConfigError)
-    if not isinstance(data, dict):
-        raise GatewayConfigError(where, [Problem("", "must be a YAML mapping", 1)])
-    try:
-        raw = GatewayFile.model_validate(data)
-    except ValidationError as exc:
-        raise GatewayConfigError(where, problems_from(exc, marks)) from None
+    raw = validate_document(GatewayFile, data, marks, where, GatewayConfigError, "a gateway config")
     base = Path(path).resolve().parent
     problems: list[Problem] = []
     seen_ids: dict[str, int] = {}

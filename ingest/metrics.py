@@ -44,7 +44,8 @@ HELP = {
     "batch_ms_p50": ("gauge", "median batch commit time over the last 200 batches, ms"),
     "batch_ms_max": ("gauge", "slowest batch commit over the last 200 batches, ms"),
     "lag_s": ("gauge", "receipt-to-commit time of the oldest message in the last batch, s"),
-    "pending": ("gauge", "messages received and not yet acknowledged"),
+    "received": ("counter", "MQTT messages received (redeliveries included)"),
+    "pending": ("gauge", "messages received and not yet committed (held in memory)"),
 }
 
 
@@ -60,7 +61,7 @@ class Metrics:
     batches: int = 0
     db_retries: int = 0
     lag_s: float = 0.0
-    pending: int = 0
+    received: int = 0
     _ms: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _conn: psycopg.Connection[Any] | None = None
@@ -75,6 +76,10 @@ class Metrics:
             self.batches += 1
             self._ms.append(seconds * 1000)
             self.lag_s = lag_s
+
+    def got(self) -> None:
+        with self._lock:
+            self.received += 1
 
     def retried(self) -> None:
         with self._lock:
@@ -96,7 +101,8 @@ class Metrics:
                 "batch_ms_p50": statistics.median(ms) if ms else None,
                 "batch_ms_max": max(ms) if ms else None,
                 "lag_s": self.lag_s,
-                "pending": self.pending,
+                "received": self.received,
+                "pending": self.received - self.messages,
             }
 
     def line(self) -> str:

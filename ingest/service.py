@@ -117,6 +117,7 @@ class Ingestor:
     def _on_message(self, client: paho.Client, ud: Any, msg: paho.MQTTMessage) -> None:
         if self.stopping.is_set():
             return  # not acknowledged: the broker redelivers it to the next session
+        self.metrics.got()
         # Blocks when full: bounded memory even if the broker's window is larger.
         self.inbox.put(
             Message(msg.mid, msg.qos, msg.topic, bytes(msg.payload), time.monotonic(), self.session)
@@ -165,7 +166,6 @@ class Ingestor:
         if not force and now - self._last_report < self.cfg.metrics_interval_s:
             return
         self._last_report = now
-        self.metrics.pending = self.inbox.qsize()
         log.info(self.metrics.line())
         self.metrics.store(self.settings.database.dsn)
 

@@ -72,9 +72,10 @@ def check(topic: str, payload: bytes, policy: Policy) -> Accepted | Rejected:
                 f"asset {batch.asset!r} in the payload does not match {where.asset!r} in the topic"
             )
         now = policy.now()
-        stamps = [s.ts for s in batch.samples]  # one pass; builtins beat generators here
-        newest = max(stamps)
-        oldest = min(stamps)
+        # Compare epoch floats: comparing aware datetimes asks each for its offset twice.
+        epochs = [s.ts.timestamp() for s in batch.samples]
+        newest = batch.samples[epochs.index(max(epochs))].ts
+        oldest = batch.samples[epochs.index(min(epochs))].ts
         if newest > now + policy.max_future:
             raise ContractError(
                 f"timestamp {newest.isoformat()} is more than "

@@ -20,10 +20,12 @@ import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.settings import Settings
+from ticketing import console
 from ticketing.api import other, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
@@ -262,4 +264,6 @@ def create_app(
     _handlers(app)
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)
+    app.include_router(console.router)
+    app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
     return app

@@ -176,7 +176,16 @@ def route(
     chosen = next((c.engineer_id for c in ranked if c.excluded is None), None)
     if chosen is None and supervisor_fallback:
         sup = [e for e in engineers if e["supervisor"] and e["available"]]
-        sup.sort(key=lambda e: (e["id"] in exclude, loads.get(e["id"], 0), e["id"]))
+        # The supervisor whose zone covers the site, then one who knows the asset class.
+        sup.sort(
+            key=lambda e: (
+                e["id"] in exclude,
+                row["site"] not in e["zones"],
+                job.asset_class not in e["asset_classes"],
+                loads.get(e["id"], 0),
+                e["id"],
+            )
+        )
         if sup:
             chosen = sup[0]["id"]
             explanation += f" Escalated to supervisor {sup[0]['name']} (#{chosen})."

@@ -6,17 +6,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from forewarn.registers.model import Profile
 from forewarn.registers.source import (
     Marks,
     Problem,
     SourceError,
-    key_name,
     load_yaml,
     parse_yaml,
-    problems_from,
+    refuse,
+    validate_document,
 )
 
 PROFILES_ENV = "FOREWARN_PROFILES"
@@ -45,18 +43,10 @@ def _apply_defaults(data: dict[str, Any]) -> None:
 
 
 def _validate(data: Any, marks: Marks, file: str) -> Profile:
-    if not isinstance(data, dict):
-        raise RegisterMapError(file, [Problem("", "a profile must be a YAML mapping", 1)])
-    _apply_defaults(data)
-    try:
-        profile = Profile.model_validate(data)
-    except ValidationError as exc:
-        raise RegisterMapError(file, problems_from(exc, marks)) from None
-    layout = profile.layout_problems()
-    if layout:
-        raise RegisterMapError(
-            file, [Problem(key_name(loc), why, marks.line(loc)) for loc, why in layout]
-        )
+    if isinstance(data, dict):
+        _apply_defaults(data)
+    profile = validate_document(Profile, data, marks, file, RegisterMapError, "a profile")
+    refuse(profile.layout_problems(), marks, file, RegisterMapError)
     return profile
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from forewarn.errors import ForewarnError
 
@@ -131,3 +131,26 @@ def problems_from(exc: ValidationError, marks: Marks) -> list[Problem]:
             msg = "unknown field (check the spelling)"
         out.append(Problem(key_name(loc), msg, marks.line(loc)))
     return out
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate_document(
+    model: type[M], data: Any, marks: Marks, file: str, error: type[SourceError], what: str
+) -> M:
+    """Validate one YAML document against ``model``; refuse it with file, line, key, reason."""
+    if not isinstance(data, dict):
+        raise error(file, [Problem("", f"{what} must be a YAML mapping", 1)])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise error(file, problems_from(exc, marks)) from None
+
+
+def refuse(
+    problems: Sequence[tuple[Loc, str]], marks: Marks, file: str, error: type[SourceError]
+) -> None:
+    """Raise ``error`` for cross-field problems found after validation, if there are any."""
+    if problems:
+        raise error(file, [Problem(key_name(loc), why, marks.line(loc)) for loc, why in problems])

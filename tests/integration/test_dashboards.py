@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -92,8 +93,59 @@ def seeded(dsn: str) -> str:
     return dsn
 
 
-# Services with tables of their own append seed functions here (conn) -> None.
-SEEDS: list[Any] = []
+def _seed_rollups_and_metrics(conn: psycopg.Connection[Any]) -> None:
+    """Hourly rollups as ingest's maintenance job builds them, and a worker's metrics row."""
+    from ingest import maintenance
+
+    conn.execute(
+        "insert into ingest_rollup_dirty (bucket, asset)"
+        " select distinct time_bucket('1 hour', time), asset from telemetry on conflict do nothing"
+    )
+    maintenance.refresh_rollups(conn)
+    conn.execute(
+        "insert into ingest_metrics (worker, started_at, updated_at, messages, samples,"
+        " rows_written) values ('dash-worker', now(), now(), 10, 100, 200)"
+        " on conflict (worker) do nothing"
+    )
+
+
+def _seed_anomalies_and_tickets(conn: psycopg.Connection[Any]) -> None:
+    """Anomalies through ticketing's real intake: they open a predictive ticket."""
+    from fastapi.testclient import TestClient
+
+    from forewarn.settings import load
+    from ticketing.app import create_app
+    from ticketing.auth import create_token
+
+    dsn = conn.info.dsn
+    settings = load(path=os.devnull, environ={"FOREWARN_DATABASE__DSN": dsn})
+    _, token = create_token(conn, "dash-seed", "integration")
+    with TestClient(create_app(settings, background=False, mqtt=False)) as client:
+        for i, score in enumerate((0.7, 0.9)):
+            ts = (NOW - timedelta(hours=3 - i)).isoformat()
+            event = {
+                "event_id": f"dash-{i}",
+                "site": "dash-site",
+                "asset": SEED_ASSET,
+                "ts": ts,
+                "detector": {"name": "dash", "version": "1", "config_hash": "x"},
+                "score": score,
+                "severity": "warning",
+                "fault_mode": "bearing_wear",
+            }
+            r = client.post("/anomalies", json=event, headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code < 300, r.text
+            conn.execute(
+                "insert into anomalies (time, event_id, site, asset, detector, detector_version,"
+                " config_hash, score, severity, fault_mode, state, payload)"
+                " values (%s, %s, 'dash-site', %s, 'dash', '1', 'x', %s, 'warning',"
+                " 'bearing_wear', 'open', '{}') on conflict do nothing",
+                (ts, f"dash-{i}", SEED_ASSET, score),
+            )
+
+
+# Services with tables of their own seed them through their own code.
+SEEDS: list[Any] = [_seed_rollups_and_metrics, _seed_anomalies_and_tickets]
 
 
 def test_dashboards_are_built_from_the_spec() -> None:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
-from ingest_helpers import Publisher, batch, free_port, ingest_settings, recent, wait_for
+from ingest_helpers import (
+    ROOT,
+    Publisher,
+    batch,
+    env_for,
+    free_port,
+    ingest_settings,
+    recent,
+    wait_for,
+)
 
 from forewarn.contract import topics
 from ingest import Ingestor, maintenance
@@ -128,3 +139,21 @@ def test_metrics_are_served_and_stored(
     finally:
         pub.close()
         worker.stop()
+
+
+def test_cli_maintain_and_stats_run_against_the_database(dsn: str, site: str) -> None:
+    env = {**env_for(dsn, "mqtt://127.0.0.1:9", site), "COLUMNS": "200"}
+    Writer(dsn).write(
+        [_accepted(f"{site}-cli", datetime.now(UTC) - timedelta(hours=2), 3, 60, 1.0)]
+    )
+    for args, expect in ((["maintain"], "rollups:"), (["stats"], "dead letters by reason")):
+        done = subprocess.run(
+            [sys.executable, "-m", "ingest", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert expect in done.stdout

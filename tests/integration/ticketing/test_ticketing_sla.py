@@ -73,11 +73,14 @@ def test_breach_with_nobody_else_goes_to_a_supervisor(
 ) -> None:
     cls = f"valve_{uid()}"
     only = make_engineer("only", asset_classes=[cls])
-    boss = make_engineer("boss", asset_classes=[], supervisor=True, max_load=100)
+    make_engineer("elsewhere", asset_classes=[], supervisor=True, zones=["north"])
+    # A site of its own, so supervisors that other tests of this session made rank lower.
+    site = f"site-{uid()}"
+    boss = make_engineer("boss", asset_classes=[], supervisor=True, max_load=100, zones=[site])
     t = client.post(
         "/tickets",
         headers=auth(tokens["dispatcher"]),
-        json={"asset": make_asset(cls), "title": "x", "priority": "P2"},
+        json={"asset": make_asset(cls, site=site), "title": "x", "priority": "P2"},
     ).json()["ticket"]
     assert t["engineer_id"] == only
     clock.advance(hours=9)  # P2 response: 8 h
@@ -178,3 +181,32 @@ def test_a_site_policy_overrides_the_default(
     assert not any(t == there["id"] for t, _ in done)
     bad = client.put("/sla/policies/P2?site=a/b", json=body, headers=admin)
     assert bad.status_code == 422
+
+
+def test_the_scheduler_drives_the_scan_in_a_running_service(
+    settings, tokens, make_asset, make_engineer, clock
+) -> None:
+    import time
+
+    from ticketing.config import TicketingSettings
+
+    cls = f"pump_{uid()}"
+    make_engineer("sched-a", asset_classes=[cls])
+    make_engineer("sched-b", asset_classes=[cls])
+    cfg = TicketingSettings(sla_scan_interval_s=0.2, webhook_interval_s=0.2, mqtt_enabled=False)
+    app2 = create_app(settings, clock=clock, config=cfg)  # background=True: APScheduler runs
+    with TestClient(app2) as c:
+        t = c.post(
+            "/tickets",
+            headers=auth(tokens["dispatcher"]),
+            json={"asset": make_asset(cls), "title": "x", "priority": "P0"},
+        ).json()
+        clock.advance(minutes=31)  # no scan called here: only the scheduler's job
+        deadline = time.monotonic() + 15
+        after: dict = {}
+        while time.monotonic() < deadline:
+            after = c.get(f"/tickets/{t['ticket']['id']}", headers=auth(tokens["admin"])).json()
+            if after["escalations"]:
+                break
+            time.sleep(0.1)
+    assert after["escalations"] == 1 and after["response_breached_at"] is not None

@@ -1,0 +1,13 @@
+"""The operator web console: server-rendered pages over the ticketing service's own data
+access and auth (same roles, same state machine), with inline-SVG charts and no CDN."""
+
+from fastapi import APIRouter
+
+from ticketing.console import actions, views
+from ticketing.console.pages import STATIC
+
+router = APIRouter()
+router.include_router(views.router)
+router.include_router(actions.router)
+
+__all__ = ["STATIC", "router"]
