@@ -14,6 +14,7 @@ detector (scoring, publishing, checkpoints, feedback), so no model is touched co
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -21,10 +22,12 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
+import psycopg
 from pydantic import Field, model_validator
 
 from detectors import store
@@ -33,10 +36,11 @@ from detectors.configuration import DetectorConfig, load_config
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
 from forewarn.contract import AnomalyEvent, TelemetryBatch, decode, encode, topics
-from forewarn.errors import ContractError
+from forewarn.errors import ContractError, ServiceUnavailable
 from forewarn.settings import Section, Settings
 
 log = logging.getLogger("forewarn.detectors")
+T = TypeVar("T")
 
 
 class DetectorsSettings(Section):
@@ -141,6 +145,30 @@ class DetectorService:
                 next_cp = now + self.section.checkpoint_every_s
         self.checkpoint(everything=True)
 
+    def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        """A store call that survives a database restart: reconnect with backoff, retry.
+
+        Every store call is idempotent (upserts, ``on conflict do nothing``, reads), so a
+        retry after a lost connection cannot double anything; without this the processing
+        thread died on the first lost connection and the worker went silent.
+        """
+        delay, attempts = 0.5, 0
+        while True:
+            try:
+                return fn(self._conn, *args)
+            except (psycopg.OperationalError, ServiceUnavailable) as exc:
+                attempts += 1
+                if self.stopping.is_set() and attempts > 3:
+                    raise
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
+                log.warning("database: %s; reconnecting in %.1f s", reason, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                with contextlib.suppress(ServiceUnavailable):
+                    self._conn = fdb.connect(self.settings.database.dsn, autocommit=True)
+
     # -- work ----------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> list[AnomalyEvent]:
         try:
@@ -173,12 +201,14 @@ class DetectorService:
         if det is not None:
             return det
         if asset_class is None:
-            row = self._conn.execute(
-                "select asset_class from assets where asset = %s", (asset,)
-            ).fetchone()
+            row = self._db(
+                lambda c: c.execute(
+                    "select asset_class from assets where asset = %s", (asset,)
+                ).fetchone()
+            )
             asset_class = row[0] if row else None
         cfg = self.config.for_class(asset_class)
-        det = store.load_checkpoint(self._conn, asset, cfg.config_hash())
+        det = self._db(store.load_checkpoint, asset, cfg.config_hash())
         if det is None:
             det = AssetDetector(asset, cfg, site=site, asset_class=asset_class)
             log.info("asset %s: new model (%s), warm-up %d samples", asset, asset_class,
@@ -189,7 +219,7 @@ class DetectorService:
         return det
 
     def emit(self, ev: AnomalyEvent) -> None:
-        store.store_event(self._conn, ev)
+        self._db(store.store_event, ev)
         assert self._client is not None
         self._client.publish(topics.anomaly(ev.site, ev.asset), encode(ev), qos=1)
         self.counts["events"] += 1
@@ -198,17 +228,17 @@ class DetectorService:
 
     def checkpoint(self, everything: bool = False) -> int:
         names = list(self.detectors) if everything else sorted(self.dirty)
-        n = store.save_checkpoints(self._conn, (self.detectors[a] for a in names), self.worker)
+        n = self._db(store.save_checkpoints, [self.detectors[a] for a in names], self.worker)
         self.dirty.clear()
         return n
 
     def apply_feedback(self) -> int:
-        rows = store.pending_feedback(self._conn, self.detectors)
+        rows = self._db(store.pending_feedback, list(self.detectors))
         for ticket_id, asset, resolution in rows:
             det = self.detectors[asset]
             det.feedback(resolution)
             on = det.alarm.on_threshold
-            store.mark_applied(self._conn, ticket_id, asset, resolution, on, self.worker)
+            self._db(store.mark_applied, ticket_id, asset, resolution, on, self.worker)
             self.dirty.add(asset)
             log.info("asset %s: feedback %s, bar now %.2f", asset, resolution,
                      det.alarm.on_threshold)  # fmt: skip

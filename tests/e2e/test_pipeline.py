@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
-from forewarn.testing import Broker, free_port
+from forewarn.testing import Broker
+from tests.pipeline_support import Pipeline, service_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -42,88 +38,14 @@ degradations:
 """
 
 
-@dataclass
-class Pipeline:
-    env: dict[str, str]
-    port: int
-    logs: Path
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, name: str, *args: str) -> None:
-        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "forewarn", *args],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_log(self, name: str, needle: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if needle in (self.logs / f"{name}.log").read_text(errors="replace"):
-                return
-            proc = self.procs[name]
-            assert proc.poll() is None, f"{name} exited:\n{self.tail(name)}"
-            time.sleep(0.2)
-        raise AssertionError(f"{name} never logged {needle!r}:\n{self.tail(name)}")
-
-    def tail(self, name: str) -> str:
-        return "\n".join((self.logs / f"{name}.log").read_text(errors="replace").splitlines()[-30:])
-
-    def cli(self, *args: str) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "forewarn", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
-        return out.stdout
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 @pytest.fixture
 def pipeline(dsn: str, broker: Broker, tmp_path: Path) -> Iterator[Pipeline]:
-    env = {
-        **os.environ,
-        "FOREWARN_DATABASE__DSN": dsn,
-        "FOREWARN_MQTT__URL": broker.url,
-        "FOREWARN_MQTT__CLIENT_ID_PREFIX": f"e2e{os.getpid()}",
-        "COLUMNS": "200",
-    }
-    p = Pipeline(env=env, port=free_port(), logs=tmp_path)
-    p.start("ingest", "ingest", "run")
-    p.start("detectors", "detectors", "run")
-    p.start("ticketing", "ticketing", "run", "--port", str(p.port), "--demo-seed")
+    p = Pipeline(env=service_env(dsn, broker.url, f"e2e{os.getpid()}"), logs=tmp_path)
     try:
-        p.wait_log("ingest", "subscribed")
-        p.wait_log("detectors", "subscribed")
-        p.wait_log("ticketing", "Application startup complete")
+        p.start_services()
         yield p
     finally:
         p.stop()
-
-
-def _tickets(p: Pipeline, token: str, asset_prefix: str) -> list[dict[str, Any]]:
-    r = httpx.get(
-        f"http://127.0.0.1:{p.port}/tickets",
-        params={"limit": 500},
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=10,
-    )
-    r.raise_for_status()
-    return [t for t in r.json() if t["asset"].startswith(asset_prefix)]
 
 
 def test_injected_fault_opens_exactly_one_ticket_and_healthy_asset_none(
@@ -148,13 +70,13 @@ def test_injected_fault_opens_exactly_one_ticket_and_healthy_asset_none(
                     (f"p{seed}-%",),
                 ).fetchall()
             )
-        tickets = _tickets(pipeline, token, f"p{seed}-")
+        tickets = pipeline.tickets(token, f"p{seed}-")
         if stored.get(healthy) == 6 * 24 * 60 and tickets:
             break
         time.sleep(1)
     assert stored.get(healthy) == 6 * 24 * 60, stored
     time.sleep(3)  # let any late anomaly land before counting tickets
-    tickets = _tickets(pipeline, token, f"p{seed}-")
+    tickets = pipeline.tickets(token, f"p{seed}-")
 
     assert [t["asset"] for t in tickets] == [faulty], (
         f"tickets: {tickets}\n--- detectors ---\n{pipeline.tail('detectors')}"
