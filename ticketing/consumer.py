@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import aiomqtt
+import psycopg
+from psycopg_pool import PoolTimeout
 
 from forewarn import mqtt as fmqtt
 from forewarn.contract import AnomalyEvent, decode, topics
@@ -34,6 +37,28 @@ def dead_letter(store: Store, topic: str, payload: bytes, reason: str) -> None:
     )
 
 
+def _ingest_until_stored(store: Store, event: AnomalyEvent) -> dict[str, Any] | None:
+    """Ingest, waiting out a database outage.
+
+    The broker already counts the message as delivered (aiomqtt acknowledges on receipt), so
+    while the database is away the only safe place for the event is here. Intake is
+    idempotent on ``event_id``, so a retry after a commit whose answer was lost is a no-op.
+    """
+    delay = 0.5
+    while True:
+        try:
+            return store.run(lambda tx: intake.ingest(tx, MQTT_ACTOR, event))
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            log.warning(
+                "database unavailable (%s); retrying anomaly %s in %.1f s",
+                type(exc).__name__,
+                event.event_id,
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
 def handle(store: Store, topic: str, payload: bytes) -> dict[str, Any] | None:
     """Decode and ingest one message; bad ones go to dead letters."""
     try:
@@ -48,7 +73,7 @@ def handle(store: Store, topic: str, payload: bytes) -> dict[str, Any] | None:
         dead_letter(store, topic, payload, exc.reason)
         return None
     try:
-        return store.run(lambda tx: intake.ingest(tx, MQTT_ACTOR, event))
+        return _ingest_until_stored(store, event)
     except Exception as exc:  # the broker has the message acknowledged: keep it, with why
         log.exception("anomaly %s from %s failed; kept in dead_letters", event.event_id, topic)
         dead_letter(store, topic, payload, f"intake failed: {type(exc).__name__}: {exc}"[:1000])
