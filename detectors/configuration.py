@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from forewarn.errors import SettingsError
+from forewarn.settings import deep_merge
 
 DEFAULT_FILE = Path(__file__).parent / "config" / "default.yaml"
 
@@ -178,16 +179,6 @@ class ClassConfig(_Cfg):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 class DetectorConfig:
     """A loaded configuration file: ``for_class(name)`` falls back to ``defaults``."""
 
@@ -211,7 +202,7 @@ class DetectorConfig:
     def for_class(self, name: str | None) -> ClassConfig:
         key = name if name in self._classes else "default"
         if key not in self._cache:
-            merged = _merge(self._defaults, self._classes.get(key) or {})
+            merged = deep_merge(self._defaults, self._classes.get(key) or {})
             try:
                 self._cache[key] = ClassConfig.model_validate(merged)
             except ValidationError as exc:
@@ -224,7 +215,7 @@ class DetectorConfig:
 
     def override(self, **alarm: Any) -> DetectorConfig:
         """A copy with ``defaults.alarm`` keys replaced (e.g. a benchmark protocol's warm-up)."""
-        data = {"defaults": _merge(self._defaults, {"alarm": alarm}), "classes": self._classes}
+        data = {"defaults": deep_merge(self._defaults, {"alarm": alarm}), "classes": self._classes}
         return DetectorConfig(data, self.source)
 
 

@@ -128,11 +128,12 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, mapping by mapping (for layered YAML configuration)."""
     out = dict(base)
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -171,7 +172,7 @@ def load(
     if overrides:
         source += " + environment"
     try:
-        settings = Settings.model_validate(_merge(data, overrides))
+        settings = Settings.model_validate(deep_merge(data, overrides))
     except ValidationError as exc:
         raise SettingsError(_problems(exc), source) from None
     object.__setattr__(settings, "source", source)

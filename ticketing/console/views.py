@@ -133,31 +133,27 @@ def ticket_status(request: Request, ticket_id: str) -> Response:
 # ---- fleet, map, KPIs --------------------------------------------------------------------
 
 
-def _fleet(request: Request, site: str | None) -> dict[str, Any]:
+def _fleet(request: Request, site: str | None, template: str) -> Response:
+    """The fleet page and its live fragment: same checks, same data, another template."""
+    actor = current(request)
+    if not isinstance(actor, Actor):
+        return actor
+    if site and not SITE_RE.match(site):
+        return error_page(request, 422, "site: up to 64 letters, digits, '.', '_' or '-'", actor)
     assets = store(request).read(lambda tx: data.fleet(tx, site))
     for a in assets:
         a["sparkline"] = svg.sparkline(a["spark"], svg.HEALTH_COLOURS.get(a["health"], "#1565c0"))
-    return {"assets": assets, "site": site, "limit": data.FLEET_LIMIT}
+    return render(request, template, actor, assets=assets, site=site, limit=data.FLEET_LIMIT)
 
 
 @router.get("/fleet", response_class=HTMLResponse)
 def fleet(request: Request, site: str | None = None) -> Response:
-    actor = current(request)
-    if not isinstance(actor, Actor):
-        return actor
-    if site and not SITE_RE.match(site):
-        return error_page(request, 422, "site: up to 64 letters, digits, '.', '_' or '-'", actor)
-    return render(request, "fleet.html", actor, **_fleet(request, site))
+    return _fleet(request, site, "fleet.html")
 
 
 @router.get("/fleet/fragment", response_class=HTMLResponse)
 def fleet_fragment(request: Request, site: str | None = None) -> Response:
-    actor = current(request)
-    if not isinstance(actor, Actor):
-        return actor
-    if site and not SITE_RE.match(site):
-        return error_page(request, 422, "site: up to 64 letters, digits, '.', '_' or '-'", actor)
-    return render(request, "_fleet.html", actor, **_fleet(request, site))
+    return _fleet(request, site, "_fleet.html")
 
 
 @router.get("/map", response_class=HTMLResponse)
