@@ -87,6 +87,8 @@ class Ingestor:
         self.stopping = threading.Event()
         self.session = 0
         self._session_lock = threading.Lock()
+        # Set on the broker's SUBACK: a fresh session holds nothing published before it.
+        self.subscribed = threading.Event()
         self._threads: list[threading.Thread] = []
         self.client: paho.Client | None = None
         self._scheduler: Any = None
@@ -146,12 +148,17 @@ class Ingestor:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = lambda *_: self.subscribed.set()
         self.client = client
         for target, name in ((self._parse_loop, "parse"), (self._write_loop, "write")):
             t = threading.Thread(target=target, name=f"ingest-{name}", daemon=True)
             t.start()
             self._threads.append(t)
         mqtt.connect_paho(client, self.settings.mqtt)
+        # Return only once the broker routes telemetry to us, so that "started" means
+        # nothing published from now on can miss this worker, even on its very first run.
+        if not self.subscribed.wait(10):
+            raise mqtt.unavailable(self.settings.mqtt, "no SUBACK within 10 s")
         return self
 
     def run(self, until: threading.Event) -> None:
