@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -161,3 +162,31 @@ def test_ticketing_dead_letters_oversized_and_pathological_anomalies(
         "select count(*) from tickets where asset = %s and source = 'predictive'", (asset,)
     ).fetchone() == (1,)
     tables_intact(db)
+
+
+def test_detectors_survive_pathological_telemetry(settings: Settings, broker: Any) -> None:
+    """Tried on the detectors' telemetry feed: JSON nested 100,000 levels deep and a
+    5,000-digit number (before the fix either raised out of ``handle`` and ended the
+    detector thread: every later batch went unscored), and an injection as the asset. A good
+    batch after them must still be scored."""
+    from detectors.service import DetectorService, DetectorsSettings
+
+    site = f"det{uid()}"
+    asset = f"{site}-pump"
+    topic = topics.telemetry(site, asset)
+    svc = DetectorService(settings, DetectorsSettings(site=site, feedback_poll_s=60))
+    svc.start()
+    try:
+        probes = 0  # a good batch until one is scored: then the subscription is in place
+        while svc.counts["batches"] == 0:
+            assert probes < 100, "the detector service never subscribed"
+            publish(broker.url, [(topic, dumps(telemetry(asset, seq=probes, n=1)))])
+            probes += 1
+            time.sleep(0.2)
+        bad = [DEEP, b'{"seq": 1' + b"0" * 5000 + b"}", dumps(telemetry("'; DROP TABLE x; --"))]
+        publish(broker.url, [(topic, p) for p in bad] + [(topic, dumps(telemetry(asset, n=5)))])
+        wait_for(lambda: svc.counts["batches"] == probes + 1, 30, "the good batch to be scored")
+        assert svc.counts["rejected"] == len(bad) and svc.counts["samples"] == probes + 5
+        assert svc._thread is not None and svc._thread.is_alive()
+    finally:
+        svc.stop()
