@@ -32,6 +32,12 @@ class IngestSettings(Section):
     max_past_s: float = Field(
         90 * 86400.0, gt=0, description="reject samples older than this (store-and-forward bound)"
     )
+    max_payload_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="larger messages are dead-lettered before parsing (the broker's own "
+        "max_packet_size is 16 MiB; a full 10,000-sample gateway batch is a few MB)",
+    )
     batch_max_rows: int = Field(50_000, ge=1, description="flush after this many rows")
     max_pending_messages: int = Field(
         2_000, ge=1, description="bounded in-memory queue of received, unacknowledged messages"

@@ -73,6 +73,7 @@ class Ingestor:
         self.policy = Policy(
             max_future=timedelta(seconds=cfg.max_future_s),
             max_past=timedelta(seconds=cfg.max_past_s),
+            max_bytes=cfg.max_payload_bytes,
         )
         self.writer = Writer(
             settings.database.dsn,

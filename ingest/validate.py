@@ -47,6 +47,7 @@ class Rejected:
 class Policy:
     max_future: timedelta
     max_past: timedelta
+    max_bytes: int | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -63,6 +64,13 @@ def _decode(payload: bytes) -> TelemetryBatch:
 def check(topic: str, payload: bytes, policy: Policy) -> Accepted | Rejected:
     """Validate one message; never raises for bad input."""
     try:
+        # Before parsing: a message's size bounds what the parser allocates, and the inbox
+        # bounds messages by count only.
+        if policy.max_bytes is not None and len(payload) > policy.max_bytes:
+            raise ContractError(
+                f"payload of {len(payload)} bytes is larger than the limit of "
+                f"{policy.max_bytes} (ingest.max_payload_bytes)"
+            )
         where = topics.parse(topic)
         if where.kind != "telemetry" or where.asset is None:
             raise ContractError(f"not a telemetry topic: {topic!r}")

@@ -201,7 +201,13 @@ def create_app(
                 store.listeners.append(listener)
                 app.state.mqtt_ready = asyncio.Event()
                 consumer = asyncio.create_task(
-                    consume(store, settings.mqtt, group=cfg.mqtt_group, ready=app.state.mqtt_ready)
+                    consume(
+                        store,
+                        settings.mqtt,
+                        group=cfg.mqtt_group,
+                        ready=app.state.mqtt_ready,
+                        max_bytes=cfg.max_body_bytes,
+                    )
                 )
             if background:
                 scheduler = BackgroundScheduler(timezone="UTC")

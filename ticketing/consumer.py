@@ -59,9 +59,20 @@ def _ingest_until_stored(store: Store, event: AnomalyEvent) -> dict[str, Any] | 
             delay = min(delay * 2, 10.0)
 
 
-def handle(store: Store, topic: str, payload: bytes) -> dict[str, Any] | None:
-    """Decode and ingest one message; bad ones go to dead letters."""
+def handle(
+    store: Store, topic: str, payload: bytes, max_bytes: int | None = None
+) -> dict[str, Any] | None:
+    """Decode and ingest one message; bad ones go to dead letters.
+
+    ``max_bytes`` is the API's body limit: the same event is not refused over HTTP and
+    accepted over MQTT, and a huge payload is refused before it is parsed.
+    """
     try:
+        if max_bytes is not None and len(payload) > max_bytes:
+            raise ContractError(
+                f"payload of {len(payload)} bytes is larger than the limit of {max_bytes}"
+                " (ticketing.max_body_bytes)"
+            )
         parsed = topics.parse(topic)
         event = decode(AnomalyEvent, payload)
         if (parsed.site, parsed.asset) != (event.site, event.asset):
@@ -87,6 +98,7 @@ async def consume(
     group: str | None = None,
     ident: str | None = None,
     ready: asyncio.Event | None = None,
+    max_bytes: int | None = None,
 ) -> None:
     """Consume anomaly events until cancelled, reconnecting with backoff."""
     topic = topics.ANOMALY_FILTER if not group else topics.shared(group, topics.ANOMALY_FILTER)
@@ -103,7 +115,7 @@ async def consume(
                     payload = message.payload
                     body = payload if isinstance(payload, bytes) else str(payload).encode()
                     try:
-                        await asyncio.to_thread(handle, store, message.topic.value, body)
+                        await asyncio.to_thread(handle, store, message.topic.value, body, max_bytes)
                     except Exception:
                         log.exception("anomaly from %s failed", message.topic.value)
         except aiomqtt.MqttError as exc:

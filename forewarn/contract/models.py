@@ -143,7 +143,9 @@ def decode(model: type[M], payload: bytes | str | dict[str, Any]) -> M:
     """Decode a payload into ``model``; raise ContractError with a one-line reason."""
     try:
         data = json.loads(payload) if isinstance(payload, bytes | str) else payload
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise ContractError("not JSON we accept: nested too deeply") from None
+    except ValueError as exc:  # bad JSON or UTF-8, and e.g. an integer over 4300 digits
         raise ContractError(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ContractError(f"payload must be a JSON object, got {type(data).__name__}")

@@ -102,3 +102,20 @@ def test_json_schema_is_published_for_each_payload() -> None:
     schema = json_schema("telemetry")
     assert schema["$id"].endswith("/v1/telemetry.json")
     assert set(schema["required"]) >= {"asset", "seq", "samples"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"seq": 1' + b"0" * 5000 + b"}", "not JSON"),
+    ],
+)
+def test_payloads_the_json_parser_chokes_on_are_contract_errors(
+    payload: bytes, reason: str
+) -> None:
+    """Deep nesting raised RecursionError and a 5,000-digit number a bare ValueError, past
+    every consumer's ``except ContractError``: ticketing lost such an anomaly event."""
+    for model in (TelemetryBatch, AnomalyEvent):
+        with pytest.raises(ContractError, match=reason):
+            decode(model, payload)
