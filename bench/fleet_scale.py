@@ -145,7 +145,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--edge", choices=("modbus", "mqtt"), default="modbus")
     ap.add_argument("--sizes", default=None, help="probe ladder, comma-separated fleet sizes")
-    ap.add_argument("--probe-s", type=int, default=60 if QUICK else 120)
+    ap.add_argument("--probe-s", type=int, default=60 if QUICK else 150)
     ap.add_argument("--sustain-s", type=int, default=60 if QUICK else 600)
     ap.add_argument("--fleet", type=int, default=None, help="skip the probes: hold this size")
     ap.add_argument("--out", type=Path, default=None)
