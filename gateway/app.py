@@ -60,6 +60,7 @@ class Gateway:
             on_flush=self.uplink.wake,
         )
         self.health.buffer_write_errors = lambda: self.batcher.write_errors
+        self.health.samples_polled = lambda: self.batcher.samples_added
         self.pollers = [
             Poller(d, self.health.device(d.id, d.asset), self._sample) for d in config.devices
         ]

@@ -101,6 +101,7 @@ class Health:
     uplink: UplinkHealth = field(default_factory=UplinkHealth)
     started: float = field(default_factory=time.monotonic)
     buffer_write_errors: Callable[[], int] = lambda: 0
+    samples_polled: Callable[[], int] = lambda: 0
 
     def device(self, device: str, asset: str) -> DeviceHealth:
         return self.devices.setdefault(device, DeviceHealth(device, asset))
@@ -121,6 +122,8 @@ class Health:
             "uptime_s": round(time.monotonic() - self.started, 1),
             "points_polled": float(sum(d.points for d in self.devices.values())),
             "polls": float(sum(d.polls for d in self.devices.values())),
+            # Samples (one timestamp of one asset) handed to the buffer: what must arrive.
+            "samples_polled": float(self.samples_polled()),
             "buffer_batches": float(buffer_depth[0]),
             "buffer_samples": float(buffer_depth[1]),
             "buffer_dropped_batches": float(dropped[0]),

@@ -180,7 +180,9 @@ class Uplink:
                 for row in rows:
                     info = publish(row.topic, row.payload(), qos=1)
                     if info.rc != paho.MQTT_ERR_SUCCESS:
-                        lost.set()
+                        # paho may close the socket (keepalive) before its on_disconnect
+                        # reaches us: say so here, or the loss goes unlogged.
+                        self._lost(lost, f"publish refused: {paho.error_string(info.rc)}")
                         break
                     self._inflight[info.mid] = row
                     last_id = row.id

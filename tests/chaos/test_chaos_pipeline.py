@@ -4,11 +4,14 @@ One paced simulator run (six simulated days of two pumps, one of them wearing a 
 in about a minute of wall time) streams through Mosquitto, ingest, TimescaleDB, detectors
 and ticketing while the test, in turn: SIGKILLs ingest and restarts it, restarts the
 broker, SIGKILLs the detectors and restarts them, restarts the database, and SIGKILLs
-ticketing once the predictive ticket exists. Afterwards the tests below hold the pipeline
+ticketing once the predictive ticket exists. Beside it a real-time Modbus site (two more
+pumps) is polled by a real ``forewarn gateway run`` whose WAN link is cut for two minutes
+spanning all of those faults (see gateway_leg.py). Afterwards the tests below hold the pipeline
 to account: every sample the simulator produced is stored exactly once (checked against
 an offline export of the same seeded scenario), one predictive ticket for the worn pump and
-none for the healthy one, the ticket's SLA deadlines unchanged by the ticketing crash, and
-the detectors resumed from their checkpoint instead of a new warm-up.
+none for the healthy one, the ticket's SLA deadlines unchanged by the ticketing crash, the
+detectors resumed from their checkpoint instead of a new warm-up, and every sample the
+gateway polled stored exactly once, the ones polled while cut off flagged historical.
 
 The per-service fault tests (tests/integration/...) cover each failure in isolation;
 this suite checks that the services' recoveries compose.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import math
 import re
 import time
@@ -31,7 +35,10 @@ import psycopg
 import pytest
 
 from forewarn import db as fdb
+from forewarn.contract import GatewayStatus, decode
 from forewarn.testing import Broker, PgCluster
+from tests.chaos.gateway_leg import PREFIX as GW_PREFIX
+from tests.chaos.gateway_leg import GatewayLeg
 from tests.pipeline_support import Pipeline, service_env
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -55,6 +62,7 @@ degradations:
   - {{asset: {FAULTY}, mode: bearing_wear, onset: 2d12h, failure_after: 3d}}
 """
 STEPS = math.ceil(DAYS * 86400 / PERIOD_S)
+WAN_DOWN_S = 122.0  # the gateway's link is cut before the first fault, restored after the last
 
 
 @dataclass
@@ -70,6 +78,7 @@ class ChaosRun:
     resumed_log: str = ""
     ticket_before_kill: dict[str, Any] | None = None
     dues_before_kill: tuple[Any, ...] | None = None
+    gw: GatewayLeg | None = None
 
 
 def _expected_samples(p: Pipeline, scenario: Path, start: str, out: Path) -> dict[str, set]:
@@ -104,6 +113,17 @@ def _stored(dsn: str) -> dict[str, tuple[int, int, int]]:
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
+def _gateway_rows(dsn: str) -> dict[tuple[str, datetime], tuple[int, int]]:
+    """Per (asset, time) of the gateway's assets: rows and distinct metrics."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            "select asset, time, count(*), count(distinct metric) from telemetry"
+            " where asset like %s group by 1, 2",
+            (f"{GW_PREFIX}%",),
+        ).fetchall()
+    return {(a, t): (n, d) for a, t, n, d in rows}
+
+
 def _dues(dsn: str, ticket_id: int) -> tuple[Any, ...]:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(
@@ -131,15 +151,19 @@ def chaos(
         FOREWARN_LOG_LEVEL="INFO",
     )
     p = Pipeline(env=env, logs=logs)
+    gw: GatewayLeg | None = None
     try:
         p.start_services()
+        gw = GatewayLeg.start(p, broker.url, logs)
+        gw.cut()  # now, so the export below counts towards the outage, not the test's time
+        cut = time.monotonic()
         scenario = logs / "chaos.yaml"
         scenario.write_text(SCENARIO)
         begin = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=DAYS)
         start = begin.isoformat().replace("+00:00", "Z")
         expected = _expected_samples(p, scenario, start, logs / "export")
         token = p.cli("tickets", "token", "create", "chaos", "--role", "admin").split()[-1]
-        run = ChaosRun(p, dsn, token, expected)
+        run = ChaosRun(p, dsn, token, expected, gw=gw)
         sim = p.background(
             "sim", "sim", "run", str(scenario), "--mqtt", "--speed", str(SPEED), "--start", start
         )
@@ -149,6 +173,7 @@ def chaos(
             time.sleep(max(0.0, t0 + t - time.monotonic()))
             run.faults.append((round(time.monotonic() - t0, 1), what))
 
+        run.faults.append((round(cut - t0, 1), "gateway WAN cut"))
         at(6, "SIGKILL ingest")
         p.kill("ingest")
         time.sleep(2)
@@ -200,8 +225,18 @@ def chaos(
                 break
             time.sleep(1)
         time.sleep(5)
+
+        at(cut - t0 + WAN_DOWN_S, "gateway WAN restored")
+        gw.restore()
+        gw.finish()
+        polled = gw.final.metrics.get("samples_polled", -1) if gw.final else -1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(_gateway_rows(dsn)) < polled:
+            time.sleep(0.5)
         yield run
     finally:
+        if gw is not None:
+            gw.close()
         p.stop()
         with contextlib.suppress(Exception):
             cluster.stop("immediate")
@@ -284,3 +319,64 @@ def test_sla_deadlines_survive_the_ticketing_crash(chaos: ChaosRun) -> None:
         assert after[:2] == chaos.dues_before_kill[:2]
     else:
         assert after[0] is not None and after[1] is not None
+
+
+def test_the_gateway_rode_out_its_wan_cut(chaos: ChaosRun) -> None:
+    gw, p = chaos.gw, chaos.pipeline
+    assert gw is not None
+    log = p.text("gateway")
+    assert gw.alive_before_stop, p.tail("gateway", 60)
+    assert gw.stop_rc == 0, p.tail("gateway", 60)
+    assert "Traceback" not in log, p.tail("gateway", 60)
+    # A blackholed link sends no reset: the gateway must notice it itself (keepalive).
+    assert "broker connection lost" in gw.lost_during_cut, gw.lost_during_cut[-3000:]
+    with gw.consumer.lock:
+        statuses = [decode(GatewayStatus, s) for s in gw.consumer.statuses]
+    assert any(s.state != "offline" for s in statuses[gw.statuses_at_restore :]), (
+        "no status from the gateway after the link came back"
+    )
+    final = gw.final
+    assert final is not None and final.state == "offline", "a clean stop publishes offline"
+    m = final.metrics
+    print(
+        f"gateway: {m['samples_polled']:.0f} samples polled, {m['uplink_connects']:.0f} uplink"
+        f" connections, {gw.link.refused_while_cut} connection attempts into the cut link"
+    )
+    assert m["uplink_connects"] >= 2 and gw.link.refused_while_cut >= 1
+    assert m["buffer_samples"] == 0, "the buffer drained after the link came back"
+    assert m["buffer_dropped_samples"] == 0 and m["buffer_write_errors"] == 0
+
+
+def test_every_gateway_sample_stored_once_the_offline_ones_historical(chaos: ChaosRun) -> None:
+    gw = chaos.gw
+    assert gw is not None and gw.final is not None
+    first: dict[tuple[str, datetime], tuple[bool, frozenset[str]]] = {}
+    for asset, ts, historical, metrics in gw.arrived():
+        first.setdefault((asset, ts), (historical, metrics))
+    polled = int(gw.final.metrics["samples_polled"])
+    assert len(first) == polled, f"{len(first)} of {polled} polled samples arrived"
+    stored = _gateway_rows(chaos.dsn)
+    assert set(stored) == set(first), (
+        f"missing {sorted(set(first) - set(stored))[:3]}, "
+        f"unexpected {sorted(set(stored) - set(first))[:3]}"
+    )
+    for key, (rows, distinct) in stored.items():
+        assert rows == distinct, f"{key}: {rows - distinct} duplicated rows"
+        assert distinct == len(first[key][1]), f"{key}: {distinct} of {len(first[key][1])} values"
+    cut, back = gw.cut_at, gw.restored_at
+    offline = {k: h for k, (h, _) in first.items() if cut + 0.3 < k[1].timestamp() < back - 0.3}
+    assert offline and all(offline.values()), (
+        f"{sum(not h for h in offline.values())} of {len(offline)} samples polled while "
+        "cut off arrived without the historical flag"
+    )
+    live = [first[k][0] for k in gw.before_cut]
+    assert live and not any(live), "samples that arrived before the cut are live"
+    # It kept polling all through the cut (no stall waiting for the uplink).
+    for asset in {a for a, _ in offline}:
+        times = sorted(t.timestamp() for a, t in offline if a == asset)
+        assert times[0] - cut < 3 and back - times[-1] < 3, asset
+        assert max(b - a for a, b in itertools.pairwise(times)) < 3, asset
+    with psycopg.connect(chaos.dsn) as conn:
+        dead = conn.execute("select count(*) from dead_letters").fetchone()
+    assert dead == (0,)
+    print(f"gateway: {polled} samples, {len(offline)} polled while cut off, all historical")
