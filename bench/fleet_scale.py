@@ -22,6 +22,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -150,10 +151,12 @@ def main() -> None:
     ap.add_argument("--fleet", type=int, default=None, help="skip the probes: hold this size")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the trial's servers and services are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     default = (
         "40,80"
         if QUICK
-        else ("200,400,600,800,1200,1600" if a.edge == "modbus" else "500,1000,2000,3000,4000,6000")
+        else ("300,500,700,900,1200,1600" if a.edge == "modbus" else "500,1000,2000,3000,4000,6000")
     )
     sizes = [int(x) for x in (a.sizes or default).split(",")]
     out = a.out or RESULTS / (

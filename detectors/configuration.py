@@ -117,6 +117,12 @@ class PreprocessConfig(_Cfg):
     settle: int = Field(
         default=0, ge=0, description="samples ignored after a (re)start (thermal transients)"
     )
+    gap_restart: float = Field(
+        default=10.0,
+        ge=2.0,
+        description="a silence longer than this many usual sample intervals counts as a "
+        "(re)start: a site power cut sends nothing, so no stop is ever seen",
+    )
     derived: dict[str, DerivedMetric] = Field(default_factory=dict)
 
 

@@ -58,11 +58,13 @@ class Preprocessor:
         self.running = True
         self.was_running = True
         self.settling = 0
+        self.interval: float | None = None  # usual time between samples (EWMA)
 
     def clean(self, ts: float, values: Mapping[str, object]) -> dict[str, float] | None:
         if self.last_ts is not None and ts <= self.last_ts:
             self.dropped += 1
             return None
+        gap = self._restarted(ts)
         self.last_ts = ts
         out: dict[str, float] = {}
         limit = self.cfg.preprocess.stuck_after
@@ -91,7 +93,7 @@ class Preprocessor:
             v = finite(values.get(rule.metric))
             if v is not None:
                 running = v > rule.above
-                if running and not self.was_running:
+                if running and (gap or not self.was_running):
                     self.settling = self.cfg.preprocess.settle
                 self.was_running = running
             if self.settling > 0:
@@ -100,3 +102,21 @@ class Preprocessor:
             else:
                 self.running = self.was_running
         return out
+
+    def _restarted(self, ts: float) -> bool:
+        """Whether the silence before ``ts`` was long enough to have been a stop.
+
+        Devices without power publish nothing, so the running flag never shows the stop; the
+        restart's transients (a chiller pulling its warmed loop down) would look like faults.
+        """
+        if self.last_ts is None:
+            return False
+        dt = ts - self.last_ts
+        usual = getattr(self, "interval", None)  # checkpoints from before 1.1 lack it
+        if usual is None:
+            self.interval = dt
+            return False
+        if dt > self.cfg.preprocess.gap_restart * usual:
+            return True
+        self.interval = usual + 0.05 * (dt - usual)
+        return False
