@@ -23,10 +23,11 @@ from typing import Any
 import psycopg
 import yaml
 
+from bench.sim_modbus import free_base
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
 from forewarn.settings import MqttSettings, deep_merge
-from forewarn.testing import Broker, free_port
+from forewarn.testing import Broker
 from gateway.devicemap import config_from_map
 from tests.pipeline_support import Pipeline, service_env
 
@@ -200,9 +201,11 @@ class Trial:
             p.background("sim", *common, "--mqtt")
             return
         devmap = home / "devices.json"
+        ports = -(-self.n_devices // 247)  # the simulator puts 247 unit ids on a port
         p.background(
-            "sim", *common, "--modbus", "--base-port", str(free_port()), "--device-map", str(devmap)
-        )
+            "sim", *common, "--modbus", "--base-port", str(free_base(ports)),
+            "--device-map", str(devmap),
+        )  # fmt: skip
         deadline = time.monotonic() + 120
         while not devmap.exists() or not devmap.read_text().rstrip().endswith("]"):
             assert p.alive("sim") and time.monotonic() < deadline, p.tail("sim")

@@ -183,38 +183,51 @@ def main() -> None:
         }
         console.print("baselines:", {k: round(v) for k, v in baselines.items()})
 
+        report: dict[str, Any] = {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cores": os.cpu_count(),
+            "edge": a.edge,
+            "baselines": baselines,
+            "probes": [],
+            "sustained": None,
+            "fleet_sustained": None,
+            "logs": str(home),
+        }
+
+        def save() -> None:  # after every trial: a crash later keeps what was measured
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+
         def trial(n: int, seconds: int) -> dict[str, Any]:
             console.rule(f"{n} devices, {seconds} s")
-            r = Trial(n, seconds, a.edge, cluster.dsn, postmaster, home).run()
+            try:
+                r = Trial(n, seconds, a.edge, cluster.dsn, postmaster, home).run()
+            except Exception as exc:  # the harness failed, not the pipeline: say so
+                r = {"fleet": n, "seconds": seconds, "sustained": False, "why": repr(exc)[:400]}
             _show([r])
             return r
 
-        if a.fleet:
-            best, probes = a.fleet, list[dict[str, Any]]()
-        else:
-            best, probes = ladder(sizes, lambda n: trial(n, a.probe_s))
+        def probe(n: int) -> dict[str, Any]:
+            r = trial(n, a.probe_s)
+            report["probes"].append(r)
+            save()
+            return r
+
+        best = a.fleet or ladder(sizes, probe)[0]
         held = None
         while best:
-            held = trial(best, a.sustain_s)
+            held = report["sustained"] = trial(best, a.sustain_s)
+            save()
             if held["sustained"]:
+                report["fleet_sustained"] = best
                 break
             best = int(best * 0.8) if best > sizes[0] else None
     finally:
         cluster.stop("immediate")
-    report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "cores": os.cpu_count(),
-        "edge": a.edge,
-        "baselines": baselines,
-        "probes": probes,
-        "sustained": held,
-        "fleet_sustained": best if held and held["sustained"] else None,
-        "logs": str(home),
-    }
+    probes = report["probes"]
     _show(probes + ([held] if held else []), title="all trials")
     _ratios(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1, default=str) + "\n")
+    save()
     console.print(f"wrote {out}")
 
 

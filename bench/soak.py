@@ -114,21 +114,26 @@ class RssSampler(threading.Thread):
 
 
 def memory_report(samples: list[tuple[float, str, int, int]], tail_from: float) -> dict[str, Any]:
-    """Per process: RSS at start/end, max, and growth over the undisturbed tail."""
+    """Per process: RSS at start/end, max, growth over the undisturbed tail, and over its
+    second half (a process restarted just before the tail grows while it warms up: imports,
+    connection pools, caches; the second half says whether it keeps growing)."""
     out: dict[str, Any] = {}
     for name in sorted({s[1] for s in samples}):
         mine = [s for s in samples if s[1] == name]
         last_pid = mine[-1][2]
         tail = [s for s in mine if s[2] == last_pid and s[0] >= tail_from]
-        growth = None
+        growth = settled = None
         if len(tail) >= 2:
             growth = (tail[-1][3] - tail[0][3]) / tail[0][3] * 100
+            half = tail[len(tail) // 2]
+            settled = (tail[-1][3] - half[3]) / half[3] * 100
         out[name] = {
             "pids": sorted({s[2] for s in mine}),
             "first_mib": mine[0][3] / 1024,
             "last_mib": mine[-1][3] / 1024,
             "max_mib": max(s[3] for s in mine) / 1024,
             "tail_growth_pct": growth,
+            "settled_growth_pct": settled,
             "series": [(s[0], s[2], s[3]) for s in mine],
         }
     return out
@@ -380,10 +385,10 @@ def _print(r: dict[str, Any]) -> None:
     t.add_row("services alive at the end", ", ".join(k for k, v in r["alive_at_end"].items() if v))
     console.print(t)
     m = Table(title=f"RSS (MiB); growth over the undisturbed tail from {r['memory_tail_from_s']} s")
-    for col in ("process", "restarts", "first", "last", "max", "tail growth"):
+    for col in ("process", "restarts", "first", "last", "max", "tail growth", "2nd half"):
         m.add_column(col, justify="left" if col == "process" else "right")
     for name, v in r["memory"].items():
-        g = v["tail_growth_pct"]
+        g, h = v["tail_growth_pct"], v.get("settled_growth_pct")
         m.add_row(
             name,
             str(len(v["pids"]) - 1),
@@ -391,6 +396,7 @@ def _print(r: dict[str, Any]) -> None:
             f"{v['last_mib']:.0f}",
             f"{v['max_mib']:.0f}",
             "-" if g is None else f"{g:+.1f}%",
+            "-" if h is None else f"{h:+.1f}%",
         )
     console.print(m)
     console.print("faults:", ", ".join(f"{s} s {w}" for s, w in r["faults"]))
