@@ -107,3 +107,18 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def anomaly_event(site: str, asset: str, **kw: Any) -> dict[str, Any]:
+    """A valid anomaly event (a fresh id each call) with ``kw`` replacing fields."""
+    base: dict[str, Any] = {
+        "event_id": f"ev-{secrets.token_hex(6)}",
+        "site": site,
+        "asset": asset,
+        "ts": "2026-01-05T08:55:00Z",
+        "detector": {"name": "hst", "version": "1", "config_hash": "abc"},
+        "score": 0.9,
+        "severity": "warning",
+        "fault_mode": "bearing_wear",
+    }
+    return {**base, **kw}

@@ -13,7 +13,16 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from security_helpers import dumps, publish, recent, tables_intact, telemetry, uid, wait_for
+from security_helpers import (
+    anomaly_event,
+    dumps,
+    publish,
+    recent,
+    tables_intact,
+    telemetry,
+    uid,
+    wait_for,
+)
 
 from forewarn.contract import topics, utc
 from forewarn.contract.models import MAX_SAMPLES
@@ -116,17 +125,7 @@ def test_ticketing_dead_letters_oversized_and_pathological_anomalies(
     topic = topics.anomaly(site, asset)
 
     def event(**kw: Any) -> dict[str, Any]:
-        base: dict[str, Any] = {
-            "event_id": f"ev-{uid()}",
-            "site": site,
-            "asset": asset,
-            "ts": "2026-01-05T08:55:00Z",
-            "detector": {"name": "hst", "version": "1", "config_hash": "abc"},
-            "score": 0.9,
-            "severity": "warning",
-            "fault_mode": "bearing_wear",
-        }
-        return {**base, **kw}
+        return anomaly_event(site, asset, **kw)
 
     points = [[utc(recent() + timedelta(seconds=i)), 1.0] for i in range(40_000)]
     huge = dumps(event(window={"vibration_rms": points}))

@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from security_helpers import (
     INJECTIONS,
     NUL_INJECTIONS,
+    anomaly_event,
     auth,
     dumps,
     publish,
@@ -306,17 +307,7 @@ def test_mqtt_anomaly_injections_are_stored_verbatim_or_dead_lettered(
     topic = topics.anomaly(site, asset)
 
     def event(**kw: Any) -> dict[str, Any]:
-        base: dict[str, Any] = {
-            "event_id": f"ev-{uid()}",
-            "site": site,
-            "asset": asset,
-            "ts": "2026-01-05T08:55:00Z",
-            "detector": {"name": "hst", "version": "1", "config_hash": "abc"},
-            "score": 0.9,
-            "severity": "warning",
-            "fault_mode": "bearing_wear",
-        }
-        return {**base, **kw}
+        return anomaly_event(site, asset, **kw)
 
     stored: list[dict[str, Any]] = []
     refused: list[bytes] = []
