@@ -109,8 +109,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def anomaly_event(site: str, asset: str, **kw: Any) -> dict[str, Any]:
-    """A valid anomaly event (a fresh id each call) with ``kw`` replacing fields."""
+def anomaly_event(site: str, asset: str, /, **kw: Any) -> dict[str, Any]:
+    """A valid anomaly event (a fresh id each call) with ``kw`` replacing any field."""
     base: dict[str, Any] = {
         "event_id": f"ev-{secrets.token_hex(6)}",
         "site": site,
