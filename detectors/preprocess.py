@@ -112,7 +112,7 @@ class Preprocessor:
         if self.last_ts is None:
             return False
         dt = ts - self.last_ts
-        usual = getattr(self, "interval", None)  # checkpoints from before 1.1 lack it
+        usual = getattr(self, "interval", None)  # checkpoints from before the gap rule lack it
         if usual is None:
             self.interval = dt
             return False
