@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -12,8 +13,8 @@ from typing import Any
 import psycopg
 
 from forewarn import mqtt
-from forewarn.contract import utc
-from forewarn.settings import MqttSettings
+from forewarn.contract import topics, utc
+from forewarn.settings import MqttSettings, Settings, load
 
 # Classic SQL-injection strings. None has leading or trailing white space, so fields that
 # strip it (titles, names) must still hand them back byte for byte.
@@ -122,3 +123,17 @@ def anomaly_event(site: str, asset: str, /, **kw: Any) -> dict[str, Any]:
         "fault_mode": "bearing_wear",
     }
     return {**base, **kw}
+
+
+def ingest_settings(dsn: str, broker_url: str, site: str, **extra: str) -> Settings:
+    """Settings for an ingest worker that consumes only ``site``'s telemetry."""
+    return load(
+        path=os.devnull,
+        environ={
+            "FOREWARN_DATABASE__DSN": dsn,
+            "FOREWARN_MQTT__URL": broker_url,
+            "FOREWARN_MQTT__CLIENT_ID_PREFIX": site,
+            "FOREWARN_INGEST__TOPIC_FILTER": f"{topics.ROOT}/{site}/+/telemetry",
+            **extra,
+        },
+    )

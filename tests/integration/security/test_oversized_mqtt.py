@@ -5,7 +5,6 @@ after them is stored."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from fastapi.testclient import TestClient
 from security_helpers import (
     anomaly_event,
     dumps,
+    ingest_settings,
     publish,
     recent,
     tables_intact,
@@ -26,7 +26,7 @@ from security_helpers import (
 
 from forewarn.contract import topics, utc
 from forewarn.contract.models import MAX_SAMPLES
-from forewarn.settings import Settings, load
+from forewarn.settings import Settings
 from ingest import Ingestor
 from ingest.config import load as load_ingest
 from ticketing.app import create_app
@@ -51,16 +51,7 @@ def test_ingest_dead_letters_oversized_and_pathological_telemetry(
     over the contract's sample limit; a 10,000-character asset id in the payload and in the
     topic; a 10,000-character metric name; JSON nested 100,000 levels deep."""
     site = f"big{uid()}"
-    s = load(
-        path=os.devnull,
-        environ={
-            "FOREWARN_DATABASE__DSN": dsn,
-            "FOREWARN_MQTT__URL": broker.url,
-            "FOREWARN_MQTT__CLIENT_ID_PREFIX": site,
-            "FOREWARN_INGEST__TOPIC_FILTER": f"{topics.ROOT}/{site}/+/telemetry",
-            "FOREWARN_INGEST__MAX_PAYLOAD_BYTES": str(LIMIT),
-        },
-    )
+    s = ingest_settings(dsn, broker.url, site, FOREWARN_INGEST__MAX_PAYLOAD_BYTES=str(LIMIT))
     asset = f"{site}-a"
     topic = topics.telemetry(site, asset)
     start = recent(240)  # 10,000 one-second samples end well before now

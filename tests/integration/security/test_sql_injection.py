@@ -11,7 +11,6 @@ and holds exactly the rows the accepted requests made.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from security_helpers import (
     anomaly_event,
     auth,
     dumps,
+    ingest_settings,
     publish,
     tables_intact,
     telemetry,
@@ -33,7 +33,7 @@ from security_helpers import (
 )
 
 from forewarn.contract import topics
-from forewarn.settings import Settings, load
+from forewarn.settings import Settings
 from ingest import Ingestor
 from ingest.config import load as load_ingest
 from ticketing.app import create_app
@@ -246,15 +246,7 @@ def test_mqtt_telemetry_injections_go_to_dead_letters_with_reasons(
     no NUL), as the asset, asset class, gateway and metric names in the payload, and as an
     extra 'unit' key; then a good batch, which must still be stored."""
     site = f"sec{uid()}"
-    s = load(
-        path=os.devnull,
-        environ={
-            "FOREWARN_DATABASE__DSN": dsn,
-            "FOREWARN_MQTT__URL": broker.url,
-            "FOREWARN_MQTT__CLIENT_ID_PREFIX": site,
-            "FOREWARN_INGEST__TOPIC_FILTER": f"{topics.ROOT}/{site}/+/telemetry",
-        },
-    )
+    s = ingest_settings(dsn, broker.url, site)
     worker = Ingestor(s, load_ingest(s)).start()
     good = f"{site}-ok"
     ok_topic = f"{topics.ROOT}/{site}/{good}/telemetry"
