@@ -49,6 +49,8 @@ class Gateway:
             self.health,
             window=config.publish_window,
             status_period_s=config.status_period_s,
+            ack_hold_s=config.ack_hold_s,
+            will_refresh_s=config.will_refresh_s,
         )
         self.batcher = Batcher(
             self.buffer,

@@ -1,9 +1,15 @@
 """Durable store-and-forward buffer (SQLite): every batch passes through it.
 
-A batch is written here before it is published and deleted only after the broker's
-PUBACK, so a broker outage, a lost connection or a gateway restart loses nothing. The
-buffer is bounded; when full the oldest batches are dropped, and the drop is counted and
-persisted so the status message can report it (never silent).
+A batch is written here before it is published and is forgotten only after the broker's
+PUBACK, so a broker outage, a lost connection or a gateway restart loses nothing. A PUBACK
+is not the end of it, though: Mosquitto keeps messages in memory and saves them every
+``autosave_interval`` seconds, so a broker killed (SIGKILL, power loss) loses what it
+acknowledged since its last save. Acknowledged batches are therefore *held* (``acked_at``)
+for ``hold_s`` seconds, longer than the broker's save interval, and every new connection
+resends them; ingest stores a replayed batch as a no-op and the detectors skip samples
+they have already seen. The buffer is bounded; when full the held batches go first, then
+the oldest pending ones, and that drop is counted and persisted so the status message can
+report it (never silent).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ create table if not exists batches (
     asset_class text,
     gateway text,
     created real not null,
-    historical integer not null default 0
+    historical integer not null default 0,
+    acked_at real
 );
 create table if not exists meta (key text primary key, value integer not null);
 """
@@ -84,8 +91,13 @@ class Buffer:
         self._db.execute("pragma journal_mode=WAL")
         self._db.execute(f"pragma synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
-        # Whatever survived a previous run is replayed data by definition.
-        self._db.execute("update batches set historical = 1 where historical = 0")
+        cols = {r[1] for r in self._db.execute("pragma table_info(batches)")}
+        if "acked_at" not in cols:  # a buffer written by a gateway before holding acks
+            self._db.execute("alter table batches add column acked_at real")
+        # Whatever survived a previous run unacknowledged is replayed data by definition.
+        self._db.execute(
+            "update batches set historical = 1 where historical = 0 and acked_at is null"
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -140,19 +152,30 @@ class Buffer:
         over = depth - self.max_batches
         if over <= 0:
             return
-        rows = self._db.execute(
-            "select id, n_samples from batches order by id limit ?", (over,)
+        held = self._db.execute(
+            "select id from batches where acked_at is not null order by id limit ?", (over,)
         ).fetchall()
-        self._db.execute("delete from batches where id <= ?", (rows[-1][0],))
+        if held:  # acknowledged ones first: the broker most likely has them saved
+            marks = ",".join("?" * len(held))
+            self._db.execute(f"delete from batches where id in ({marks})", [h[0] for h in held])
+            over -= len(held)
+        if over <= 0:
+            return
+        rows = self._db.execute(
+            "select id, n_samples from batches where acked_at is null order by id limit ?",
+            (over,),
+        ).fetchall()
+        self._db.execute("delete from batches where id <= ? and acked_at is null", (rows[-1][0],))
         self._bump("dropped_batches", len(rows))
         self._bump("dropped_samples", sum(n for _, n in rows))
 
     def peek(self, after_id: int = 0, limit: int = 100) -> list[Pending]:
-        """Oldest batches with id > ``after_id``, in order."""
+        """Oldest unacknowledged batches with id > ``after_id``, in order."""
         with self._lock:
             rows = self._db.execute(
                 "select id, topic, asset, seq, samples, n_samples, asset_class, gateway, "
-                "created, historical from batches where id > ? order by id limit ?",
+                "created, historical from batches where id > ? and acked_at is null "
+                "order by id limit ?",
                 (after_id, limit),
             ).fetchall()
         return [
@@ -179,19 +202,60 @@ class Buffer:
         with self._lock:
             self._db.execute(f"delete from batches where id in ({marks})", list(ids))
 
-    def mark_historical(self) -> int:
-        """Everything still here will be replayed from the buffer: mark it so."""
+    def ack(self, ids: Sequence[int], hold_s: float) -> None:
+        """The broker acknowledged these: hold them ``hold_s`` (0: forget them now)."""
+        if hold_s <= 0:
+            self.remove(ids)
+            return
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
         with self._lock:
-            cur = self._db.execute("update batches set historical = 1 where historical = 0")
+            self._db.execute(
+                f"update batches set acked_at = ? where id in ({marks})", [time.time(), *ids]
+            )
+
+    def release_held(self, hold_s: float) -> int:
+        """On a new connection: forget batches held longer than ``hold_s`` and make the
+        rest pending again, so they are resent (their ``historical`` flag unchanged: a
+        copy of what was sent). Returns how many will be resent."""
+        with self._lock:
+            self._db.execute(
+                "delete from batches where acked_at < ?", (time.time() - max(hold_s, 0.0),)
+            )
+            cur = self._db.execute("update batches set acked_at = null where acked_at is not null")
+            return cur.rowcount
+
+    def purge_held(self, hold_s: float) -> None:
+        """Forget acknowledged batches held longer than ``hold_s`` (saved by now)."""
+        with self._lock:
+            self._db.execute(
+                "delete from batches where acked_at < ?", (time.time() - max(hold_s, 0.0),)
+            )
+
+    def mark_historical(self) -> int:
+        """Everything still unacknowledged will be replayed from the buffer: mark it so."""
+        with self._lock:
+            cur = self._db.execute(
+                "update batches set historical = 1 where historical = 0 and acked_at is null"
+            )
             return cur.rowcount
 
     def depth(self) -> tuple[int, int]:
-        """(batches, samples) waiting."""
+        """(batches, samples) waiting for a PUBACK (held ones not counted)."""
         with self._lock:
             n, s = self._db.execute(
-                "select count(*), coalesce(sum(n_samples), 0) from batches"
+                "select count(*), coalesce(sum(n_samples), 0) from batches where acked_at is null"
             ).fetchone()
         return int(n), int(s)
+
+    def held(self) -> int:
+        """Acknowledged batches still held against a broker crash."""
+        with self._lock:
+            (n,) = self._db.execute(
+                "select count(*) from batches where acked_at is not null"
+            ).fetchone()
+        return int(n)
 
     def dropped(self) -> tuple[int, int]:
         """(batches, samples) dropped because the buffer was full, over its whole life."""

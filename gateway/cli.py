@@ -16,7 +16,7 @@ from rich.table import Table
 
 from forewarn import settings as fsettings
 from gateway import config as gconfig
-from gateway.credentials import add_gateway
+from gateway.credentials import SERVICE_RULES, CredentialsError, add_gateway, add_service
 from gateway.devicemap import config_from_map
 from gateway.poller import ReadFailed, client_for, read
 
@@ -158,12 +158,52 @@ def credentials(
         str | None, typer.Option(help="take the password from this environment variable")
     ] = None,
 ) -> None:
-    """Create or update a gateway's MQTT user, allowed to publish only under its site."""
+    """Create or update a gateway's MQTT user: it may publish only its site's telemetry
+    and its own status (put it in the device listener's files, see docs/security.md)."""
+    password = _password(password_env)
+    prefix = fsettings.current().mqtt.client_id_prefix
+    try:
+        secret = add_gateway(passwd, acl, gateway, site, password, service_prefix=prefix)
+    except CredentialsError as exc:
+        raise typer.BadParameter(exc.reason) from None
+    console.print(
+        f"user [bold]{gateway}[/] may publish forewarn/v1/{site}/+/telemetry and its status"
+        f" ({passwd}, {acl})"
+    )
+    _done(secret, password_env)
+
+
+def _password(password_env: str | None) -> str | None:
     password = os.environ.get(password_env) if password_env else None
     if password_env and not password:
         raise typer.BadParameter(f"${password_env} is not set")
-    secret = add_gateway(passwd, acl, gateway, site, password)
-    console.print(f"user [bold]{gateway}[/] may publish to forewarn/v1/{site}/# ({passwd}, {acl})")
+    return password
+
+
+def _done(secret: str, password_env: str | None) -> None:
     if not password_env:
         console.print(f"password (shown once): {secret}", highlight=False)
     console.print("reload Mosquitto to apply: kill -HUP <pid>")
+
+
+@app.command("service-credentials")
+def service_credentials(
+    service: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICE_RULES)}")],
+    passwd: Annotated[Path, typer.Option(help="Mosquitto password_file")] = Path(
+        ".run/mosquitto/services.passwd"
+    ),
+    acl: Annotated[Path, typer.Option(help="Mosquitto acl_file")] = Path(
+        ".run/mosquitto/services.acl"
+    ),
+    password_env: Annotated[
+        str | None, typer.Option(help="take the password from this environment variable")
+    ] = None,
+) -> None:
+    """Create or update a service's own MQTT user with least-privilege topic rules."""
+    password = _password(password_env)
+    try:
+        secret = add_service(passwd, acl, service, password)
+    except CredentialsError as exc:
+        raise typer.BadParameter(exc.reason) from None
+    console.print(f"user [bold]{service}[/]: {'; '.join(SERVICE_RULES[service])}")
+    _done(secret, password_env)

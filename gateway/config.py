@@ -100,6 +100,20 @@ class GatewayFile(_Strict):
     buffer: BufferConfig = Field(default_factory=lambda: BufferConfig.model_validate({}))
     status_period_s: float = Field(10.0, gt=0, le=3600)
     publish_window: int = Field(100, ge=1, le=1000, description="unacknowledged batches")
+    ack_hold_s: float = Field(
+        120.0,
+        ge=0,
+        le=86_400,
+        description="keep PUBACKed batches this long and resend them after a reconnect;"
+        " must exceed the broker's autosave_interval (a SIGKILLed broker loses what it"
+        " acknowledged since its last save). 0: forget a batch on its PUBACK",
+    )
+    will_refresh_s: float = Field(
+        60.0,
+        ge=0.2,
+        le=86_400,
+        description="renew the last will (its ts and figures) by a planned reconnect this often",
+    )
     devices: list[DeviceConfig] = Field(default_factory=list, max_length=5000)
     bridges: list[BridgeConfig] = Field(default_factory=list, max_length=100)
 
@@ -135,6 +149,8 @@ class GatewayConfig:
     publish_window: int
     devices: tuple[Device, ...]
     bridges: tuple[BridgeSpec, ...] = ()
+    ack_hold_s: float = 120.0
+    will_refresh_s: float = 60.0
 
 
 def _resolve_profile(ref: str, base: Path) -> Path:
@@ -252,6 +268,8 @@ def load(path: str | Path, mqtt: MqttSettings | None = None) -> GatewayConfig:
         buffer_synchronous=raw.buffer.synchronous,
         status_period_s=raw.status_period_s,
         publish_window=raw.publish_window,
+        ack_hold_s=raw.ack_hold_s,
+        will_refresh_s=raw.will_refresh_s,
         devices=tuple(devices),
         bridges=tuple(bridges),
     )

@@ -1,10 +1,14 @@
-"""Per-gateway MQTT credentials and ACLs for Mosquitto.
+"""Per-gateway and per-service MQTT credentials and ACLs for Mosquitto.
 
-Each gateway gets its own user, allowed to publish only under its own site
-(``forewarn/v1/<site>/#``), so a stolen gateway password cannot forge another site's
-telemetry. Passwords are hashed by Mosquitto's own ``mosquitto_passwd`` (fed on stdin,
-never on the command line where ``ps`` would show it). Mosquitto reads both files at
-start and on SIGHUP.
+Each gateway gets its own user, allowed to publish only its site's telemetry and its own
+status (``forewarn/v1/<site>/+/telemetry``, ``forewarn/v1/<site>/gateways/<gw>/status``),
+so a stolen gateway password can neither forge another site nor forge anomalies, ticket
+events or another gateway's status. Each service gets its own user with least privilege
+(``SERVICE_RULES``). Gateways and services live in separate password/ACL files, served on
+separate listeners (deploy/mosquitto.conf): the device listener binds every client id to
+its user name, so a device password cannot take over a service's persistent session.
+Passwords are hashed by Mosquitto's own ``mosquitto_passwd`` (fed on stdin, never on the
+command line where ``ps`` would show it). Mosquitto reads the files at start and on SIGHUP.
 """
 
 from __future__ import annotations
@@ -28,9 +32,38 @@ class CredentialsError(ForewarnError):
         super().__init__(reason)
 
 
-def gateway_rules(site: str) -> list[str]:
-    """ACL lines of a gateway: write its own site's topics, nothing else."""
-    return [f"topic write {ROOT}/{check_id(site, 'site')}/#"]
+# Least privilege per service. ``sim`` is a fleet of MQTT-native devices (device listener).
+SERVICE_RULES: dict[str, list[str]] = {
+    "ingest": [f"topic read {ROOT}/+/+/telemetry"],
+    "detectors": [f"topic read {ROOT}/+/+/telemetry", f"topic write {ROOT}/+/+/anomaly"],
+    "ticketing": [
+        f"topic read {ROOT}/+/+/anomaly",
+        f"topic write {ROOT}/+/tickets/+/event",
+        f"topic write {ROOT}/+/+/feedback",
+    ],
+    "sim": [f"topic write {ROOT}/+/+/telemetry"],
+}
+
+
+def gateway_rules(site: str, gateway: str) -> list[str]:
+    """ACL lines of a gateway: its site's telemetry and its own retained status, nothing
+    else (no anomalies, ticket events, feedback or another gateway's status)."""
+    site = check_id(site, "site")
+    return [
+        f"topic write {ROOT}/{site}/+/telemetry",
+        f"topic write {ROOT}/{site}/gateways/{check_id(gateway, 'gateway')}/status",
+    ]
+
+
+def check_device_user(user: str, service_prefix: str) -> str:
+    """A device user name is its client id on the device listener; refuse one that could
+    equal a service's client id (``<prefix>-...``), which would take over its session."""
+    if user.lower().startswith(f"{service_prefix.lower()}-") or user in SERVICE_RULES:
+        raise CredentialsError(
+            f"user name {user!r} is reserved for services (prefix {service_prefix!r}-, "
+            f"or one of {', '.join(SERVICE_RULES)}): pick another gateway id"
+        )
+    return user
 
 
 def set_password(passwd: Path, user: str, password: str) -> None:
@@ -95,14 +128,28 @@ def add_user(
 
 
 def add_gateway(
-    passwd: Path, acl: Path, gateway: str, site: str, password: str | None = None
+    passwd: Path,
+    acl: Path,
+    gateway: str,
+    site: str,
+    password: str | None = None,
+    service_prefix: str = "forewarn",
 ) -> str:
-    check_id(gateway, "gateway")
+    check_device_user(check_id(gateway, "gateway"), service_prefix)
     return add_user(
         passwd,
         acl,
         gateway,
-        gateway_rules(site),
+        gateway_rules(site, gateway),
         password,
         comment=f"forewarn gateway {gateway}, site {site}",
+    )
+
+
+def add_service(passwd: Path, acl: Path, service: str, password: str | None = None) -> str:
+    """A service's own user (its name is the service's), with ``SERVICE_RULES``."""
+    if service not in SERVICE_RULES:
+        raise CredentialsError(f"unknown service {service!r}: one of {', '.join(SERVICE_RULES)}")
+    return add_user(
+        passwd, acl, service, SERVICE_RULES[service], password, comment=f"forewarn {service}"
     )

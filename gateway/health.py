@@ -106,6 +106,10 @@ class Health:
     def device(self, device: str, asset: str) -> DeviceHealth:
         return self.devices.setdefault(device, DeviceHealth(device, asset))
 
+    def all_tried(self) -> bool:
+        """Every device has had a first poll (or bridge connection), good or bad."""
+        return all(d.polls or d.errors or d.state != "offline" for d in self.devices.values())
+
     def state(self) -> State:
         if all(d.state == "online" for d in self.devices.values()):
             return "online"
@@ -117,6 +121,7 @@ class Health:
         buffer_depth: tuple[int, int] = (0, 0),
         dropped: tuple[int, int] = (0, 0),
         state: State | None = None,
+        keep_latency: bool = False,
     ) -> GatewayStatus:
         metrics: dict[str, float] = {
             "uptime_s": round(time.monotonic() - self.started, 1),
@@ -136,7 +141,8 @@ class Health:
         for d in self.devices.values():
             metrics[f"errors.{d.device}"] = float(d.errors)
             metrics[f"points.{d.device}"] = float(d.points)
-        metrics.update(self.uplink.take_latency())
+        if not keep_latency:
+            metrics.update(self.uplink.take_latency())
         return GatewayStatus(
             gateway=self.gateway,
             site=self.site,

@@ -1,9 +1,17 @@
-"""The MQTT side: drain the buffer to the broker in order, QoS 1, delete on PUBACK.
+"""The MQTT side: drain the buffer to the broker in order, QoS 1, hold on PUBACK.
 
 Each connection is a fresh paho client with paho's own reconnect switched off: after a
 drop, the next connection resends everything not acknowledged, oldest first, straight from
-the buffer, so there is one source of truth and order is kept. The retained status is
-published on connect and periodically; the last will says ``offline`` when we vanish.
+the buffer, so there is one source of truth and order is kept. Acknowledged batches stay
+held for ``ack_hold_s`` and are resent after an unplanned reconnect too, since a broker
+killed before its next save loses what it acknowledged (gateway.buffer).
+
+The retained status is published once every device has been polled (so the first one
+does not say ``degraded`` for devices nobody has asked yet) and periodically. The last
+will says ``offline``; MQTT fixes a will at connect, so the uplink renews it, with fresh
+figures and ``ts``, by a planned reconnect every ``will_refresh_s`` while nothing is in
+flight: the will's ``ts`` is when the gateway was last known alive, at most
+``will_refresh_s`` before it vanished.
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ class Uplink:
         window: int = 100,
         status_period_s: float = 10.0,
         backoff_max_s: float = 10.0,
+        ack_hold_s: float = 120.0,
+        will_refresh_s: float = 60.0,
     ) -> None:
         self.settings = settings
         self.buffer = buffer
@@ -44,6 +54,10 @@ class Uplink:
         self.window = window
         self.status_period_s = status_period_s
         self.backoff_max_s = backoff_max_s
+        self.ack_hold_s = ack_hold_s
+        self.will_refresh_s = will_refresh_s
+        self._planned = False  # the last session ended to renew the will, not by a fault
+        self._next_status = 0.0
         self.status_topic = topics.gateway_status(health.site, health.gateway)
         self._wake = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -60,11 +74,12 @@ class Uplink:
         """New data is in the buffer."""
         self._wake.set()
 
-    def status(self, state: str | None = None) -> GatewayStatus:
+    def status(self, state: str | None = None, *, will: bool = False) -> GatewayStatus:
         return self.health.snapshot(
             buffer_depth=self.buffer.depth(),
             dropped=self.buffer.dropped(),
             state=state,  # type: ignore[arg-type]
+            keep_latency=will,  # a will must not eat the next status's latency figures
         )
 
     async def run(self) -> None:
@@ -73,10 +88,14 @@ class Uplink:
             try:
                 await self._session()
                 delay = 0.2
+                if self._planned:
+                    continue  # renewing the will: reconnect at once
             except ForewarnError as exc:
+                self._planned = False
                 self.health.uplink.last_error = str(exc)
                 log.warning("uplink: %s", exc)
             except Exception as exc:  # e.g. the buffer's disk: retry, never end the uplink
+                self._planned = False
                 self.health.uplink.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("uplink: unexpected error")
             if self._stopping:
@@ -108,7 +127,8 @@ class Uplink:
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         lost = asyncio.Event()
-        will = encode(self.health.snapshot(state="offline"))
+        will = encode(await asyncio.to_thread(self.status, "offline", will=True))
+        renewing, self._planned = self._planned, False
 
         def on_publish(c: Any, u: Any, mid: int, rc: Any, props: Any) -> None:
             loop.call_soon_threadsafe(self._acked, mid)
@@ -126,7 +146,17 @@ class Uplink:
         )
         client.on_publish = on_publish
         client.on_disconnect = on_disconnect
-        await asyncio.to_thread(mqtt.connect_paho, client, self.settings)
+        try:
+            await asyncio.to_thread(mqtt.connect_paho, client, self.settings)
+        except BaseException:
+            self.health.uplink.connected = False
+            raise
+        if not renewing:
+            # A new connection after a fault: the broker may have died and lost what it
+            # acknowledged since its last save, so the held batches go again.
+            resend = await asyncio.to_thread(self.buffer.release_held, self.ack_hold_s)
+            if resend:
+                log.info("uplink: resending %d acknowledged batch(es) held", resend)
         self._client = client
         self._inflight.clear()
         self._done.clear()
@@ -135,20 +165,22 @@ class Uplink:
         self.health.uplink.last_error = None
         log.info("uplink connected to %s", self.settings.url)
         try:
-            await self._pump(client, lost)
+            await self._pump(client, lost, renewing)
         finally:
-            self.health.uplink.connected = False
+            # A planned renewal keeps "connected": batches polled meanwhile are live.
+            self.health.uplink.connected = self._planned
             self._client = None
             client.on_disconnect = None
             with contextlib.suppress(Exception):
                 client.disconnect()
             await asyncio.to_thread(client.loop_stop)
             if self._done:
-                await asyncio.to_thread(self.buffer.remove, list(self._done))
+                await asyncio.to_thread(self.buffer.ack, list(self._done), self.ack_hold_s)
                 self._done.clear()
             self._inflight.clear()
-            # Whatever is left will be replayed from the buffer: historical by contract.
-            await asyncio.to_thread(self.buffer.mark_historical)
+            if not self._planned:
+                # Whatever is left will be replayed from the buffer: historical by contract.
+                await asyncio.to_thread(self.buffer.mark_historical)
 
     def _lost(self, lost: asyncio.Event, reason: str) -> None:
         if not lost.is_set():
@@ -165,15 +197,18 @@ class Uplink:
         self.health.uplink.acked(row.n_samples, time.time() - row.created)
         self._wake.set()
 
-    async def _pump(self, client: paho.Client, lost: asyncio.Event) -> None:
+    async def _pump(self, client: paho.Client, lost: asyncio.Event, renewing: bool) -> None:
         last_id = 0
-        next_status = 0.0
+        # After a fault the status goes at once; a will renewal keeps the period.
+        next_status = self._next_status if renewing else 0.0
+        started = time.monotonic()
+        first_status = not renewing
         publish: Callable[..., paho.MQTTMessageInfo] = client.publish
         while not lost.is_set() and not self._stopping:
             self._wake.clear()
             if self._done:
                 done, self._done = self._done, []
-                await asyncio.to_thread(self.buffer.remove, done)
+                await asyncio.to_thread(self.buffer.ack, done, self.ack_hold_s)
             room = self.window - len(self._inflight)
             if room > 0:
                 rows = await asyncio.to_thread(self.buffer.peek, last_id, room)
@@ -187,10 +222,18 @@ class Uplink:
                     self._inflight[info.mid] = row
                     last_id = row.id
             now = time.monotonic()
-            if now >= next_status:
+            # The first status waits for every device's first poll (at most one period).
+            polled = not first_status or self.health.all_tried()
+            if now >= next_status and (polled or now >= started + self.status_period_s):
                 publish(self.status_topic, encode(self.status()), qos=1, retain=True)
-                next_status = now + self.status_period_s
+                next_status = self._next_status = now + self.status_period_s
+                first_status = False
+                await asyncio.to_thread(self.buffer.purge_held, self.ack_hold_s)
             if lost.is_set() or self._stopping:
                 break
+            if now >= started + self.will_refresh_s and not self._inflight and not first_status:
+                self._planned = True  # renew the will (and its figures) by reconnecting
+                break
+            wait = max(0.01, next_status - now) if polled else 0.05
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.01, next_status - now))
+                await asyncio.wait_for(self._wake.wait(), wait)

@@ -47,6 +47,9 @@ class Broker:
     port: int = field(default_factory=free_port)
     extra_conf: str = ""
     proc: subprocess.Popen[bytes] | None = None
+    # The services' listener, used when ``home/services.passwd`` exists (then ``port`` is
+    # the device listener, as in deploy/mosquitto.conf).
+    services_port: int = field(default_factory=free_port)
 
     @property
     def host(self) -> str:
@@ -56,6 +59,10 @@ class Broker:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    @property
+    def services_url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.services_port}"
+
     def start(self) -> Broker:
         (self.home / "data").mkdir(parents=True, exist_ok=True)
         conf = subprocess.run(
@@ -64,6 +71,7 @@ class Broker:
                 str(self.home),
                 str(self.port),
                 self.extra_conf,
+                str(self.services_port),
             ],
             check=True,
             capture_output=True,
@@ -77,6 +85,8 @@ class Broker:
             stderr=subprocess.DEVNULL,
         )
         _wait_port(self.port, up=True)
+        if (self.home / "services.passwd").exists():
+            _wait_port(self.services_port, up=True)
         return self
 
     def stop(self) -> None:
