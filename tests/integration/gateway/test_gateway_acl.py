@@ -41,7 +41,8 @@ def test_gateway_may_publish_only_its_own_site(
     )
     assert result.exit_code == 0, result.output
     assert "pw-for-gw-a" not in passwd.read_text(), "stored hashed"
-    assert "topic write forewarn/v1/site-a/#" in acl.read_text()
+    assert "topic write forewarn/v1/site-a/+/telemetry" in acl.read_text()
+    assert "topic write forewarn/v1/site-a/gateways/gw-a/status" in acl.read_text()
     add_user(passwd, acl, "reader", ["topic read forewarn/#"], password="pw-reader")
     broker.restart()  # Mosquitto reads password_file/acl_file at start
 
@@ -64,8 +65,8 @@ def test_gateway_may_publish_only_its_own_site(
 
     # Mosquitto 2.0.11 answers a denied QoS 1 publish with a v5 reason code that a 3.1.1
     # client cannot parse, so that connection drops: the foreign publish goes on its own.
-    publish("forewarn/v1/site-b/x/anomaly", b"foreign")
-    publish("forewarn/v1/site-a/x/anomaly", b"own")
+    publish("forewarn/v1/site-b/gateways/gw-a/status", b"foreign")
+    publish("forewarn/v1/site-a/gateways/gw-a/status", b"own")
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not consumer.statuses:
         time.sleep(0.05)
