@@ -67,3 +67,33 @@ def test_service_and_gateway_files(tmp_path: Path) -> None:
     assert "pw" not in sp.read_text() + dp.read_text()
     assert "user ingest\ntopic read forewarn/v1/+/+/telemetry" in sa.read_text()
     assert "user gw-1\ntopic write forewarn/v1/site-a/+/telemetry" in da.read_text()
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs mosquitto_passwd")
+def test_cli_issues_service_users_and_refuses_reserved_gateway_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tried: a gateway named like ingest's client id; an unknown service; a password
+    variable that is not set. Each is a one-line error, never a traceback."""
+    from typer.testing import CliRunner
+
+    from gateway.cli import app
+
+    monkeypatch.setenv("FOREWARN_CONFIG", "/dev/null")
+    monkeypatch.setenv("INGEST_PW", "secret-ingest-pw")
+    sp, sa = tmp_path / "services.passwd", tmp_path / "services.acl"
+    files = ["--passwd", str(sp), "--acl", str(sa)]
+    ok = CliRunner().invoke(
+        app, ["service-credentials", "ingest", *files, "--password-env", "INGEST_PW"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "secret-ingest-pw" not in ok.output + sp.read_text()
+    assert "user ingest" in sa.read_text()
+    for args, why in [
+        (["credentials", "forewarn-ingest-solo-0", "--site", "s", *files], "reserved"),
+        (["service-credentials", "root", *files], "unknown service"),
+        (["service-credentials", "ingest", *files, "--password-env", "NOPE_PW"], "not set"),
+    ]:
+        bad = CliRunner().invoke(app, args)
+        assert bad.exit_code == 2 and why in bad.output, bad.output
+        assert bad.exception is None or isinstance(bad.exception, SystemExit)
