@@ -111,7 +111,8 @@ class Uplink:
         """
         deadline = time.monotonic() + drain_s
         while self.connected and time.monotonic() < deadline:
-            if not self._inflight and self.buffer.depth()[0] == 0:
+            # (a will renewal in progress keeps "connected": wait for its new client)
+            if not self._inflight and self.buffer.depth()[0] == 0 and self._client is not None:
                 break
             await asyncio.sleep(0.05)
         self._stopping = True
@@ -161,9 +162,12 @@ class Uplink:
         self._inflight.clear()
         self._done.clear()
         self.health.uplink.connected = True
-        self.health.uplink.connects += 1
         self.health.uplink.last_error = None
-        log.info("uplink connected to %s", self.settings.url)
+        if renewing:
+            log.debug("uplink: last will renewed")
+        else:  # connects counts real (re)connections, not will renewals
+            self.health.uplink.connects += 1
+            log.info("uplink connected to %s", self.settings.url)
         try:
             await self._pump(client, lost, renewing)
         finally:

@@ -133,6 +133,9 @@ def test_first_status_waits_for_the_first_poll_and_the_will_is_recent(
     live = [s for s in seen if s.state != "offline"]
     assert will.ts > first.ts, "the will is newer than the first status, not the connect"
     assert will.metrics["samples_published"] >= 20, will.metrics
+    # The first will is built before the first connect (0); a renewed one says 1, since
+    # renewals are not counted as connections.
+    assert will.metrics["uplink_connects"] == 1 == live[-1].metrics["uplink_connects"]
     before = [s.metrics["samples_published"] for s in live if s.ts <= will.ts]
     assert will.metrics["samples_published"] >= max(before)
     assert will.devices and will.devices[0].last_poll is not None
