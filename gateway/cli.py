@@ -189,18 +189,23 @@ def _done(secret: str, password_env: str | None) -> None:
 @app.command("service-credentials")
 def service_credentials(
     service: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICE_RULES)}")],
-    passwd: Annotated[Path, typer.Option(help="Mosquitto password_file")] = Path(
-        ".run/mosquitto/services.passwd"
-    ),
-    acl: Annotated[Path, typer.Option(help="Mosquitto acl_file")] = Path(
-        ".run/mosquitto/services.acl"
-    ),
+    passwd: Annotated[
+        Path | None,
+        typer.Option(help="Mosquitto password_file [.run/mosquitto/services.passwd; sim: devices]"),
+    ] = None,
+    acl: Annotated[
+        Path | None, typer.Option(help="Mosquitto acl_file [services.acl; sim: devices.acl]")
+    ] = None,
     password_env: Annotated[
         str | None, typer.Option(help="take the password from this environment variable")
     ] = None,
 ) -> None:
-    """Create or update a service's own MQTT user with least-privilege topic rules."""
+    """Create or update a service's own MQTT user with least-privilege topic rules (the
+    simulator is a fleet of devices: its user goes with the devices')."""
     password = _password(password_env)
+    listener = "devices" if service == "sim" else "services"
+    passwd = passwd or Path(f".run/mosquitto/{listener}.passwd")
+    acl = acl or Path(f".run/mosquitto/{listener}.acl")
     try:
         secret = add_service(passwd, acl, service, password)
     except CredentialsError as exc:
