@@ -75,12 +75,15 @@ class Uplink:
         self._wake.set()
 
     def status(self, state: str | None = None, *, will: bool = False) -> GatewayStatus:
-        return self.health.snapshot(
+        status = self.health.snapshot(
             buffer_depth=self.buffer.depth(),
             dropped=self.buffer.dropped(),
             state=state,  # type: ignore[arg-type]
             keep_latency=will,  # a will must not eat the next status's latency figures
         )
+        # Acknowledged batches kept against a broker crash (resent after a reconnect).
+        status.metrics["buffer_held_batches"] = float(self.buffer.held())
+        return status
 
     async def run(self) -> None:
         delay = 0.2

@@ -53,6 +53,7 @@ def test_broker_sigkill_after_puback_loses_nothing(
     assert gw.gateway is not None
     uplink = gw.gateway.health.uplink
     _wait(lambda: uplink.batches_published >= 5, 30, "acknowledged batches")
+    _wait(lambda: gw.gateway is not None and gw.gateway.buffer.held() > 0, 10, "held batches")
     acked_before_kill = uplink.samples_published
     broker.kill()
     broker.start()
