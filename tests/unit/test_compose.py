@@ -4,13 +4,17 @@ broker, services and devices on separate broker listeners with the services' ACL
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from gateway.credentials import SERVICE_RULES
+from gateway.credentials import SERVICE_RULES, gateway_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -134,3 +138,45 @@ def test_deploy_acls_are_the_service_rules() -> None:
     for user in SERVICE_RULES:
         assert f"{user.upper()}_MQTT_PASSWORD" in script
         assert f"{user.upper()}_MQTT_PASSWORD" in _env(_services()["broker-users"])
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs mosquitto_passwd")
+def test_broker_users_script_writes_the_same_users_and_rules(tmp_path: Path) -> None:
+    """deploy/broker-users.sh run for real (paths redirected): the services' users, then a
+    gateway with exactly ``gateway_rules``. Tried: a missing password, an id with a newline
+    (an ACL injection), a reserved gateway id."""
+    script = str(ROOT / "deploy" / "broker-users.sh")
+    base = {
+        "PATH": os.environ["PATH"],
+        "FOREWARN_AUTH_DIR": str(tmp_path),
+        "FOREWARN_DEPLOY_DIR": str(ROOT / "deploy"),
+    }
+    pw = {f"{u.upper()}_MQTT_PASSWORD": f"pw-{u}" for u in SERVICE_RULES}
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", script, *args], env={**base, **env}, capture_output=True, text=True
+        )
+
+    missing = run(**{**pw, "TICKETING_MQTT_PASSWORD": ""})
+    assert missing.returncode == 1 and "no password for ticketing" in missing.stderr
+    assert run(**pw).returncode == 0
+    assert _acl((tmp_path / "services.acl").read_text()) == {
+        u: r for u, r in SERVICE_RULES.items() if u != "sim"
+    }
+    ok = run("gateway", "gw-n1", "north", GATEWAY_PASSWORD="pw-gw")
+    assert ok.returncode == 0, ok.stderr
+    devices = _acl((tmp_path / "devices.acl").read_text())
+    assert devices == {"sim": SERVICE_RULES["sim"], "gw-n1": gateway_rules("north", "gw-n1")}
+    users = [line.split(":")[0] for line in (tmp_path / "devices.passwd").read_text().split()]
+    assert sorted(users) == ["gw-n1", "sim"]
+    assert "pw-" not in (tmp_path / "devices.passwd").read_text()
+    for args, why in [
+        (("gateway", "gw\nuser admin", "north"), "invalid gateway"),
+        (("gateway", "gw-2", "north/#"), "invalid site"),
+        (("gateway", "forewarn-ingest-solo-0", "north"), "reserved"),
+        (("gateway", "gw-3", "north"), "no password"),
+    ]:
+        bad = run(*args, GATEWAY_PASSWORD="" if why == "no password" else "x")
+        assert bad.returncode == 1 and why in bad.stderr, (args, bad.stderr)
+    assert _acl((tmp_path / "devices.acl").read_text()) == devices, "nothing half-written"
