@@ -26,6 +26,7 @@ import yaml
 from bench.sim_modbus import free_base
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
+from forewarn import yamlsafe
 from forewarn.settings import MqttSettings, deep_merge
 from forewarn.testing import Broker
 from gateway.devicemap import config_from_map
@@ -73,7 +74,7 @@ def detector_config(path: Path) -> Path:
     """
     from detectors.configuration import DEFAULT_FILE
 
-    data = yaml.safe_load(DEFAULT_FILE.read_text())
+    data = yamlsafe.load(DEFAULT_FILE.read_text())
     data["defaults"] = deep_merge(data["defaults"], {"alarm": {"warmup": WARMUP_ALARM}})
     for cls, body in (data.get("classes") or {}).items():
         if isinstance(body, dict) and "alarm" in body:

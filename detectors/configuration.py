@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from forewarn import yamlsafe
 from forewarn.errors import SettingsError
 from forewarn.settings import deep_merge
 
@@ -229,9 +230,12 @@ def load_config(path: str | Path | None = None) -> DetectorConfig:
     """Load a detector configuration file (the shipped default when ``path`` is None)."""
     file = Path(path) if path else DEFAULT_FILE
     try:
-        data = yaml.safe_load(file.read_text())
+        data = yamlsafe.load(file.read_text())
     except OSError as exc:
         raise SettingsError([("file", str(exc))], str(file)) from None
     except yaml.YAMLError as exc:
-        raise SettingsError([("yaml", str(exc).splitlines()[0])], str(file)) from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "yaml"
+        why = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SettingsError([(where, f"not valid YAML: {why}")], str(file)) from None
     return DetectorConfig(data or {}, str(file))

@@ -8,6 +8,7 @@ without touching this module; every error names the full key and why.
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -17,12 +18,19 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from forewarn import yamlsafe
 from forewarn.errors import SettingsError
 
 ENV_PREFIX = "FOREWARN_"
 DEFAULT_FILE = "forewarn.yaml"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:54329/forewarn"
 DEFAULT_BROKER = "mqtt://127.0.0.1:18839"
+
+
+# Top-level sections that services validate with :func:`section`. A section name not listed
+# here is refused at load, so a misspelled ``ingset:`` is an error instead of silently ignored
+# settings (tests/unit/test_settings.py checks every ``section()`` call names one of these).
+SECTIONS: set[str] = {"ingest", "detectors", "ticketing"}
 
 
 class Section(BaseModel):
@@ -120,7 +128,7 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
                 break
         else:
             try:
-                parsed = yaml.safe_load(value) if value else value
+                parsed = yamlsafe.load(value) if value else value
             except yaml.YAMLError:
                 parsed = value
             # A DSN or URL must stay a string even if it happens to parse as YAML.
@@ -137,6 +145,13 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _unknown_section(name: str) -> str:
+    known = sorted({"database", "mqtt", "log_level", *SECTIONS})
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "known: " + ", ".join(known)
+    return f"unknown section ({hint})"
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -158,7 +173,7 @@ def load(
     if file is not None:
         source = str(file)
         try:
-            loaded = yaml.safe_load(file.read_text()) or {}
+            loaded = yamlsafe.load(file.read_text()) or {}
         except FileNotFoundError:
             raise SettingsError([("(file)", "not found")], source) from None
         except yaml.YAMLError as exc:
@@ -175,6 +190,9 @@ def load(
         settings = Settings.model_validate(deep_merge(data, overrides))
     except ValidationError as exc:
         raise SettingsError(_problems(exc), source) from None
+    unknown = sorted(set(settings.model_extra or {}) - SECTIONS)
+    if unknown:
+        raise SettingsError([(name, _unknown_section(name)) for name in unknown], source)
     object.__setattr__(settings, "source", source)
     return settings
 

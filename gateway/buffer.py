@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from forewarn.errors import ForewarnError
+
 _SCHEMA = """
 create table if not exists batches (
     id integer primary key autoincrement,
@@ -38,6 +40,18 @@ create table if not exists batches (
 );
 create table if not exists meta (key text primary key, value integer not null);
 """
+
+
+class BufferUnusable(ForewarnError):
+    """The buffer file exists but is no SQLite database of ours (or cannot be written)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(
+            f"gateway buffer {path} is unusable: {reason}. Point buffer.path at a new file "
+            "(the gateway creates it) or move this one away"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +101,20 @@ class Buffer:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_batches = max_batches
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("pragma journal_mode=WAL")
-        self._db.execute(f"pragma synchronous={synchronous}")
-        self._db.executescript(_SCHEMA)
-        cols = {r[1] for r in self._db.execute("pragma table_info(batches)")}
-        if "acked_at" not in cols:  # a buffer written by a gateway before holding acks
-            self._db.execute("alter table batches add column acked_at real")
-        # Whatever survived a previous run unacknowledged is replayed data by definition.
-        self._db.execute(
-            "update batches set historical = 1 where historical = 0 and acked_at is null"
-        )
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("pragma journal_mode=WAL")
+            self._db.execute(f"pragma synchronous={synchronous}")
+            self._db.executescript(_SCHEMA)
+            cols = {r[1] for r in self._db.execute("pragma table_info(batches)")}
+            if "acked_at" not in cols:  # a buffer written by a gateway before holding acks
+                self._db.execute("alter table batches add column acked_at real")
+            # Whatever survived a previous run unacknowledged is replayed data by definition.
+            self._db.execute(
+                "update batches set historical = 1 where historical = 0 and acked_at is null"
+            )
+        except sqlite3.Error as exc:  # e.g. "file is not a database", a foreign schema
+            raise BufferUnusable(self.path, str(exc)) from None
 
     def close(self) -> None:
         with self._lock:

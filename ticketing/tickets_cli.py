@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -18,7 +19,7 @@ from forewarn import db as fdb
 from forewarn.settings import Settings
 from ticketing import auth, tickets
 from ticketing.clock import SystemClock
-from ticketing.errors import AuditBroken
+from ticketing.errors import AuditBroken, TicketingError
 from ticketing.schemas import TransitionIn
 from ticketing.store import Actor, Store, Tx, verify_chain
 
@@ -191,14 +192,21 @@ def resolve(
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Resolve a ticket with a resolution code (fed back to the detectors)."""
-    t = TransitionIn.model_validate(
-        {
-            "to": "resolved",
-            "resolution_code": code,
-            "confirmed_fault_mode": fault_mode,
-            "note": note,
-        }
-    )
+    try:
+        t = TransitionIn.model_validate(
+            {
+                "to": "resolved",
+                "resolution_code": code,
+                "confirmed_fault_mode": fault_mode,
+                "note": note,
+            }
+        )
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        field = {"resolution_code": "--code", "confirmed_fault_mode": "--fault-mode"}.get(
+            str(err["loc"][0]) if err["loc"] else "", "--note"
+        )
+        raise TicketingError(f"{field}: {err['msg']}") from None
     store = _store(config)
 
     def fn(tx: Tx) -> Any:

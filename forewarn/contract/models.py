@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
 
 from forewarn.contract.topics import ID_PATTERN
@@ -40,6 +43,45 @@ def _finite(value: float) -> float:
 
 FiniteFloat = Annotated[float, AfterValidator(_finite)]
 
+# RFC 3339 as JSON Schema's "date-time" means it: seconds and an offset are required (pydantic
+# alone also takes "2026-01-01T00:00Z", a space for the "T" and, unless strict, Unix seconds).
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d{1,6})?\d*([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def _timestamp(value: Any) -> datetime:
+    """Parse an RFC 3339 string (or take an aware datetime built in code)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("Input should have timezone info")
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 date-time string")
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise ValueError("must be an RFC 3339 date-time with seconds and a timezone offset")
+    date, clock, fraction, offset = match.groups()
+    try:
+        return datetime.fromisoformat(
+            f"{date}T{clock}{fraction or ''}{'+00:00' if offset in 'Zz' else offset}"
+        )
+    except ValueError as exc:
+        raise ValueError(f"not a valid date-time: {exc}") from None
+
+
+def _rfc3339_text(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+Timestamp = Annotated[
+    datetime,
+    PlainValidator(_timestamp),
+    PlainSerializer(_rfc3339_text, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+MAX_SEQ = 2**63 - 1
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -48,7 +90,7 @@ class _Model(BaseModel):
 class Sample(_Model):
     """One timestamped reading of several metrics of one asset."""
 
-    ts: AwareDatetime = Field(description="RFC 3339 time with offset, e.g. 2026-01-01T00:00:00Z")
+    ts: Timestamp = Field(description="RFC 3339 time with offset, e.g. 2026-01-01T00:00:00Z")
     values: dict[MetricName, FiniteFloat] = Field(
         min_length=1, max_length=MAX_METRICS, description="metric name to number"
     )
@@ -59,7 +101,7 @@ class TelemetryBatch(_Model):
 
     v: Literal[1] = Field(1, description="contract version")
     asset: Id
-    seq: int = Field(ge=0, description="per-asset message counter, for gap detection")
+    seq: int = Field(ge=0, le=MAX_SEQ, description="per-asset message counter, for gap detection")
     samples: list[Sample] = Field(min_length=1, max_length=MAX_SAMPLES)
     historical: bool = Field(
         False, description="replayed from a store-and-forward buffer: stored, never ticketed live"
@@ -92,13 +134,13 @@ class AnomalyEvent(_Model):
     site: Id
     asset: Id
     asset_class: Id | None = None
-    ts: AwareDatetime
+    ts: Timestamp
     detector: DetectorInfo
     score: float = Field(ge=0, le=1)
     severity: Severity
     fault_mode: Id | None = Field(None, description="suspected fault mode, e.g. bearing_wear")
     contributors: list[Contributor] = Field(default_factory=list, max_length=MAX_METRICS)
-    window: dict[MetricName, list[tuple[AwareDatetime, float]]] = Field(default_factory=dict)
+    window: dict[MetricName, list[tuple[Timestamp, float]]] = Field(default_factory=dict)
     time_to_limit_h: float | None = Field(None, ge=0)
     historical: bool = False
     state: Literal["open", "cleared"] = Field(
@@ -114,7 +156,7 @@ class DeviceStatus(_Model):
     asset: Id | None = None
     state: DeviceState
     last_error: str | None = None
-    last_poll: AwareDatetime | None = None
+    last_poll: Timestamp | None = None
 
 
 class GatewayStatus(_Model):
@@ -124,7 +166,7 @@ class GatewayStatus(_Model):
     gateway: Id
     site: Id
     state: DeviceState
-    ts: AwareDatetime | None = None
+    ts: Timestamp | None = None
     devices: list[DeviceStatus] = Field(default_factory=list)
     metrics: dict[str, float] = Field(default_factory=dict)
 
@@ -139,10 +181,29 @@ def _first_error(exc: ValidationError) -> ContractError:
 M = TypeVar("M", bound=BaseModel)
 
 
+def _integral(text: str) -> float | int:
+    """JSON Schema's "integer" admits ``5.0``; strict pydantic does not, so normalise."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= MAX_SEQ else value
+
+
 def decode(model: type[M], payload: bytes | str | dict[str, Any]) -> M:
-    """Decode a payload into ``model``; raise ContractError with a one-line reason."""
+    """Decode a payload into ``model`` exactly as its published JSON Schema says.
+
+    Strict: ``"2.3"`` is no number, ``1`` no boolean, ``"yes"`` no boolean, a Unix time no
+    timestamp. Every path that reads the contract (ingest, detectors, ticketing over MQTT and
+    HTTP, the gateway's bridge) calls this, so a payload means the same everywhere. Raises
+    ContractError with a one-line reason naming the field.
+    """
+    raw = payload if isinstance(payload, bytes | str) else json.dumps(payload)
     try:
-        data = json.loads(payload) if isinstance(payload, bytes | str) else payload
+        return model.model_validate_json(raw, strict=True)  # the fast path: valid payloads
+    except ValidationError:
+        pass
+    except ValueError:  # e.g. invalid UTF-8 surfaced outside ValidationError
+        pass
+    try:
+        data = json.loads(raw, parse_float=_integral)
     except RecursionError:
         raise ContractError("not JSON we accept: nested too deeply") from None
     except ValueError as exc:  # bad JSON or UTF-8, and e.g. an integer over 4300 digits
@@ -150,12 +211,14 @@ def decode(model: type[M], payload: bytes | str | dict[str, Any]) -> M:
     if not isinstance(data, dict):
         raise ContractError(f"payload must be a JSON object, got {type(data).__name__}")
     version = data.get("v", VERSION)
-    if version != VERSION:
+    if version != VERSION or isinstance(version, bool):
         raise ContractError(f"unsupported contract version {version!r} (this is v{VERSION})")
     try:
-        return model.model_validate(data)
+        return model.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         raise _first_error(exc) from None
+    except (ValueError, RecursionError) as exc:
+        raise ContractError(f"not JSON we accept: {exc}") from None
 
 
 def encode(model: BaseModel) -> bytes:

@@ -17,9 +17,23 @@ SCHEMAS: dict[str, type[BaseModel]] = {
 }
 
 
+def _closed(node: Any) -> None:
+    """A metric map takes only names that match its pattern, as the decoder does (pydantic
+    leaves ``additionalProperties`` open beside ``patternProperties``)."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _closed(value)
+    elif isinstance(node, list):
+        for value in node:
+            _closed(value)
+
+
 def json_schema(name: str) -> dict[str, Any]:
     model = SCHEMAS[name]
     schema = model.model_json_schema()
+    _closed(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"https://forewarn.dev/schema/v{VERSION}/{name}.json"
     return schema

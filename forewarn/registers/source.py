@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from forewarn import yamlsafe
 from forewarn.errors import ForewarnError
 
 Loc = tuple[str | int, ...]
@@ -100,8 +101,8 @@ def parse_yaml(
     text: str, file: str = "<string>", error: type[SourceError] = SourceError
 ) -> tuple[Any, Marks]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yamlsafe.compose(text)
+        data = yamlsafe.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None

@@ -58,7 +58,10 @@ class Demo(settings.Section):
     name: str = "x"
 
 
-def test_service_section_validated_with_env_override(tmp_path: Path) -> None:
+def test_service_section_validated_with_env_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "SECTIONS", {*settings.SECTIONS, "demo"})
     file = tmp_path / "f.yaml"
     file.write_text("demo:\n  batch_rows: 10\n  name: y\n")
     s = settings.load(file, environ={"FOREWARN_DEMO__BATCH_ROWS": "20"})

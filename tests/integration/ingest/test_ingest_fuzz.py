@@ -1,7 +1,8 @@
 """Fuzz: thousands of random and malformed payloads interleaved with valid ones.
 
 Bad input tried: random bytes, random JSON documents, and valid batches broken one way at
-a time (wrong types, negative seq, NaN/infinity, naive or far-off timestamps, bad metric
+a time (wrong types, numbers and booleans as strings or numbers, Unix-second and
+RFC 3339-violating timestamps, negative seq, NaN/infinity, naive or far-off timestamps, bad metric
 names, extra keys, unknown version, empty samples, asset/topic mismatch) plus topics whose
 asset level is not a valid id. Every one must land in dead_letters with a reason, every
 valid message must be stored, and the worker must keep running.
@@ -66,6 +67,15 @@ def _mutations(asset: str) -> st.SearchStrategy[bytes]:
                 set_(("samples", 0, "values", "m0"), "hot"),
                 set_(("samples", 0, "extra"), 1),
                 set_(("unexpected",), True),
+                # Loose forms the schema refuses and main's MQTT path stored (issue 14, item 9):
+                set_(("samples", 0, "values", "m0"), "2.3"),
+                set_(("samples", 0, "values", "m0"), True),
+                set_(("seq",), "1"),
+                set_(("historical",), "yes"),
+                set_(("historical",), 1),
+                set_(("samples", 0, "ts"), int(recent().timestamp())),
+                set_(("samples", 0, "ts"), recent().strftime("%Y-%m-%dT%H:%MZ")),
+                set_(("samples", 0, "ts"), recent().strftime("%Y-%m-%d %H:%M:%SZ")),
                 json.dumps(_valid(asset)).replace('"m0": 1000.0', '"m0": NaN').encode(),
                 json.dumps(_valid(asset)).replace('"m0": 1000.0', '"m0": Infinity').encode(),
                 json.dumps(
