@@ -42,23 +42,67 @@ STATIC = HERE / "static"
 
 
 class BodyLimit:
-    """413 for a declared body over the limit (plain ASGI: no per-request task overhead)."""
+    """413 for a body over the limit, declared or streamed (chunked), before any route,
+    dependency or token check runs.
+
+    Plain ASGI (no per-request task overhead). A declared Content-Length over the limit is
+    refused before a byte is read. A streamed body is counted as it arrives: the moment the
+    count passes the limit the 413 goes out, ``receive`` reports a disconnect (so the app
+    stops reading) and whatever the app still tries to send is dropped. The server then
+    closes the connection instead of reading the rest, so memory never holds more than the
+    limit (uvicorn pauses the socket while a chunk waits to be read).
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"request body larger than {self.limit} bytes"},
+            status_code=413,
+            headers={"connection": "close"},  # uvicorn closes instead of draining the rest
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                    response = JSONResponse(
-                        {"detail": f"request body larger than {self.limit} bytes"},
-                        status_code=413,
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                await self._too_large()(scope, receive, send)
+                return
+        seen = 0
+        refused = False
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    refused = True
+                    if not started:
+                        await self._too_large()(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 already went out; the app's late answer is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
