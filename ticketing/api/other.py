@@ -13,6 +13,7 @@ from forewarn.contract import AnomalyEvent
 from ticketing import engineers as E
 from ticketing import intake, kpis, lifecycle
 from ticketing.api.common import EngineerId, role_extra, roles, store, strict
+from ticketing.auth import require_site, require_unscoped
 from ticketing.errors import AuditBroken, Forbidden, NotFound
 from ticketing.lifecycle import Priority
 from ticketing.schemas import (
@@ -55,6 +56,7 @@ def post_anomaly(
 ) -> Any:
     """An anomaly event (v1 contract), for detectors that do not speak MQTT. The event id is
     the idempotency key: a repeated event answers ``duplicate``."""
+    require_site(actor, event.site)
     result = store(request).run(lambda tx: intake.ingest(tx, actor, event))
     status = 201 if result["outcome"] == "opened" else 200
     return JSONResponse(
@@ -128,9 +130,10 @@ def patch_engineer(
     openapi_extra=role_extra(*STAFF),
 )
 def sla_policies(request: Request, actor: Actor = roles(*STAFF)) -> Any:
-    return store(request).read(
+    rows = store(request).read(
         lambda tx: tx.all("select * from sla_policies order by priority, site <> '*', site")
     )
+    return [r for r in rows if r["site"] == "*" or actor.sees(r["site"])]
 
 
 @router.put(
@@ -154,6 +157,10 @@ def put_sla_policy(
 ) -> Any:
     """Set a policy (for one site, or the default ``*``); it applies to tickets opened (or
     re-prioritised) from now on."""
+    if site == "*":
+        require_unscoped(actor, "set the default (all-site) policy")
+    else:
+        require_site(actor, site)
 
     def fn(tx: Tx) -> Any:
         before = tx.one(
@@ -194,6 +201,7 @@ def create_webhook(
     _strict: None = strict(WebhookIn),
 ) -> Any:
     """Subscribe a URL to event types; the HMAC secret is returned once."""
+    require_unscoped(actor, "manage webhooks (they carry every site's events)")
     secret = body.secret or secrets.token_urlsafe(32)
 
     def fn(tx: Tx) -> Any:
@@ -222,6 +230,7 @@ def create_webhook(
     openapi_extra=role_extra("admin"),
 )
 def list_webhooks(request: Request, actor: Actor = roles("admin")) -> Any:
+    require_unscoped(actor, "manage webhooks (they carry every site's events)")
     rows = store(request).read(lambda tx: tx.all("select * from webhooks order by id"))
     return [{**r, "secret": None} for r in rows]
 
@@ -235,6 +244,7 @@ def delete_webhook(
     actor: Actor = roles("admin"),
 ) -> None:
     """Deactivate (kept for the delivery log)."""
+    require_unscoped(actor, "manage webhooks (they carry every site's events)")
 
     def fn(tx: Tx) -> None:
         row = tx.one(
@@ -262,6 +272,8 @@ def deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     actor: Actor = roles("admin"),
 ) -> Any:
+    require_unscoped(actor, "manage webhooks (they carry every site's events)")
+
     def fn(tx: Tx) -> Any:
         if tx.one("select 1 from webhooks where id = %s", (webhook_id,)) is None:
             raise NotFound("webhook", webhook_id)
@@ -279,7 +291,8 @@ def get_kpis(
 ) -> Any:
     """Time to acknowledge and repair (hours), SLA compliance, first-time fix, predictive
     lead time, and the share of faults ticketed before any customer report."""
-    return {"group_by": group_by, "rows": store(request).read(lambda tx: kpis.kpis(tx, group_by))}
+    rows = store(request).read(lambda tx: kpis.kpis(tx, group_by, actor.sites))
+    return {"group_by": group_by, "rows": rows}
 
 
 @router.get(
@@ -287,6 +300,7 @@ def get_kpis(
 )
 def audit_verify(request: Request, actor: Actor = roles("admin")) -> Any:
     """Recompute the hash chain; ``ok: false`` names the first event that does not verify."""
+    require_unscoped(actor, "verify the audit chain (it spans every site)")
     try:
         return {"ok": True, "events": store(request).read(lambda tx: verify_chain(tx.conn))}
     except AuditBroken as exc:
@@ -300,7 +314,12 @@ def audit_verify(request: Request, actor: Actor = roles("admin")) -> Any:
 
 @router.get("/me", response_model=Me, tags=["auth"], openapi_extra=role_extra(*ALL))
 def me(actor: Actor = roles(*ALL)) -> Any:
-    return {"name": actor.name, "role": actor.role, "engineer_id": actor.engineer_id}
+    return {
+        "name": actor.name,
+        "role": actor.role,
+        "engineer_id": actor.engineer_id,
+        "sites": list(actor.sites) if actor.sites is not None else None,
+    }
 
 
 @router.get("/healthz", tags=["auth"], openapi_extra=role_extra(*ALL))
