@@ -215,6 +215,7 @@ def create_app(
         max_attempts=cfg.webhook_max_attempts,
         backoff_s=cfg.webhook_backoff_s,
         timeout_s=cfg.webhook_timeout_s,
+        allow_private=cfg.webhook_allow_private,
     )
     use_mqtt = cfg.mqtt_enabled if mqtt is None else mqtt
 

@@ -16,6 +16,7 @@ from ticketing.api.common import EngineerId, role_extra, roles, store, strict
 from ticketing.auth import require_site, require_unscoped
 from ticketing.errors import AuditBroken, Forbidden, NotFound
 from ticketing.lifecycle import Priority
+from ticketing.notify import check_target
 from ticketing.schemas import (
     MAX_ID,
     AnomalyResult,
@@ -202,6 +203,7 @@ def create_webhook(
 ) -> Any:
     """Subscribe a URL to event types; the HMAC secret is returned once."""
     require_unscoped(actor, "manage webhooks (they carry every site's events)")
+    check_target(str(body.url), request.app.state.config.webhook_allow_private)
     secret = body.secret or secrets.token_urlsafe(32)
 
     def fn(tx: Tx) -> Any:
@@ -253,6 +255,11 @@ def delete_webhook(
         )
         if row is None:
             raise NotFound("active webhook", webhook_id)
+        tx.conn.execute(  # its queued deliveries stop here, with the reason in the log
+            "update webhook_deliveries set status = 'failed', last_error = 'webhook deactivated'"
+            " where webhook_id = %s and status = 'pending'",
+            (webhook_id,),
+        )
         tx.audit(
             actor, "webhook_deactivated", "webhook", webhook_id, {"active": True}, {"active": False}
         )
