@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from forewarn import redact
 from forewarn.settings import Settings
 from ticketing import console
 from ticketing.api import other, tickets
@@ -202,6 +203,7 @@ def create_app(
     """Build the app. ``background=False`` leaves the SLA/webhook timers to the caller
     (tests call ``app.state.sla.scan()`` with a manual clock); ``mqtt`` overrides the setting."""
     cfg = config or ticketing_settings(settings)
+    redact.install()  # webhook URLs carry credentials; also when run without the CLI
     store = Store(
         settings.database.dsn,
         clock or SystemClock(),

@@ -22,10 +22,15 @@ from urllib.parse import urlsplit
 import httpx
 
 from forewarn.contract import topics
+from forewarn.redact import redact_text
 from ticketing.errors import Invalid
 from ticketing.store import Emitted, Store, Tx
 
 log = logging.getLogger("ticketing.notify")
+# httpx logs every request line (with the full URL) at INFO; the outcome of each delivery is
+# in webhook_deliveries, so its lines are noise here. Redaction covers them when enabled.
+if logging.getLogger("httpx").level == logging.NOTSET:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 ALLOW_SETTING = "ticketing.webhook_allow_private"
 
 
@@ -135,8 +140,8 @@ class WebhookSender:
                     code = resp.status_code
                     if not 200 <= code < 300:
                         error = f"HTTP {code}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
+            except httpx.HTTPError as exc:  # the message may quote the URL: redact it
+                error = redact_text(f"{type(exc).__name__}: {exc}")[:500]
             ok = error is None
             delivered += ok
             self.store.run(functools.partial(self._record, row=row, code=code, error=error, ok=ok))
