@@ -31,6 +31,7 @@ from ticketing.api import other, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
 from ticketing.errors import TicketingError
+from ticketing.httpsec import RateLimit, SecurityHeaders, default_rules
 from ticketing.notify import MqttPublisher, WebhookSender
 from ticketing.schemas import ErrorOut
 from ticketing.sla import SlaMonitor
@@ -306,6 +307,10 @@ def create_app(
         "Every route needs `Authorization: Bearer <token>` except `/track/{code}`; each "
         "operation lists the roles it admits in `x-roles`.",
         lifespan=lifespan,
+        # No Swagger UI/ReDoc: they load from a CDN (fails offline, and needs inline script
+        # under the CSP). The schema stays at /openapi.json for any local viewer.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     app.state.sla = sla
@@ -314,6 +319,8 @@ def create_app(
     app.state.expire_keys = expire_keys
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     app.add_middleware(AllowHeader, fastapi=app)
+    app.add_middleware(RateLimit, rules=default_rules(cfg.login_per_minute, cfg.track_per_minute))
+    app.add_middleware(SecurityHeaders)  # outermost: also on 413 and 429 answers
     _handlers(app)
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)

@@ -27,6 +27,10 @@ class TicketingSettings(Section):
     webhook_allow_private: bool = Field(
         False, description="allow webhook targets on loopback or private networks"
     )
+    login_per_minute: int = Field(10, ge=1, le=10_000, description="console logins per client")
+    track_per_minute: int = Field(
+        30, ge=1, le=100_000, description="tracking-code lookups per client address"
+    )
 
 
 def ticketing_settings(settings: Settings) -> TicketingSettings:
