@@ -339,7 +339,11 @@ TrackCode = Annotated[str, Path(pattern=r"^[A-Z2-9]{10}$", description="the cust
 
 
 @router.get(
-    "/track/{code}", response_model=TrackOut, tags=["public"], openapi_extra={"x-roles": ["public"]}
+    "/track/{code}",
+    response_model=TrackOut,
+    tags=["public"],
+    openapi_extra={"x-roles": ["public"]},
+    responses={429: {"description": "too many lookups from this address; see Retry-After"}},
 )
 def track(request: Request, code: TrackCode) -> Any:
     """Progress for a customer: no login, and no names, notes or other internal detail."""
