@@ -58,7 +58,15 @@ def post_anomaly(
     """An anomaly event (v1 contract), for detectors that do not speak MQTT. The event id is
     the idempotency key: a repeated event answers ``duplicate``."""
     require_site(actor, event.site)
-    result = store(request).run(lambda tx: intake.ingest(tx, actor, event))
+
+    def fn(tx: Tx) -> dict[str, Any]:
+        if actor.sites is not None:  # the event's site is ours; the asset must be too
+            known = tx.one("select site from assets where asset = %s", (event.asset,))
+            if known is not None and not actor.sees(known["site"]):
+                raise NotFound("asset", event.asset)
+        return intake.ingest(tx, actor, event)
+
+    result = store(request).run(fn)
     status = 201 if result["outcome"] == "opened" else 200
     return JSONResponse(
         AnomalyResult.model_validate(result).model_dump(mode="json"), status_code=status

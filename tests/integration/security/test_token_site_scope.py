@@ -102,6 +102,13 @@ def test_scoped_integration_token_cannot_open_or_read_other_site(
     r = client.post("/anomalies", json=event, headers=h)
     assert r.status_code == 403, r.text
     assert "site" in r.json()["detail"]
+    # ... nor one that claims site A for site B's asset (tickets follow the asset's site)
+    r = client.post("/anomalies", json={**event, "site": s["site_a"]}, headers=h)
+    assert r.status_code == 404, r.text
+    opened = client.get(
+        "/tickets", params={"asset": s["asset_b"]}, headers=_auth(sec_tokens["admin"])
+    ).json()
+    assert [t["source"] for t in opened] == ["manual"]
     assert client.get("/me", headers=h).json()["sites"] == [s["site_a"]]
 
     # Control: the unscoped integration token still works on both sites, as before.
