@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forewarn import db as fdb
+from forewarn import redact
 from forewarn import settings as fsettings
 from forewarn.errors import ForewarnError
 
@@ -175,6 +176,7 @@ def _wanted(argv: list[str]) -> str | None:
 
 
 def main() -> None:
+    redact.install()  # no URL credentials or tokens in any service's log
     _register_services(_wanted(sys.argv[1:]))
     try:
         app()

@@ -24,12 +24,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from forewarn import redact
 from forewarn.settings import Settings
 from ticketing import console
 from ticketing.api import other, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
 from ticketing.errors import TicketingError
+from ticketing.httpsec import RateLimit, SecurityHeaders, default_rules
 from ticketing.notify import MqttPublisher, WebhookSender
 from ticketing.schemas import ErrorOut
 from ticketing.sla import SlaMonitor
@@ -42,23 +44,67 @@ STATIC = HERE / "static"
 
 
 class BodyLimit:
-    """413 for a declared body over the limit (plain ASGI: no per-request task overhead)."""
+    """413 for a body over the limit, declared or streamed (chunked), before any route,
+    dependency or token check runs.
+
+    Plain ASGI (no per-request task overhead). A declared Content-Length over the limit is
+    refused before a byte is read. A streamed body is counted as it arrives: the moment the
+    count passes the limit the 413 goes out, ``receive`` reports a disconnect (so the app
+    stops reading) and whatever the app still tries to send is dropped. The server then
+    closes the connection instead of reading the rest, so memory never holds more than the
+    limit (uvicorn pauses the socket while a chunk waits to be read).
+    """
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
+    def _too_large(self) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"request body larger than {self.limit} bytes"},
+            status_code=413,
+            headers={"connection": "close"},  # uvicorn closes instead of draining the rest
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                    response = JSONResponse(
-                        {"detail": f"request body larger than {self.limit} bytes"},
-                        status_code=413,
-                    )
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                await self._too_large()(scope, receive, send)
+                return
+        seen = 0
+        refused = False
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    refused = True
+                    if not started:
+                        await self._too_large()(scope, receive, send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 already went out; the app's late answer is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -158,6 +204,7 @@ def create_app(
     """Build the app. ``background=False`` leaves the SLA/webhook timers to the caller
     (tests call ``app.state.sla.scan()`` with a manual clock); ``mqtt`` overrides the setting."""
     cfg = config or ticketing_settings(settings)
+    redact.install()  # webhook URLs carry credentials; also when run without the CLI
     store = Store(
         settings.database.dsn,
         clock or SystemClock(),
@@ -171,6 +218,7 @@ def create_app(
         max_attempts=cfg.webhook_max_attempts,
         backoff_s=cfg.webhook_backoff_s,
         timeout_s=cfg.webhook_timeout_s,
+        allow_private=cfg.webhook_allow_private,
     )
     use_mqtt = cfg.mqtt_enabled if mqtt is None else mqtt
 
@@ -259,6 +307,10 @@ def create_app(
         "Every route needs `Authorization: Bearer <token>` except `/track/{code}`; each "
         "operation lists the roles it admits in `x-roles`.",
         lifespan=lifespan,
+        # No Swagger UI/ReDoc: they load from a CDN (fails offline, and needs inline script
+        # under the CSP). The schema stays at /openapi.json for any local viewer.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.store = store
     app.state.sla = sla
@@ -267,6 +319,8 @@ def create_app(
     app.state.expire_keys = expire_keys
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     app.add_middleware(AllowHeader, fastapi=app)
+    app.add_middleware(RateLimit, rules=default_rules(cfg.login_per_minute, cfg.track_per_minute))
+    app.add_middleware(SecurityHeaders)  # outermost: also on 413 and 429 answers
     _handlers(app)
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,9 +19,10 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
 
-from ticketing.errors import Invalid, NotFound
+from ticketing.errors import Forbidden, Invalid, NotFound
 from ticketing.store import Actor, Store, Tx
 
+SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Role = Literal["admin", "dispatcher", "engineer", "integration"]
 ROLES: tuple[str, ...] = get_args(Role)
 PREFIX = "fwt_"
@@ -50,10 +52,16 @@ def create_token(
     role: str,
     engineer_id: int | None = None,
     actor: Actor = CLI,
+    sites: list[str] | None = None,
 ) -> tuple[int, str]:
-    """Create a token; return (id, token). The token itself is shown once and never stored."""
+    """Create a token; return (id, token). The token itself is shown once and never stored.
+    ``sites`` scopes it to those sites (None: every site)."""
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}", role=role)
+    if sites is not None:
+        sites = sorted(set(sites))
+        if not sites or not all(SITE_RE.match(s) for s in sites):
+            raise Invalid("sites: one or more site names (letters, digits, '.', '_', '-')")
     token = PREFIX + secrets.token_urlsafe(32)
 
     def fn(tx: Tx) -> int:
@@ -63,9 +71,9 @@ def create_token(
             if tx.one("select 1 from engineers where id = %s", (engineer_id,)) is None:
                 raise NotFound("engineer", engineer_id)
         row = tx.one(
-            "insert into api_tokens (name, role, engineer_id, token_hash) values (%s, %s, %s, %s)"
-            " returning id",
-            (name, role, engineer_id, hash_token(token)),
+            "insert into api_tokens (name, role, engineer_id, token_hash, sites)"
+            " values (%s, %s, %s, %s, %s) returning id",
+            (name, role, engineer_id, hash_token(token), sites),
         )
         assert row is not None
         tx.audit(
@@ -74,7 +82,7 @@ def create_token(
             "token",
             row["id"],
             None,
-            {"name": name, "role": role, "engineer_id": engineer_id},
+            {"name": name, "role": role, "engineer_id": engineer_id, "sites": sites},
         )
         return int(row["id"])
 
@@ -118,14 +126,15 @@ def current_actor(
     store: Store = request.app.state.store
     row = store.read(
         lambda tx: tx.one(
-            "select id, name, role, engineer_id from api_tokens"
+            "select id, name, role, engineer_id, sites from api_tokens"
             " where token_hash = %s and revoked_at is null",
             (hash_token(creds.credentials),),
         )
     )
     if row is None:
         raise _unauthorized("unknown or revoked token")
-    return Actor(row["name"], row["role"], row["id"], row["engineer_id"])
+    sites = tuple(row["sites"]) if row["sites"] is not None else None
+    return Actor(row["name"], row["role"], row["id"], row["engineer_id"], sites)
 
 
 def require(*roles: str) -> Callable[..., Actor]:
@@ -144,3 +153,18 @@ def require(*roles: str) -> Callable[..., Actor]:
 
 ANY_ROLE = ROLES
 STAFF = ("admin", "dispatcher")
+
+
+def require_site(actor: Actor, site: str) -> None:
+    """403 when a request names a site outside the token's scope (e.g. an anomaly event)."""
+    if not actor.sees(site):
+        raise Forbidden(
+            f"site: this token is scoped to {', '.join(actor.sites or ())}; not {site!r}",
+            site=site,
+        )
+
+
+def require_unscoped(actor: Actor, what: str) -> None:
+    """403 for site-scoped tokens on routes whose data spans every site."""
+    if actor.sites is not None:
+        raise Forbidden(f"a site-scoped token may not {what}")

@@ -24,6 +24,13 @@ class TicketingSettings(Section):
     idempotency_ttl_h: float = Field(24.0, gt=0, description="how long a key replays")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="larger requests get 413")
     distance_scale_km: float = Field(100.0, gt=0, description="distance at which its score is 0")
+    webhook_allow_private: bool = Field(
+        False, description="allow webhook targets on loopback or private networks"
+    )
+    login_per_minute: int = Field(10, ge=1, le=10_000, description="console logins per client")
+    track_per_minute: int = Field(
+        30, ge=1, le=100_000, description="tracking-code lookups per client address"
+    )
 
 
 def ticketing_settings(settings: Settings) -> TicketingSettings:

@@ -36,13 +36,15 @@ select {group} as "group",
       is not null or t.resolution_code = 'confirmed')) or t.source = 'customer'), 0)
     as ticketed_before_customer
 from tickets t left join assets a on a.asset = t.asset
-where t.state <> 'cancelled'
+where t.state <> 'cancelled' and (%(sites)s::text[] is null or t.site = any(%(sites)s))
 group by 1 order by 1 nulls first
 """
 
 
-def kpis(tx: Tx, group_by: str) -> list[dict[str, Any]]:
-    rows = tx.all(KPI_SQL.format(group=GROUP_SQL[group_by]))
+def kpis(tx: Tx, group_by: str, sites: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """``sites`` limits the tickets counted (a site-scoped token's view); None: all."""
+    scope = list(sites) if sites is not None else None
+    rows = tx.all(KPI_SQL.format(group=GROUP_SQL[group_by]), {"sites": scope})
     for r in rows:
         for k, v in r.items():
             if k not in ("group", "tickets") and v is not None:

@@ -11,17 +11,65 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from forewarn.contract import topics
+from forewarn.redact import redact_text
+from ticketing.errors import Invalid
 from ticketing.store import Emitted, Store, Tx
 
 log = logging.getLogger("ticketing.notify")
+# httpx logs every request line (with the full URL) at INFO; the outcome of each delivery is
+# in webhook_deliveries, so its lines are noise here. Redaction covers them when enabled.
+if logging.getLogger("httpx").level == logging.NOTSET:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+ALLOW_SETTING = "ticketing.webhook_allow_private"
+
+
+def _not_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def private_target(url: str) -> str | None:
+    """Why ``url`` must not be called (its host is, or resolves to, a loopback, private,
+    link-local, reserved or multicast address), or None for a public target.
+
+    Webhooks run inside the network: without this an admin could probe internal hosts and
+    read the answers in the delivery log (a port scanner), or reach cloud metadata."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return f"host {host!r} does not resolve"
+    for info in infos:
+        address = str(info[4][0]).split("%", 1)[0]
+        if _not_public(ipaddress.ip_address(address)):
+            return f"host {host!r} is a non-public address ({address})"
+    return None
+
+
+def check_target(url: str, allow_private: bool) -> None:
+    """422 naming the ``url`` field for a webhook target we refuse (see ``private_target``)."""
+    if allow_private:
+        return
+    reason = private_target(url)
+    if reason is not None:
+        raise Invalid(
+            f"url: {reason}; webhooks to loopback or private networks are refused"
+            f" unless {ALLOW_SETTING} is true",
+            field="url",
+        )
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -37,8 +85,10 @@ class WebhookSender:
         backoff_s: float = 5.0,
         timeout_s: float = 5.0,
         batch: int = 50,
+        allow_private: bool = False,
     ) -> None:
         self.store = store
+        self.allow_private = allow_private
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
@@ -56,7 +106,7 @@ class WebhookSender:
         rows = tx.all(
             "select d.id, d.event_type, d.payload, d.attempts, w.url, w.secret"
             " from webhook_deliveries d join webhooks w on w.id = d.webhook_id"
-            " where d.status = 'pending' and d.next_attempt_at <= %s"
+            " where d.status = 'pending' and w.active and d.next_attempt_at <= %s"
             " order by d.next_attempt_at, d.id limit %s for update of d skip locked",
             (tx.now, self.batch),
         )
@@ -80,13 +130,18 @@ class WebhookSender:
             }
             code: int | None = None
             error: str | None = None
+            # Checked again at send time: a name may resolve elsewhere than at creation.
+            refused = None if self.allow_private else private_target(row["url"])
             try:
-                resp = self.client.post(row["url"], content=body, headers=headers)
-                code = resp.status_code
-                if not 200 <= code < 300:
-                    error = f"HTTP {code}"
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:500]
+                if refused is not None:
+                    error = f"refused: {refused} ({ALLOW_SETTING} is false)"
+                else:
+                    resp = self.client.post(row["url"], content=body, headers=headers)
+                    code = resp.status_code
+                    if not 200 <= code < 300:
+                        error = f"HTTP {code}"
+            except httpx.HTTPError as exc:  # the message may quote the URL: redact it
+                error = redact_text(f"{type(exc).__name__}: {exc}")[:500]
             ok = error is None
             delivered += ok
             self.store.run(functools.partial(self._record, row=row, code=code, error=error, ok=ok))

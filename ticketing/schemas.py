@@ -340,6 +340,7 @@ class Me(BaseModel):
     name: str
     role: str
     engineer_id: int | None
+    sites: list[str] | None = Field(None, description="the token's site scope; null: all")
 
 
 class VerifyOut(BaseModel):

@@ -41,6 +41,11 @@ class Actor:
     role: str
     token_id: int | None = None
     engineer_id: int | None = None
+    sites: tuple[str, ...] | None = None  # a token's site scope; None: every site
+
+    def sees(self, site: str) -> bool:
+        """Whether the actor's site scope covers ``site`` (unscoped actors see all)."""
+        return self.sites is None or site in self.sites
 
 
 SYSTEM = Actor("system", "system")

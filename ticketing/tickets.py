@@ -33,7 +33,10 @@ def get(tx: Tx, ticket_id: int, *, lock: bool = False) -> Row:
 
 
 def check_visible(actor: Actor, row: Row) -> None:
-    """Engineers see and act on their own tickets only."""
+    """Engineers see and act on their own tickets only; a site-scoped token sees only its
+    sites' tickets (others answer 404, as if they did not exist)."""
+    if not actor.sees(row["site"]):
+        raise NotFound("ticket", row["id"])
     if actor.role == "engineer" and row["engineer_id"] != actor.engineer_id:
         raise Forbidden(
             f"ticket {row['id']} is not assigned to you; engineers see only their own tickets",
@@ -95,6 +98,8 @@ def after_open(tx: Tx, actor: Actor, row: Row) -> Row:
 def create(tx: Tx, actor: Actor, data: TicketCreate) -> tuple[Row, bool]:
     """Open a ticket; a customer report on an asset with an open predictive ticket joins it."""
     a = asset(tx, data.asset)
+    if not actor.sees(a["site"]):
+        raise NotFound("asset", data.asset)  # a scoped token does not see other sites' assets
     if data.source == "customer":
         pred = tx.one(
             "select * from tickets where asset = %s and source = 'predictive' and state not in"

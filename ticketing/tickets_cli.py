@@ -237,11 +237,16 @@ def token_create(
     role: Annotated[str, typer.Option(help="admin, dispatcher, engineer or integration")],
     config: ConfigOpt = None,
     engineer: Annotated[int | None, typer.Option(help="engineer id (engineer role)")] = None,
+    site: Annotated[
+        list[str] | None,
+        typer.Option(help="scope the token to this site (repeat for several); default: all"),
+    ] = None,
 ) -> None:
     """Create a token and print it once (only its hash is stored)."""
     with fdb.connect(_settings(config).database.dsn, autocommit=True) as conn:
-        ident, token = auth.create_token(conn, name, role, engineer)
-    console.print(f"token {ident} ({role}) for {name}:")
+        ident, token = auth.create_token(conn, name, role, engineer, sites=site or None)
+    scope = f", sites {', '.join(sorted(set(site)))}" if site else ""
+    console.print(f"token {ident} ({role}{scope}) for {name}:")
     print(token)
 
 
@@ -260,10 +265,11 @@ def token_list(config: ConfigOpt = None) -> None:
     """Tokens (never the secrets)."""
     with fdb.connect(_settings(config).database.dsn) as conn:
         rows = conn.execute(
-            "select id, name, role, engineer_id, created_at, revoked_at from api_tokens order by id"
+            "select id, name, role, engineer_id, array_to_string(sites, ','), created_at,"
+            " revoked_at from api_tokens order by id"
         ).fetchall()
     table = Table(title="API tokens")
-    for col in ("id", "name", "role", "engineer", "created", "revoked"):
+    for col in ("id", "name", "role", "engineer", "sites", "created", "revoked"):
         table.add_column(col)
     for r in rows:
         table.add_row(*(_fmt(v) for v in r))

@@ -13,8 +13,10 @@ from forewarn.contract import AnomalyEvent
 from ticketing import engineers as E
 from ticketing import intake, kpis, lifecycle
 from ticketing.api.common import EngineerId, role_extra, roles, store, strict
+from ticketing.auth import require_site, require_unscoped
 from ticketing.errors import AuditBroken, Forbidden, NotFound
 from ticketing.lifecycle import Priority
+from ticketing.notify import check_target
 from ticketing.schemas import (
     MAX_ID,
     AnomalyResult,
@@ -55,7 +57,16 @@ def post_anomaly(
 ) -> Any:
     """An anomaly event (v1 contract), for detectors that do not speak MQTT. The event id is
     the idempotency key: a repeated event answers ``duplicate``."""
-    result = store(request).run(lambda tx: intake.ingest(tx, actor, event))
+    require_site(actor, event.site)
+
+    def fn(tx: Tx) -> dict[str, Any]:
+        if actor.sites is not None:  # the event's site is ours; the asset must be too
+            known = tx.one("select site from assets where asset = %s", (event.asset,))
+            if known is not None and not actor.sees(known["site"]):
+                raise NotFound("asset", event.asset)
+        return intake.ingest(tx, actor, event)
+
+    result = store(request).run(fn)
     status = 201 if result["outcome"] == "opened" else 200
     return JSONResponse(
         AnomalyResult.model_validate(result).model_dump(mode="json"), status_code=status
@@ -128,9 +139,10 @@ def patch_engineer(
     openapi_extra=role_extra(*STAFF),
 )
 def sla_policies(request: Request, actor: Actor = roles(*STAFF)) -> Any:
-    return store(request).read(
+    rows = store(request).read(
         lambda tx: tx.all("select * from sla_policies order by priority, site <> '*', site")
     )
+    return [r for r in rows if r["site"] == "*" or actor.sees(r["site"])]
 
 
 @router.put(
@@ -154,6 +166,10 @@ def put_sla_policy(
 ) -> Any:
     """Set a policy (for one site, or the default ``*``); it applies to tickets opened (or
     re-prioritised) from now on."""
+    if site == "*":
+        require_unscoped(actor, "set the default (all-site) policy")
+    else:
+        require_site(actor, site)
 
     def fn(tx: Tx) -> Any:
         before = tx.one(
@@ -194,6 +210,8 @@ def create_webhook(
     _strict: None = strict(WebhookIn),
 ) -> Any:
     """Subscribe a URL to event types; the HMAC secret is returned once."""
+    require_unscoped(actor, "manage webhooks (they carry every site's events)")
+    check_target(str(body.url), request.app.state.config.webhook_allow_private)
     secret = body.secret or secrets.token_urlsafe(32)
 
     def fn(tx: Tx) -> Any:
@@ -222,6 +240,7 @@ def create_webhook(
     openapi_extra=role_extra("admin"),
 )
 def list_webhooks(request: Request, actor: Actor = roles("admin")) -> Any:
+    require_unscoped(actor, "manage webhooks (they carry every site's events)")
     rows = store(request).read(lambda tx: tx.all("select * from webhooks order by id"))
     return [{**r, "secret": None} for r in rows]
 
@@ -235,6 +254,7 @@ def delete_webhook(
     actor: Actor = roles("admin"),
 ) -> None:
     """Deactivate (kept for the delivery log)."""
+    require_unscoped(actor, "manage webhooks (they carry every site's events)")
 
     def fn(tx: Tx) -> None:
         row = tx.one(
@@ -243,6 +263,11 @@ def delete_webhook(
         )
         if row is None:
             raise NotFound("active webhook", webhook_id)
+        tx.conn.execute(  # its queued deliveries stop here, with the reason in the log
+            "update webhook_deliveries set status = 'failed', last_error = 'webhook deactivated'"
+            " where webhook_id = %s and status = 'pending'",
+            (webhook_id,),
+        )
         tx.audit(
             actor, "webhook_deactivated", "webhook", webhook_id, {"active": True}, {"active": False}
         )
@@ -262,6 +287,8 @@ def deliveries(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     actor: Actor = roles("admin"),
 ) -> Any:
+    require_unscoped(actor, "manage webhooks (they carry every site's events)")
+
     def fn(tx: Tx) -> Any:
         if tx.one("select 1 from webhooks where id = %s", (webhook_id,)) is None:
             raise NotFound("webhook", webhook_id)
@@ -279,7 +306,8 @@ def get_kpis(
 ) -> Any:
     """Time to acknowledge and repair (hours), SLA compliance, first-time fix, predictive
     lead time, and the share of faults ticketed before any customer report."""
-    return {"group_by": group_by, "rows": store(request).read(lambda tx: kpis.kpis(tx, group_by))}
+    rows = store(request).read(lambda tx: kpis.kpis(tx, group_by, actor.sites))
+    return {"group_by": group_by, "rows": rows}
 
 
 @router.get(
@@ -287,6 +315,7 @@ def get_kpis(
 )
 def audit_verify(request: Request, actor: Actor = roles("admin")) -> Any:
     """Recompute the hash chain; ``ok: false`` names the first event that does not verify."""
+    require_unscoped(actor, "verify the audit chain (it spans every site)")
     try:
         return {"ok": True, "events": store(request).read(lambda tx: verify_chain(tx.conn))}
     except AuditBroken as exc:
@@ -300,7 +329,12 @@ def audit_verify(request: Request, actor: Actor = roles("admin")) -> Any:
 
 @router.get("/me", response_model=Me, tags=["auth"], openapi_extra=role_extra(*ALL))
 def me(actor: Actor = roles(*ALL)) -> Any:
-    return {"name": actor.name, "role": actor.role, "engineer_id": actor.engineer_id}
+    return {
+        "name": actor.name,
+        "role": actor.role,
+        "engineer_id": actor.engineer_id,
+        "sites": list(actor.sites) if actor.sites is not None else None,
+    }
 
 
 @router.get("/healthz", tags=["auth"], openapi_extra=role_extra(*ALL))
@@ -313,7 +347,11 @@ TrackCode = Annotated[str, Path(pattern=r"^[A-Z2-9]{10}$", description="the cust
 
 
 @router.get(
-    "/track/{code}", response_model=TrackOut, tags=["public"], openapi_extra={"x-roles": ["public"]}
+    "/track/{code}",
+    response_model=TrackOut,
+    tags=["public"],
+    openapi_extra={"x-roles": ["public"]},
+    responses={429: {"description": "too many lookups from this address; see Retry-After"}},
 )
 def track(request: Request, code: TrackCode) -> Any:
     """Progress for a customer: no login, and no names, notes or other internal detail."""

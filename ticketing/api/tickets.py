@@ -102,6 +102,9 @@ def list_tickets(
     if state:
         where.append("state = any(%(states)s)")
         params["states"] = list(state)
+    if actor.sites is not None:  # a site-scoped token lists only its sites
+        where.append("site = any(%(scope)s)")
+        params["scope"] = list(actor.sites)
     if open_only:
         where.append("state not in ('resolved', 'closed', 'cancelled')")
     params |= {"limit": limit, "offset": offset}
@@ -183,7 +186,7 @@ def assign(
     """Manual assignment: overrides routing and is audited with its reason."""
 
     def fn(tx: Tx) -> tuple[int, Any]:
-        row = T.get(tx, ticket_id, lock=True)
+        row = T.get_for(tx, actor, ticket_id, lock=True)
         return 200, T.out(T.assign(tx, actor, row, body.engineer_id, body.reason, manual=True))
 
     return idempotent(request, actor, idempotency_key, body, fn, TicketOut)
@@ -199,7 +202,12 @@ def patch_ticket(
 ) -> Any:
     return store(request).run(
         lambda tx: T.out(
-            T.patch(tx, actor, T.get(tx, ticket_id, lock=True), body.model_dump(exclude_unset=True))
+            T.patch(
+                tx,
+                actor,
+                T.get_for(tx, actor, ticket_id, lock=True),
+                body.model_dump(exclude_unset=True),
+            )
         )
     )
 

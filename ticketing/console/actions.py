@@ -165,7 +165,12 @@ def ticket_assign(
 
     def apply(tx: Tx, actor: Actor, tid: int, body: Any) -> object:
         return T.assign(
-            tx, actor, T.get(tx, tid, lock=True), body.engineer_id, body.reason, manual=True
+            tx,
+            actor,
+            T.get_for(tx, actor, tid, lock=True),
+            body.engineer_id,
+            body.reason,
+            manual=True,
         )
 
     return _act(request, ticket_id, csrf, STAFF, build, apply, "assigned")

@@ -32,6 +32,7 @@ left join lateral (select ts, severity, score, fault_mode, payload from ticket_a
 left join lateral (select count(*)::int as n, min(priority) as top from tickets t
   where t.asset = a.asset and t.{OPEN}) ot on true
 where (%(site)s::text is null or a.site = %(site)s)
+  and (%(scope)s::text[] is null or a.site = any(%(scope)s))
 order by a.site, a.asset limit %(limit)s
 """
 
@@ -59,11 +60,18 @@ def health(row: Row, now: datetime) -> str:
 
 
 def fleet(
-    tx: Tx, site: str | None = None, limit: int = FLEET_LIMIT, *, sparklines: bool = True
+    tx: Tx,
+    site: str | None = None,
+    limit: int = FLEET_LIMIT,
+    *,
+    sparklines: bool = True,
+    scope: tuple[str, ...] | None = None,
 ) -> list[Row]:
     """Assets with their last anomaly (detectors' table or ticket intake, the later one),
-    open tickets, health and a sparkline of the metric that mattered last."""
-    rows = tx.all(FLEET_SQL, {"site": site, "limit": limit})
+    open tickets, health and a sparkline of the metric that mattered last. ``scope``: a
+    site-scoped token's sites (None: all)."""
+    params = {"site": site, "limit": limit, "scope": list(scope) if scope is not None else None}
+    rows = tx.all(FLEET_SQL, params)
     out = []
     for r in rows:
         use_det = r["det_at"] is not None and (r["tick_at"] is None or r["det_at"] >= r["tick_at"])
@@ -200,11 +208,14 @@ def evidence_window(tx: Tx, ticket: Row, evidence: list[Row]) -> dict[str, Any]:
     }
 
 
-def board_counts(tx: Tx, engineer_id: int | None) -> list[Row]:
+def board_counts(
+    tx: Tx, engineer_id: int | None, scope: tuple[str, ...] | None = None
+) -> list[Row]:
     return tx.all(
         "select state, priority, count(*)::int as n from tickets"
-        " where (%(e)s::bigint is null or engineer_id = %(e)s) group by 1, 2 order by 1, 2",
-        {"e": engineer_id},
+        " where (%(e)s::bigint is null or engineer_id = %(e)s)"
+        " and (%(scope)s::text[] is null or site = any(%(scope)s)) group by 1, 2 order by 1, 2",
+        {"e": engineer_id, "scope": list(scope) if scope is not None else None},
     )
 
 

@@ -140,7 +140,7 @@ def _fleet(request: Request, site: str | None, template: str) -> Response:
         return actor
     if site and not SITE_RE.match(site):
         return error_page(request, 422, "site: up to 64 letters, digits, '.', '_' or '-'", actor)
-    assets = store(request).read(lambda tx: data.fleet(tx, site))
+    assets = store(request).read(lambda tx: data.fleet(tx, site, scope=actor.sites))
     for a in assets:
         a["sparkline"] = svg.sparkline(a["spark"], svg.HEALTH_COLOURS.get(a["health"], "#1565c0"))
     return render(request, template, actor, assets=assets, site=site, limit=data.FLEET_LIMIT)
@@ -164,7 +164,7 @@ def site_map(request: Request) -> Response:
         return actor
 
     def fn(tx: Tx) -> dict[str, Any]:
-        assets = data.fleet(tx, None, limit=2000, sparklines=False)
+        assets = data.fleet(tx, None, limit=2000, sparklines=False, scope=actor.sites)
         if actor.role in STAFF:
             engineers = E.listing(tx)
         elif actor.role == "engineer" and actor.engineer_id:
@@ -187,10 +187,10 @@ def kpi_page(request: Request) -> Response:
 
     def fn(tx: Tx) -> dict[str, Any]:
         return {
-            "overall": K.kpis(tx, "none"),
-            "by_site": K.kpis(tx, "site"),
-            "by_engineer": K.kpis(tx, "engineer"),
-            "counts": data.board_counts(tx, None),
+            "overall": K.kpis(tx, "none", actor.sites),
+            "by_site": K.kpis(tx, "site", actor.sites),
+            "by_engineer": K.kpis(tx, "engineer", actor.sites),
+            "counts": data.board_counts(tx, None, actor.sites),
         }
 
     return render(

@@ -13,6 +13,11 @@ from typing import Any
 import pytest
 from ticketing_helpers import anomaly, auth, uid
 
+from forewarn.settings import Settings
+from ticketing.app import create_app
+from ticketing.clock import ManualClock
+from ticketing.config import ticketing_settings
+
 
 class Receiver:
     """A real HTTP endpoint that fails the first ``fail`` requests with 500."""
@@ -37,6 +42,13 @@ class Receiver:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: ManualClock) -> Any:
+    """The receivers here listen on loopback, which webhooks refuse unless allowed."""
+    cfg = ticketing_settings(settings).model_copy(update={"webhook_allow_private": True})
+    return create_app(settings, clock=clock, background=False, mqtt=False, config=cfg)
 
 
 @pytest.fixture
