@@ -268,7 +268,7 @@ class SparkplugIntake:
                 item = check(topics.telemetry(site, asset), json.dumps(doc).encode(), self.policy)
                 if isinstance(item, Rejected):
                     raise ContractError(item.reason)
-                out.append(_sp(item, topic, raw))
+                out.append(_sp(item, topic, raw, hist))
         if events or birth is not None:
             if out:
                 first = out[0]
@@ -363,7 +363,7 @@ def _bdseq(payload: Any) -> int | None:
     return None
 
 
-def _sp(item: Accepted, topic: str, raw: bytes) -> SpAccepted:
+def _sp(item: Accepted, topic: str, raw: bytes, historical: bool) -> SpAccepted:
     """The validated item, pointing back at the Sparkplug message (for dead letters)."""
     return SpAccepted(
         topic=topic,
@@ -376,4 +376,5 @@ def _sp(item: Accepted, topic: str, raw: bytes) -> SpAccepted:
         samples=item.samples,
         newest=item.newest,
         oldest=item.oldest,
+        historical=historical,
     )

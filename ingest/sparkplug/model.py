@@ -23,6 +23,7 @@ class SpAccepted(Accepted):
 
     events: list[Event] = field(default_factory=list)
     births: list[Birth] = field(default_factory=list)
+    historical: bool = False  # the contract's flag, from the metrics' is_historical
 
 
 @dataclass(slots=True)
