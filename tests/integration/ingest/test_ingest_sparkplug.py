@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from functools import partial
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -90,7 +90,7 @@ def device_birth(t: int, temp: float, current: float) -> list[bytes]:
         metric(kind, v, name=name, alias=alias, ts=t)
         for (name, alias, kind), v in zip(BIRTH, values, strict=True)
     ]
-    return out + [metric("String", "centrifugal_pump", name="Properties/AssetClass", ts=t)]
+    return [*out, metric("String", "centrifugal_pump", name="Properties/AssetClass", ts=t)]
 
 
 def stored(db: psycopg.Connection[Any], asset: str) -> list[tuple[int, str, float]]:
