@@ -2,28 +2,28 @@
 
 One parser thread calls ``handle`` in arrival order, which Sparkplug needs (seq and alias
 state are per edge node), so the intake holds no locks. Rows are produced by converting a
-message to the contract's ``TelemetryBatch`` and running the JSON intake's own validator
-on it: the same rules (metric names, finite numbers, time window, asset id) for both.
+message to the contract's ``TelemetryBatch`` (the model JSON messages are validated
+against: ids, metric names, finite numbers) and applying the JSON intake's time window.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from forewarn.contract import DeviceStatus, GatewayStatus, encode, topics, utc
+from forewarn.contract import DeviceStatus, GatewayStatus, TelemetryBatch, decode, encode, topics
 from forewarn.errors import ContractError
 from forewarn.settings import SparkplugSettings
 from ingest.sparkplug import proto
 from ingest.sparkplug.model import Birth, Event, Node, SpAccepted, Table
-from ingest.validate import Accepted, Policy, Rejected, check
+from ingest.validate import Accepted, Policy, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class SparkplugIntake:
         self.counts: Counter[str] = Counter()
         self._last_rebirth: dict[tuple[str, str], float] = {}
         self._names: dict[str, str] = {}
+        self._skip = tuple(cfg.skip_prefixes)
 
     def filters(self) -> list[str]:
         """The subscriptions: the six message types, node- and device-level."""
@@ -230,9 +231,9 @@ class SparkplugIntake:
                 raise ContractError("a metric with neither a name nor an alias")
             if datatype is None:
                 raise ContractError(f"metric {name!r} has no datatype, here or in its birth")
-            if name.startswith(tuple(self.cfg.skip_prefixes)):
+            if name.startswith(self._skip):
                 continue
-            ms = int(m.timestamp) if m.HasField("timestamp") else default_ms
+            ms = m.timestamp if m.HasField("timestamp") else default_ms
             hist = bool(m.is_historical)
             if datatype in proto.NUMERIC:
                 value = proto.number(m, datatype)
@@ -249,26 +250,43 @@ class SparkplugIntake:
         self._check_times(events)
         out: list[Accepted | Rejected] = []
         seq = int(payload.seq) if payload.HasField("seq") else 0
+        topics.check_id(asset, "asset")
         for hist, by_ms in sorted(samples.items()):
             stamps = sorted(by_ms)
             for i in range(0, len(stamps), CHUNK):
-                doc = {
-                    "v": 1,
-                    "asset": asset,
-                    "seq": seq,
-                    "historical": hist,
-                    "gateway": gateway,
-                    "samples": [
-                        {"ts": utc(proto.ms_to_time(ms)), "values": by_ms[ms]}
-                        for ms in stamps[i : i + CHUNK]
-                    ],
-                }
-                if table.asset_class:
-                    doc["asset_class"] = table.asset_class
-                item = check(topics.telemetry(site, asset), json.dumps(doc).encode(), self.policy)
-                if isinstance(item, Rejected):
-                    raise ContractError(item.reason)
-                out.append(_sp(item, topic, raw, hist))
+                part = stamps[i : i + CHUNK]
+                # The contract's own model checks ids, metric names and numbers.
+                batch = decode(
+                    TelemetryBatch,
+                    {
+                        "asset": asset,
+                        "seq": seq,
+                        "historical": hist,
+                        "gateway": gateway,
+                        "asset_class": table.asset_class,
+                        "samples": [
+                            {"ts": proto.ms_to_time(ms), "values": by_ms[ms]} for ms in part
+                        ],
+                    },
+                )
+                oldest, newest = batch.samples[0].ts, batch.samples[-1].ts
+                self._window(oldest, newest)
+                rows = [(s.ts, asset, m, v) for s in batch.samples for m, v in s.values.items()]
+                out.append(
+                    SpAccepted(
+                        topic=topic,
+                        payload=raw,
+                        site=site,
+                        asset=asset,
+                        asset_class=table.asset_class,
+                        gateway=gateway,
+                        rows=rows,
+                        samples=len(batch.samples),
+                        newest=newest,
+                        oldest=oldest,
+                        historical=hist,
+                    )
+                )
         if events or birth is not None:
             if out:
                 first = out[0]
@@ -304,12 +322,22 @@ class SparkplugIntake:
         return found
 
     def _check_times(self, events: list[Event]) -> None:
-        if not events:
-            return
+        if events:
+            self._window(min(e[0] for e in events), max(e[0] for e in events))
+
+    def _window(self, oldest: datetime, newest: datetime) -> None:
+        """The JSON intake's time window (ingest.max_future_s / max_past_s)."""
         now = self.policy.now()
-        newest, oldest = max(e[0] for e in events), min(e[0] for e in events)
-        if newest > now + self.policy.max_future or oldest < now - self.policy.max_past:
-            raise ContractError(f"event time {newest.isoformat()} is outside the accepted window")
+        if newest > now + self.policy.max_future:
+            raise ContractError(
+                f"timestamp {newest.isoformat()} is more than "
+                f"{self.policy.max_future.total_seconds():.0f} s in the future"
+            )
+        if oldest < now - self.policy.max_past:
+            raise ContractError(
+                f"timestamp {oldest.isoformat()} is older than the accepted "
+                f"{self.policy.max_past.total_seconds() / 86400:g} days"
+            )
 
     # -- side effects: rebirth requests and status ---------------------------------------
 
@@ -361,20 +389,3 @@ def _bdseq(payload: Any) -> int | None:
         if m.name == "bdSeq" and m.WhichOneof("value") in ("long_value", "int_value"):
             return int(getattr(m, m.WhichOneof("value")))
     return None
-
-
-def _sp(item: Accepted, topic: str, raw: bytes, historical: bool) -> SpAccepted:
-    """The validated item, pointing back at the Sparkplug message (for dead letters)."""
-    return SpAccepted(
-        topic=topic,
-        payload=raw,
-        site=item.site,
-        asset=item.asset,
-        asset_class=item.asset_class,
-        gateway=item.gateway,
-        rows=item.rows,
-        samples=item.samples,
-        newest=item.newest,
-        oldest=item.oldest,
-        historical=historical,
-    )

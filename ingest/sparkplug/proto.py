@@ -57,6 +57,9 @@ def number(metric: Any, datatype: int) -> float | None:
     and sign-extending reads both.
     """
     kind = metric.WhichOneof("value")
+    if kind == "double_value" and datatype == DOUBLE:  # the common case, first
+        value = metric.double_value
+        return value if math.isfinite(value) else None
     if kind is None or metric.is_null:
         return None
     if datatype == BOOLEAN:
