@@ -228,6 +228,11 @@ class SparkplugSettings(Section):
         5.0, ge=0, description="at most one rebirth request per edge node this often"
     )
     status: bool = Field(True, description="publish births/deaths in the gateway status model")
+    republish: bool = Field(
+        True,
+        description="after commit, publish each converted batch as v1 JSON telemetry, so "
+        "detectors (which read forewarn/v1/+/+/telemetry) score Sparkplug devices too",
+    )
 
     @field_validator("asset", "node_asset", "gateway")
     @classmethod

@@ -230,6 +230,8 @@ class Ingestor:
                 msgs.append(msg)
                 if self.sparkplug is not None and msg.topic.startswith("spBv1.0/"):
                     new = self.sparkplug.handle(msg.topic, msg.payload)
+                elif self.sparkplug is not None and self.sparkplug.echo(msg.topic, msg.payload):
+                    new = []  # our own republished Sparkplug batch: its rows are committed
                 else:
                     new = [check(msg.topic, msg.payload, self.policy)]
                 items.extend(new)
@@ -288,6 +290,8 @@ class Ingestor:
             with attempt:
                 out, dead = self.writer.write(batch.items)
         done = time.monotonic()
+        if self.sparkplug is not None:  # before the acks: a crash here means redelivery
+            self.sparkplug.committed(batch.items, dead)
         for r in dead:
             log.info("dead letter from %s: %s", r.topic, r.reason)
         assert self.client is not None

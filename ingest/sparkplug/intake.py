@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, bytes, int, bool], None]  # topic, payload, qos, retain
 _BAD = re.compile(r"[^A-Za-z0-9_.-]")
 CHUNK = 10_000  # contract.MAX_SAMPLES
+MAX_ECHOES = 20_000  # republished batches awaiting their echo
 
 
 class SparkplugIntake:
@@ -51,6 +53,8 @@ class SparkplugIntake:
         self._last_rebirth: dict[tuple[str, str], float] = {}
         self._names: dict[str, str] = {}
         self._skip = tuple(cfg.skip_prefixes)
+        self._echoes: dict[tuple[str, bytes], None] = {}  # ordered: oldest dropped first
+        self._echo_lock = threading.Lock()  # parser thread reads, writer thread adds
 
     def filters(self) -> list[str]:
         """The subscriptions: the six message types, node- and device-level."""
@@ -285,6 +289,9 @@ class SparkplugIntake:
                         newest=newest,
                         oldest=oldest,
                         historical=hist,
+                        v1=(topics.telemetry(site, asset), encode(batch))
+                        if self.cfg.republish
+                        else None,
                     )
                 )
         if events or birth is not None:
@@ -339,7 +346,29 @@ class SparkplugIntake:
                 f"{self.policy.max_past.total_seconds() / 86400:g} days"
             )
 
-    # -- side effects: rebirth requests and status ---------------------------------------
+    # -- side effects: republished batches, rebirth requests and status -------------------
+
+    def committed(self, items: list[Accepted | Rejected], dead: list[Rejected]) -> None:
+        """After the commit: republish converted batches as v1 JSON for the detectors.
+
+        The worker's own JSON subscription gets them back; ``echo`` drops those, so rows are
+        not written twice (another worker of a shared group would write them idempotently).
+        """
+        if self.publish is None:
+            return
+        refused = {(r.topic, id(r.payload)) for r in dead}
+        for i in items:
+            if isinstance(i, SpAccepted) and i.v1 and (i.topic, id(i.payload)) not in refused:
+                with self._echo_lock:
+                    self._echoes[i.v1] = None
+                    while len(self._echoes) > MAX_ECHOES:
+                        del self._echoes[next(iter(self._echoes))]
+                self.publish(i.v1[0], i.v1[1], 1, False)
+
+    def echo(self, topic: str, raw: bytes) -> bool:
+        """True (once) for a v1 message this intake republished itself: already stored."""
+        with self._echo_lock:
+            return self._echoes.pop((topic, raw), False) is None
 
     def _rebirth(self, group: str, edge: str, why: str) -> None:
         self.counts["rebirth_wanted"] += 1

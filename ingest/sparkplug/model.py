@@ -24,6 +24,7 @@ class SpAccepted(Accepted):
     events: list[Event] = field(default_factory=list)
     births: list[Birth] = field(default_factory=list)
     historical: bool = False  # the contract's flag, from the metrics' is_historical
+    v1: tuple[str, bytes] | None = None  # the batch as v1 JSON telemetry, to republish
 
 
 @dataclass(slots=True)

@@ -313,3 +313,42 @@ def test_a_restarted_worker_resolves_aliases_from_stored_births(
         edge.close()
     assert (t0 + 1000, "Motor.Temperature", 7.25) in stored(db, dev)
     assert dead(db, site) == [] and edge.rebirths == []
+
+
+def test_committed_batches_are_republished_as_v1_telemetry_for_the_detectors(
+    spb: Any, broker: Any, site: str, dsn: str, db: psycopg.Connection[Any]
+) -> None:
+    w = spb()
+    got: list[dict[str, Any]] = []
+    ready = threading.Event()
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"detectors-{site}")
+    sub.on_connect = lambda c, *a: c.subscribe(f"forewarn/v1/{site}/+/telemetry", 1)
+    sub.on_subscribe = lambda *a: ready.set()
+    sub.on_message = lambda c, u, m: got.append(json.loads(m.payload))
+    sub.connect(broker.host, broker.port)
+    sub.loop_start()
+    assert ready.wait(10)
+    edge = EdgeNode(broker.host, broker.port, site, "edge4")
+    dev = f"{site}-chl"
+    t0 = now_ms() - 60_000
+    try:
+        born(edge, dev, t0)
+        edge.send("DDATA", dev, [metric("Double", 5.5, alias=1, ts=t0 + 1000, send_type=False)])
+        old = [metric("Double", 4.5, alias=1, ts=t0 - 9000, historical=True, send_type=False)]
+        edge.send("DDATA", dev, old)
+        wait_for(lambda: len(got) >= 3, 10, "three v1 batches")
+        q = "select count(*) from telemetry where asset = %s"
+        wait_for(lambda: count(dsn, q, dev) == 7, 10, "the rows")
+        wait_for(lambda: w.metrics.messages >= 7, 10, "4 Sparkplug messages and 3 echoes")
+    finally:
+        edge.close()
+        sub.disconnect()
+        sub.loop_stop()
+    by_value = {
+        b["samples"][0]["values"].get("Motor.Temperature"): b for b in got if b["asset"] == dev
+    }
+    assert by_value[5.5]["historical"] is False and by_value[4.5]["historical"] is True
+    assert by_value[20.0]["asset_class"] == "centrifugal_pump"
+    assert by_value[20.0]["gateway"] == "edge4"
+    # The worker got its own three batches back and wrote none of them again.
+    assert w.metrics.rows_duplicate == 0
