@@ -160,8 +160,9 @@ class SparkplugIntake:
     def _ndeath(self, payload: Any, group: str, edge: str) -> None:
         node = self.nodes.get((group, edge))
         bdseq = _bdseq(payload)
-        if node is None or (node.bdseq is not None and bdseq is not None and bdseq != node.bdseq):
-            # A will from an older session (its bdSeq is not the current birth's): ignore.
+        if node is None or bdseq is None or bdseq != node.bdseq:
+            # A will from an older session (its bdSeq is not the current birth's), or one
+            # that cannot be matched at all: ignore it, as the specification says.
             self.counts["stale_deaths"] += 1
             return
         node.online = False

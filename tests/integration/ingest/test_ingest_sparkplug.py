@@ -261,7 +261,8 @@ def test_bad_input_is_dead_lettered_with_a_reason_and_others_keep_flowing(
         flow()
         bad.raw(bad.topic("NBIRTH"), b"")  # an NBIRTH without bdSeq
         flow()
-        bad.raw(bad.topic("NDEATH"), b"")  # no bdSeq: cannot be matched, ignored below
+        bad.raw(bad.topic("NDEATH"), b"")  # no bdSeq: cannot be matched, so ignored
+        bad.send("DDATA", bad_dev, [metric("Double", 8.5, alias=1, ts=t0 + 500, send_type=False)])
         stale = EdgeNode(broker.host, broker.port, site, "good", bdseq=99, ident="-old")
         stale.ndeath()  # a will from an older session of "good": ignored
         stale.close()
@@ -289,6 +290,7 @@ def test_bad_input_is_dead_lettered_with_a_reason_and_others_keep_flowing(
     temps = [v for _, m, v in stored(db, ok_dev) if m == "Motor.Temperature"]
     assert temps == [20.0, *[float(i) for i in range(1, sent + 1)]]
     assert good.rebirths == []  # the stale death changed nothing for the live node
+    assert (t0 + 500, "Motor.Temperature", 8.5) in stored(db, bad_dev)  # still alive
     assert all(t.is_alive() for t in w._threads)
 
 
