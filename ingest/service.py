@@ -81,9 +81,11 @@ class Ingestor:
             max_past=timedelta(seconds=cfg.max_past_s),
             max_bytes=cfg.max_payload_bytes,
         )
-        # Sparkplug B is another input format: same parser thread, writer and acks.
+        # Sparkplug B is another input format: same parser thread, writer and acks. Its
+        # seq and alias state need every message of a node in order: worker 0 only.
         spb = sparkplug(settings)
-        self.sparkplug = SparkplugIntake(spb, self.policy) if spb.enabled else None
+        on = spb.enabled and index == 0
+        self.sparkplug = SparkplugIntake(spb, self.policy) if on else None
         self.writer = (SparkplugWriter if self.sparkplug else Writer)(
             settings.database.dsn,
             mode=cfg.write_mode,
