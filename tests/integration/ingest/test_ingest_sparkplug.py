@@ -354,3 +354,13 @@ def test_committed_batches_are_republished_as_v1_telemetry_for_the_detectors(
     assert by_value[20.0]["gateway"] == "edge4"
     # The worker got its own three batches back and wrote none of them again.
     assert w.metrics.rows_duplicate == 0
+
+
+def test_only_worker_zero_takes_sparkplug(dsn: str, broker: Any, site: str) -> None:
+    env = {"FOREWARN_DATABASE__DSN": dsn, "FOREWARN_MQTT__URL": broker.url}
+    s = load(path=os.devnull, environ={**env, "FOREWARN_SPARKPLUG__ENABLED": "true"})
+    first, second = (Ingestor(s, load_ingest(s), index=i) for i in (0, 1))
+    assert first.sparkplug is not None and second.sparkplug is None
+    assert first.sparkplug.filters()[0] == "spBv1.0/+/NBIRTH/+"
+    off = load(path=os.devnull, environ=env)
+    assert Ingestor(off, load_ingest(off)).sparkplug is None  # off by default
