@@ -13,8 +13,9 @@ Mosquitto:
    process sends every message at QoS 1; the clock stops when the committed row counter
    reaches the total, and the table is then counted.
 
-Both formats carry identical samples (``--metrics`` per timestamp, ``--per-message``
-timestamps per message), so samples/s compare directly; messages/s are given too.
+Both formats carry identical readings (``--metrics`` per timestamp, ``--per-message``
+timestamps per message); a reading (one metric at one time) is one row, so rows/s compare
+directly; messages/s are given too.
 """
 
 from __future__ import annotations
@@ -234,8 +235,8 @@ def main() -> None:
             broker.kill()
     med = {k: statistics.median(v) for k, v in runs.items()}
     per_msg = rows / data_msgs
-    table = Table(title=f"Sparkplug vs JSON intake ({rows:,} samples, {per_msg:.0f}/message)")
-    for col in ("path", "samples/s", "messages/s", "vs raw COPY", "rounds (samples/s)"):
+    table = Table(title=f"Sparkplug vs JSON intake ({rows:,} readings, {per_msg:.0f}/message)")
+    for col in ("path", "readings/s (rows)", "messages/s", "vs raw COPY", "rounds (rows/s)"):
         table.add_column(col, justify="left" if col == "path" else "right")
     for label, key in labels:
         table.add_row(
