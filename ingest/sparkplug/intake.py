@@ -53,7 +53,9 @@ class SparkplugIntake:
         self._last_rebirth: dict[tuple[str, str], float] = {}
         self._names: dict[str, str] = {}
         self._skip = tuple(cfg.skip_prefixes)
-        self._echoes: dict[tuple[str, bytes], None] = {}  # ordered: oldest dropped first
+        # (topic, size, hash) of batches we republished; ordered, so the oldest go first.
+        # Hashes, not payloads: a worker that never hears its echoes holds kilobytes, not GB.
+        self._echoes: dict[tuple[str, int, int], None] = {}
         self._echo_lock = threading.Lock()  # parser thread reads, writer thread adds
 
     def filters(self) -> list[str]:
@@ -361,7 +363,7 @@ class SparkplugIntake:
         for i in items:
             if isinstance(i, SpAccepted) and i.v1 and (i.topic, id(i.payload)) not in refused:
                 with self._echo_lock:
-                    self._echoes[i.v1] = None
+                    self._echoes[_echo_key(*i.v1)] = None
                     while len(self._echoes) > MAX_ECHOES:
                         del self._echoes[next(iter(self._echoes))]
                 self.publish(i.v1[0], i.v1[1], 1, False)
@@ -369,7 +371,7 @@ class SparkplugIntake:
     def echo(self, topic: str, raw: bytes) -> bool:
         """True (once) for a v1 message this intake republished itself: already stored."""
         with self._echo_lock:
-            return self._echoes.pop((topic, raw), False) is None
+            return self._echoes.pop(_echo_key(topic, raw), False) is None
 
     def _rebirth(self, group: str, edge: str, why: str) -> None:
         self.counts["rebirth_wanted"] += 1
@@ -419,3 +421,7 @@ def _bdseq(payload: Any) -> int | None:
         if m.name == "bdSeq" and m.WhichOneof("value") in ("long_value", "int_value"):
             return int(getattr(m, m.WhichOneof("value")))
     return None
+
+
+def _echo_key(topic: str, raw: bytes) -> tuple[str, int, int]:
+    return topic, len(raw), hash(raw)  # SipHash: a false match is a 2**-64 event
