@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -23,6 +22,7 @@ from forewarn.contract import DeviceStatus, GatewayStatus, TelemetryBatch, decod
 from forewarn.errors import ContractError
 from forewarn.settings import SparkplugSettings
 from ingest.sparkplug import proto
+from ingest.sparkplug.echo import Echoes
 from ingest.sparkplug.model import Birth, Event, Node, SpAccepted, Table
 from ingest.validate import Accepted, Policy, Rejected
 
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, bytes, int, bool], None]  # topic, payload, qos, retain
 _BAD = re.compile(r"[^A-Za-z0-9_.-]")
 CHUNK = 10_000  # contract.MAX_SAMPLES
-MAX_ECHOES = 20_000  # republished batches awaiting their echo
 
 
 class SparkplugIntake:
@@ -53,10 +52,7 @@ class SparkplugIntake:
         self._last_rebirth: dict[tuple[str, str], float] = {}
         self._names: dict[str, str] = {}
         self._skip = tuple(cfg.skip_prefixes)
-        # (topic, size, hash) of batches we republished; ordered, so the oldest go first.
-        # Hashes, not payloads: a worker that never hears its echoes holds kilobytes, not GB.
-        self._echoes: dict[tuple[str, int, int], None] = {}
-        self._echo_lock = threading.Lock()  # parser thread reads, writer thread adds
+        self._echoes = Echoes()  # what we republished, to drop when it comes back
 
     def filters(self) -> list[str]:
         """The subscriptions: the six message types, node- and device-level."""
@@ -362,16 +358,12 @@ class SparkplugIntake:
         refused = {(r.topic, id(r.payload)) for r in dead}
         for i in items:
             if isinstance(i, SpAccepted) and i.v1 and (i.topic, id(i.payload)) not in refused:
-                with self._echo_lock:
-                    self._echoes[_echo_key(*i.v1)] = None
-                    while len(self._echoes) > MAX_ECHOES:
-                        del self._echoes[next(iter(self._echoes))]
+                self._echoes.add(*i.v1)
                 self.publish(i.v1[0], i.v1[1], 1, False)
 
     def echo(self, topic: str, raw: bytes) -> bool:
         """True (once) for a v1 message this intake republished itself: already stored."""
-        with self._echo_lock:
-            return self._echoes.pop(_echo_key(topic, raw), False) is None
+        return self._echoes.take(topic, raw)
 
     def _rebirth(self, group: str, edge: str, why: str) -> None:
         self.counts["rebirth_wanted"] += 1
@@ -421,7 +413,3 @@ def _bdseq(payload: Any) -> int | None:
         if m.name == "bdSeq" and m.WhichOneof("value") in ("long_value", "int_value"):
             return int(getattr(m, m.WhichOneof("value")))
     return None
-
-
-def _echo_key(topic: str, raw: bytes) -> tuple[str, int, int]:
-    return topic, len(raw), hash(raw)  # SipHash: a false match is a 2**-64 event
