@@ -57,6 +57,9 @@ def run_cmd(
     scenario: ScenarioArg,
     mqtt: Annotated[bool, typer.Option("--mqtt", help="publish as MQTT-native devices")] = False,
     modbus: Annotated[bool, typer.Option("--modbus", help="serve Modbus TCP devices")] = False,
+    sparkplug: Annotated[
+        bool, typer.Option("--sparkplug", help="publish as Sparkplug B edge nodes (one per site)")
+    ] = False,
     speed: Annotated[
         float | None, typer.Option(help="simulated s per wall s (default: scenario)")
     ] = None,
@@ -89,6 +92,8 @@ def run_cmd(
 ) -> None:
     """Run SCENARIO in real or accelerated time, feeding MQTT and/or Modbus."""
     try:
+        if mqtt and sparkplug:
+            raise typer.BadParameter("choose --mqtt or --sparkplug, not both")
         sc = load_scenario(scenario)
         pace = None if fast else (speed or sc.speed)
         period = sample_period or sc.sample_period_s
@@ -132,6 +137,7 @@ def run_cmd(
                 layout,
                 profiles_dir,
                 device_map,
+                sparkplug=sparkplug,
             )
         )
     except (ForewarnError, ValueError) as exc:
@@ -164,20 +170,23 @@ async def _run(
     layout: str,
     profiles_dir: Path | None,
     device_map: Path | None,
+    sparkplug: bool = False,
 ) -> tuple[RunStats, int]:
     from device_sim.modbus_out import ModbusFleet
     from device_sim.mqtt_out import MqttFleet
+    from device_sim.sparkplug_out import SparkplugFleet
     from forewarn import settings as fw_settings
 
     sinks: list[Sink] = []
-    publisher = server = None
-    if mqtt:
+    publisher: MqttFleet | SparkplugFleet | None = None
+    server = None
+    if mqtt or sparkplug:
         s = fw_settings.load(config).mqtt
         if mqtt_url:
             s = s.model_copy(
                 update={"url": fw_settings.MqttSettings.model_validate({"url": mqtt_url}).url}
             )
-        publisher = MqttFleet(fleet, s)
+        publisher = SparkplugFleet(fleet, s) if sparkplug else MqttFleet(fleet, s)
         publisher.start()
         sinks.append(publisher)
     if modbus:

@@ -209,3 +209,59 @@ def section(settings: Settings, name: str, model: type[S]) -> S:
 def current() -> Settings:
     """Settings of this process, loaded once."""
     return load()
+
+
+# -- Sparkplug B (ingest intake and the simulator's edge nodes) ----------------------------
+
+
+class SparkplugSettings(Section):
+    """``sparkplug:``: how Sparkplug B groups, edge nodes and devices map onto the contract.
+
+    Shared by ingest (which decodes) and device_sim (which publishes), so both agree on
+    topics and names. Templates may use ``{group}``, ``{edge}`` and ``{device}``.
+    """
+
+    enabled: bool = Field(False, description="ingest also subscribes to spBv1.0/...")
+    group_filter: str = Field(
+        "+", pattern=r"^(\+|[^/+#]{1,64})$", description="'+' or one Sparkplug group id"
+    )
+    sites: dict[str, str] = Field(
+        default_factory=dict, description="group id -> site (default: the group id itself)"
+    )
+    asset: str = Field("{device}", description="asset id of a device's metrics")
+    node_asset: str = Field("{edge}", description="asset id of node-level (NDATA) metrics")
+    gateway: str = Field("{edge}", description="gateway id in the status model")
+    metric_names: dict[str, str] = Field(
+        default_factory=dict, description="Sparkplug metric name -> contract metric name"
+    )
+    skip_prefixes: list[str] = Field(
+        default_factory=lambda: ["bdSeq", "Node Control/", "Device Control/", "Node Info/"],
+        description="metrics never stored (session bookkeeping, commands)",
+    )
+    class_metric: str = Field(
+        "Properties/AssetClass", description="a birth string metric naming the asset class"
+    )
+    rebirth: bool = Field(True, description="request a rebirth (NCMD) on a gap or unknown alias")
+    rebirth_interval_s: float = Field(
+        5.0, ge=0, description="at most one rebirth request per edge node this often"
+    )
+    status: bool = Field(True, description="publish births/deaths in the gateway status model")
+    republish: bool = Field(
+        True,
+        description="after commit, publish each converted batch as v1 JSON telemetry, so "
+        "detectors (which read forewarn/v1/+/+/telemetry) score Sparkplug devices too",
+    )
+
+    @field_validator("asset", "node_asset", "gateway")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        try:
+            value.format(group="g", edge="e", device="d")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"use only {{group}}, {{edge}}, {{device}}: {exc}") from None
+        return value
+
+
+def sparkplug(settings: Settings) -> SparkplugSettings:
+    """The validated ``sparkplug`` section."""
+    return section(settings, "sparkplug", SparkplugSettings)

@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -30,14 +31,19 @@ from tenacity import (
 )
 
 from forewarn import mqtt
-from forewarn.settings import Settings
+from forewarn.settings import Settings, sparkplug
 from ingest import maintenance
 from ingest.config import IngestSettings
 from ingest.metrics import Metrics, serve
+from ingest.sparkplug import SparkplugIntake, SparkplugWriter
 from ingest.validate import Accepted, Policy, Rejected, check
 from ingest.writer import TRANSIENT, Writer
 
 log = logging.getLogger(__name__)
+
+
+def _publish(client: paho.Client, topic: str, payload: bytes, qos: int, retain: bool) -> None:
+    client.publish(topic, payload, qos=qos, retain=retain)
 
 
 @dataclass(slots=True)
@@ -75,7 +81,12 @@ class Ingestor:
             max_past=timedelta(seconds=cfg.max_past_s),
             max_bytes=cfg.max_payload_bytes,
         )
-        self.writer = Writer(
+        # Sparkplug B is another input format: same parser thread, writer and acks. Its
+        # seq and alias state need every message of a node in order: worker 0 only.
+        spb = sparkplug(settings)
+        on = spb.enabled and index == 0
+        self.sparkplug = SparkplugIntake(spb, self.policy) if on else None
+        self.writer = (SparkplugWriter if self.sparkplug else Writer)(
             settings.database.dsn,
             mode=cfg.write_mode,
             auto_register=cfg.auto_register,
@@ -103,7 +114,10 @@ class Ingestor:
             return
         with self._session_lock:
             self.session += 1
-        client.subscribe(self.cfg.subscription(), qos=1)
+        filters = [self.cfg.subscription()]
+        if self.sparkplug is not None:  # never shared: seq and aliases need one consumer
+            filters += self.sparkplug.filters()
+        client.subscribe([(f, 1) for f in filters])
         log.info(
             "%s connected (session %d), subscribed %s",
             self.name,
@@ -135,6 +149,8 @@ class Ingestor:
             with attempt:
                 self.writer.connect()
                 tsl = maintenance.setup_tsl(dsn, self.cfg)
+                if self.sparkplug is not None and isinstance(self.writer, SparkplugWriter):
+                    self.sparkplug.restore(self.writer.births())
         self.writer.mark_rollups = not tsl
         if not tsl:
             self._scheduler = maintenance.start_scheduler(dsn, self.cfg)
@@ -151,6 +167,8 @@ class Ingestor:
         client.on_message = self._on_message
         client.on_subscribe = lambda *_: self.subscribed.set()
         self.client = client
+        if self.sparkplug is not None:  # rebirth requests (NCMD) and status
+            self.sparkplug.publish = partial(_publish, client)
         for target, name in ((self._parse_loop, "parse"), (self._write_loop, "write")):
             t = threading.Thread(target=target, name=f"ingest-{name}", daemon=True)
             t.start()
@@ -212,9 +230,14 @@ class Ingestor:
                 msg = None
             if msg is not None:
                 msgs.append(msg)
-                item = check(msg.topic, msg.payload, self.policy)
-                items.append(item)
-                rows += len(item.rows) if isinstance(item, Accepted) else 0
+                if self.sparkplug is not None and msg.topic.startswith("spBv1.0/"):
+                    new = self.sparkplug.handle(msg.topic, msg.payload)
+                elif self.sparkplug is not None and self.sparkplug.echo(msg.topic, msg.payload):
+                    new = []  # our own republished Sparkplug batch: its rows are committed
+                else:
+                    new = [check(msg.topic, msg.payload, self.policy)]
+                items.extend(new)
+                rows += sum(len(i.rows) for i in new if isinstance(i, Accepted))
             if msgs and (rows >= self.cfg.batch_max_rows or self.writer_idle.is_set() or stopping):
                 self.writer_idle.clear()  # the writer has work from now on
                 self.ready.put(Batch(msgs, items, rows))
@@ -269,6 +292,8 @@ class Ingestor:
             with attempt:
                 out, dead = self.writer.write(batch.items)
         done = time.monotonic()
+        if self.sparkplug is not None:  # before the acks: a crash here means redelivery
+            self.sparkplug.committed(batch.items, dead)
         for r in dead:
             log.info("dead letter from %s: %s", r.topic, r.reason)
         assert self.client is not None
