@@ -187,6 +187,13 @@ def _integral(text: str) -> float | int:
     return int(value) if value.is_integer() and abs(value) <= MAX_SEQ else value
 
 
+def _jsonable(value: Any) -> Any:
+    """A dict built in code may hold datetimes: give them their RFC 3339 text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def decode(model: type[M], payload: bytes | str | dict[str, Any]) -> M:
     """Decode a payload into ``model`` exactly as its published JSON Schema says.
 
@@ -195,7 +202,7 @@ def decode(model: type[M], payload: bytes | str | dict[str, Any]) -> M:
     HTTP, the gateway's bridge) calls this, so a payload means the same everywhere. Raises
     ContractError with a one-line reason naming the field.
     """
-    raw = payload if isinstance(payload, bytes | str) else json.dumps(payload)
+    raw = payload if isinstance(payload, bytes | str) else json.dumps(payload, default=_jsonable)
     try:
         return model.model_validate_json(raw, strict=True)  # the fast path: valid payloads
     except ValidationError:
