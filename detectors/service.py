@@ -103,6 +103,7 @@ class DetectorService:
         self._session_lock = threading.Lock()
         self.stopping = threading.Event()
         self.counts = {"batches": 0, "samples": 0, "events": 0, "rejected": 0, "foreign": 0}
+        self.counts["caught_up"] = 0
         self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._conn: Any = None
@@ -251,6 +252,7 @@ class DetectorService:
             if samples:
                 self.dirty.add(asset)
                 total += len(samples)
+                self.counts["caught_up"] += len(samples)
                 log.info("asset %s: caught up %d stored samples since %s", asset,
                          len(samples), since.isoformat())  # fmt: skip
             if len(samples) == limit:
