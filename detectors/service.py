@@ -102,8 +102,9 @@ class DetectorService:
         self.session = 0  # bumped on every (dis)connect: an ack on a later session is wrong
         self._session_lock = threading.Lock()
         self.stopping = threading.Event()
-        self.counts = {"batches": 0, "samples": 0, "events": 0, "rejected": 0, "foreign": 0}
-        self.counts["caught_up"] = 0
+        self.counts = dict.fromkeys(
+            ("batches", "samples", "events", "rejected", "foreign", "caught_up"), 0
+        )
         self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._conn: Any = None
@@ -338,10 +339,22 @@ class DetectorService:
     def emit(self, ev: AnomalyEvent) -> None:
         self._db(store.store_event, ev)
         assert self._client is not None
-        self._client.publish(topics.anomaly(ev.site, ev.asset), encode(ev), qos=1)
+        info = self._client.publish(topics.anomaly(ev.site, ev.asset), encode(ev), qos=1)
+        self._await_puback(info)
         self.counts["events"] += 1
         log.info("asset %s: %s %s score %.2f %s", ev.asset, ev.state, ev.severity, ev.score,
                  ev.fault_mode or "")  # fmt: skip
+
+    def _await_puback(self, info: paho.MQTTMessageInfo, limit_s: float = 30.0) -> None:
+        """Hold the telemetry's own ack (and the next checkpoint) until the broker has the
+        event: else a crash after a checkpoint could leave an event stored but never sent.
+        Paho keeps an unsent event queued across reconnects; past ``limit_s`` we go on."""
+        deadline = time.monotonic() + limit_s
+        while not info.is_published() and not self.stopping.is_set():
+            if time.monotonic() > deadline:
+                log.warning("anomaly event not acknowledged by the broker in %.0f s", limit_s)
+                return
+            time.sleep(0.005)
 
     def checkpoint(self, everything: bool = False) -> int:
         names = list(self.detectors) if everything else sorted(self.dirty)
