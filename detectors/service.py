@@ -349,12 +349,16 @@ class DetectorService:
         """Hold the telemetry's own ack (and the next checkpoint) until the broker has the
         event: else a crash after a checkpoint could leave an event stored but never sent.
         Paho keeps an unsent event queued across reconnects; past ``limit_s`` we go on."""
-        deadline = time.monotonic() + limit_s
-        while not info.is_published() and not self.stopping.is_set():
-            if time.monotonic() > deadline:
-                log.warning("anomaly event not acknowledged by the broker in %.0f s", limit_s)
-                return
-            time.sleep(0.005)
+        start = time.monotonic()
+        try:
+            while not info.is_published():
+                waited = time.monotonic() - start
+                if waited > limit_s or (self.stopping.is_set() and waited > 2.0):
+                    log.warning("anomaly event not acknowledged by the broker in %.0f s", waited)
+                    return
+                time.sleep(0.005)
+        except (ValueError, RuntimeError) as exc:  # published while disconnected: paho queued it
+            log.warning("anomaly event queued for the broker (%s)", exc)
 
     def checkpoint(self, everything: bool = False) -> int:
         names = list(self.detectors) if everything else sorted(self.dirty)

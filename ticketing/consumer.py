@@ -175,7 +175,11 @@ class Consumer:
             "%s connected (session present: %s)", self.ident, getattr(flags, "session_present", "?")
         )
 
-    def _on_subscribe(self, *_: Any) -> None:
+    def _on_subscribe(self, c: paho.Client, ud: Any, mid: int, codes: Any, props: Any) -> None:
+        if any(getattr(rc, "is_failure", False) for rc in codes):
+            log.error("the broker refused the subscription to %s: %s (check its ACL)",
+                      self.topic, codes)  # fmt: skip
+            return
         log.info("ticketing intake subscribed to %s", self.topic)
         if self.on_ready is not None:
             self.on_ready()

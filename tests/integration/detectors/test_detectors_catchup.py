@@ -9,10 +9,13 @@ hypertable, so both gaps went unscored and the leak inside the gap raised no ala
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from test_detectors_service import T0, Mqtt, detector_yaml, samples, service, wait_for
 
 pytestmark = pytest.mark.integration
@@ -88,3 +91,41 @@ def test_stored_samples_the_worker_never_scored_are_caught_up_once(
         mq.close()
     assert checkpoint(db, "cu-1") == (510, ts_of(509))
     assert datetime.now(UTC) > ts_of(509)  # (T0 is in the past: live scoring, not future data)
+
+
+def test_an_event_raised_while_the_broker_is_away_is_sent_when_it_returns(
+    settings, mosquitto_factory, detector_yaml
+):
+    """Fault tried: the broker restarts just as a batch raises an alarm. Publishing while
+    disconnected made paho's message info raise out of ``emit`` (the processing thread
+    would have died); now the event stays queued in paho and goes out on reconnect."""
+    from forewarn.contract import AnomalyEvent, decode, topics
+    from forewarn.settings import load
+
+    broker = mosquitto_factory()
+    own = load(
+        path="/dev/null",
+        environ={"FOREWARN_DATABASE__DSN": settings.database.dsn, "FOREWARN_MQTT__URL": broker.url},
+    )
+    got: list[AnomalyEvent] = []
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id="away-sub", clean_session=False)
+    sub.on_message = lambda c, u, m: got.append(decode(AnomalyEvent, m.payload))
+    sub.on_connect = lambda c, u, f, rc, p=None: c.subscribe(topics.ANOMALY_FILTER, qos=1)
+    sub.connect(broker.host, broker.port)
+    sub.loop_start()
+    svc = service(own, detector_yaml)
+    try:
+        assert wait_for(lambda: svc._client is not None and svc._client.is_connected())
+        healthy = json.dumps({"asset": "away-1", "seq": 0, "samples": samples(1200)})
+        svc.handle(topics.telemetry("s1", "away-1"), healthy.encode())
+        broker.stop()
+        assert wait_for(lambda: not svc._client.is_connected())
+        leak = {"asset": "away-1", "seq": 1, "samples": samples(300, 1200, leak_from=1200)}
+        raised = svc.handle(topics.telemetry("s1", "away-1"), json.dumps(leak).encode())
+        assert [e.state for e in raised] == ["open"]
+        broker.start()
+        assert wait_for(lambda: any(e.event_id == raised[0].event_id for e in got), 60)
+    finally:
+        svc.stop()
+        sub.loop_stop()
+        sub.disconnect()
