@@ -175,10 +175,11 @@ class DetectorService:
         client.on_disconnect = on_disconnect
         client.on_message = on_message
         self._client = client
-        # The processing thread first catches up from the hypertable, then takes messages.
+        fmqtt.connect_paho(client, self.settings.mqtt)
+        # The processing thread first catches up from the hypertable (its events go out on
+        # the connection just made), then takes the messages queued meanwhile.
         self._thread = threading.Thread(target=self._run, name="detectors", daemon=True)
         self._thread.start()
-        fmqtt.connect_paho(client, self.settings.mqtt)
         log.info(
             "detectors worker %s subscribed to %s (session %s, %s)",
             self.worker,
