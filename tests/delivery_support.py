@@ -52,6 +52,13 @@ class Backlog:
         return [e["event_id"] for e in self.events()]
 
 
+def queue_unbounded(conf: str) -> bool:
+    """Whether a Mosquitto configuration keeps every QoS 1 message for an offline session
+    (its default, 1000, silently drops the rest of a backlog: no test of loss would hold)."""
+    lines = {ln.strip() for ln in conf.splitlines()}
+    return "max_queued_messages 0" in lines and "max_queued_bytes 0" in lines
+
+
 def publish(url_host: str, port: int, events: list[dict[str, Any]]) -> None:
     """Publish at QoS 1 and wait for every PUBACK (the broker then owns them)."""
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"backlog-{time.monotonic_ns()}")

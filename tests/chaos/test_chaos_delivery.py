@@ -3,7 +3,7 @@
 Ticketing is SIGKILLed three times, at seeded random points, while a stream of anomaly
 events keeps arriving (some while it is down, some published twice): every event must end
 as exactly one ticket or one evidence row. The detectors are SIGKILLed right after a burst
-of telemetry (some of it scored and acknowledged but not checkpointed) and stay down while
+of telemetry (whatever of it they scored and acknowledged is not checkpointed) and stay down while
 300 more samples per asset arrive, a leak developing on one pump inside that gap: every
 sample must be scored exactly once (the checkpoint counts them) and the leak must alarm.
 
@@ -29,7 +29,15 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from forewarn.testing import Broker
-from tests.delivery_support import Backlog, account, landed, publish, until_consumed, wait_landed
+from tests.delivery_support import (
+    Backlog,
+    account,
+    landed,
+    publish,
+    queue_unbounded,
+    until_consumed,
+    wait_landed,
+)
 from tests.pipeline_support import Pipeline, service_env
 
 pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
@@ -38,6 +46,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.e2e, pytest.mark.integration, pytes
 def test_ticketing_killed_during_an_anomaly_backlog_tickets_every_event_once(
     dsn: str, broker: Broker, tmp_path: Path
 ) -> None:
+    assert queue_unbounded((broker.home / "mosquitto.conf").read_text())
     rng = random.Random(14)
     backlog = Backlog(f"cx{secrets.token_hex(3)}", n=240, assets=8)
     events = backlog.events()
@@ -159,6 +168,7 @@ def test_samples_published_while_the_detectors_are_dead_are_scored_once(
         FOREWARN_LOG_LEVEL="INFO",
     )
     p = Pipeline(env=env, logs=tmp_path)
+    assert queue_unbounded((broker.home / "mosquitto.conf").read_text())
     tel = Telemetry(broker, prefix)
     assets = (tel.healthy, tel.leaky)
     with psycopg.connect(dsn, autocommit=True) as conn:

@@ -16,13 +16,22 @@ import psycopg
 from ticketing_helpers import uid
 
 from forewarn.testing import Broker
-from tests.delivery_support import Backlog, account, landed, publish, until_consumed, wait_landed
+from tests.delivery_support import (
+    Backlog,
+    account,
+    landed,
+    publish,
+    queue_unbounded,
+    until_consumed,
+    wait_landed,
+)
 from tests.pipeline_support import Pipeline, service_env
 
 
 def test_sigkill_after_the_first_commit_loses_and_duplicates_no_event(
     dsn: str, broker: Broker, tmp_path: Path
 ) -> None:
+    assert queue_unbounded((broker.home / "mosquitto.conf").read_text())
     backlog = Backlog(f"rd{uid()}", n=200)
     events = backlog.events()
     env = service_env(dsn, broker.url, backlog.prefix, FOREWARN_LOG_LEVEL="INFO")
