@@ -10,6 +10,15 @@ a new warm-up.
 
 Threads: paho's network thread only enqueues messages; one processing thread owns every
 detector (scoring, publishing, checkpoints, feedback), so no model is touched concurrently.
+
+Delivery: telemetry arrives at QoS 1 on a persistent session (a stable client id, see
+:meth:`DetectorService.session_id`), and a message is acknowledged only after its samples
+are scored and its events stored, so samples published while the worker is down or dead are
+delivered when it returns. A sample acknowledged but not yet checkpointed when the worker
+dies is not lost either: on start the worker scores what ingest stored after each owned
+asset's checkpoint (:meth:`DetectorService.catch_up`) before it takes new messages. The
+preprocessor drops timestamps it has already seen, so a sample that comes both ways is
+scored once.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,7 +40,7 @@ import paho.mqtt.client as paho
 import psycopg
 from pydantic import Field, model_validator
 
-from detectors import store
+from detectors import catchup, store
 from detectors.asset import AssetDetector
 from detectors.configuration import DetectorConfig, load_config
 from forewarn import db as fdb
@@ -55,12 +65,27 @@ class DetectorsSettings(Section):
     feedback_poll_s: float = Field(default=10.0, gt=0)
     queue_max: int = Field(default=10_000, ge=10)
     worker: str | None = Field(default=None, description="name in checkpoints (default host-pid)")
+    persistent_session: bool = Field(
+        default=True, description="keep the MQTT session (queued telemetry) across restarts"
+    )
+    catchup_max_samples: int = Field(
+        default=100_000, ge=0, description="per asset, stored samples scored on start (0: off)"
+    )
 
     @model_validator(mode="after")
     def _partition(self) -> DetectorsSettings:
         if self.partition >= self.partitions:
             raise ValueError("partition must be below partitions")
         return self
+
+
+@dataclass(slots=True)
+class Inbound:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    session: int
 
 
 class DetectorService:
@@ -73,9 +98,13 @@ class DetectorService:
         self.worker = section.worker or f"{socket.gethostname()}-{os.getpid()}"
         self.detectors: dict[str, AssetDetector] = {}
         self.dirty: set[str] = set()
-        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue(section.queue_max)
+        self.inbox: queue.Queue[Inbound] = queue.Queue(section.queue_max)
+        self.session = 0  # bumped on every (dis)connect: an ack on a later session is wrong
+        self._session_lock = threading.Lock()
         self.stopping = threading.Event()
-        self.counts = {"batches": 0, "samples": 0, "events": 0, "rejected": 0, "foreign": 0}
+        self.counts = dict.fromkeys(
+            ("batches", "samples", "events", "rejected", "foreign", "caught_up"), 0
+        )
         self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._conn: Any = None
@@ -93,26 +122,71 @@ class DetectorService:
             return topics.shared(self.section.shared_group, flt)
         return flt
 
+    def session_id(self) -> str:
+        """The MQTT client id: stable across restarts, so the broker keeps the session.
+
+        ``worker`` names it when set; else the static partition (and site) does. Workers
+        of a shared group need a ``worker`` name each (two with one id would kick each
+        other off); without one they get a per-process id and a clean session.
+        """
+        s = self.section
+        if s.worker:
+            name = s.worker
+        elif s.shared_group:
+            return fmqtt.client_id(self.settings.mqtt, f"detectors-{self.worker}")
+        else:
+            site = "all" if s.site == "+" else s.site
+            name = f"{site}-p{s.partition}of{s.partitions}"
+        return fmqtt.client_id(self.settings.mqtt, f"detectors-{name}", unique=False)
+
+    def persistent(self) -> bool:
+        s = self.section
+        return s.persistent_session and not (s.shared_group and not s.worker)
+
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
         self._conn = fdb.connect(self.settings.database.dsn, autocommit=True)
+        ident = self.session_id()
         client = fmqtt.paho_client(
-            self.settings.mqtt, fmqtt.client_id(self.settings.mqtt, f"detectors-{self.worker}")
+            self.settings.mqtt,
+            ident,
+            clean_session=not self.persistent(),
+            manual_ack=True,
         )
 
         def on_connect(c: paho.Client, ud: Any, flags: Any, rc: Any, props: Any = None) -> None:
+            if getattr(rc, "is_failure", False):
+                return
+            with self._session_lock:
+                self.session += 1
             c.subscribe(self.subscription(), qos=1)  # again after every reconnect
 
+        def on_disconnect(c: paho.Client, ud: Any, flags: Any, rc: Any, props: Any = None) -> None:
+            with self._session_lock:
+                self.session += 1  # unacknowledged messages come again on the next session
+
         def on_message(c: paho.Client, ud: Any, msg: paho.MQTTMessage) -> None:
-            self.inbox.put((msg.topic, bytes(msg.payload)))  # blocks when full: back-pressure
+            if self.stopping.is_set():
+                return  # not acknowledged: redelivered to the next session
+            # blocks when full: back-pressure (and the broker stops at its in-flight window)
+            self.inbox.put(Inbound(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self.session))
 
         client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
         client.on_message = on_message
-        fmqtt.connect_paho(client, self.settings.mqtt)
         self._client = client
+        fmqtt.connect_paho(client, self.settings.mqtt)
+        # The processing thread first catches up from the hypertable (its events go out on
+        # the connection just made), then takes the messages queued meanwhile.
         self._thread = threading.Thread(target=self._run, name="detectors", daemon=True)
         self._thread.start()
-        log.info("detectors worker %s subscribed to %s", self.worker, self.subscription())
+        log.info(
+            "detectors worker %s subscribed to %s (session %s, %s)",
+            self.worker,
+            self.subscription(),
+            ident,
+            "persistent" if self.persistent() else "clean",
+        )
 
     def stop(self) -> None:
         """Drain what has arrived, checkpoint every model, disconnect."""
@@ -126,16 +200,18 @@ class DetectorService:
             self._conn.close()
 
     def _run(self) -> None:
+        self.catch_up()
         next_cp = time.monotonic() + self.section.checkpoint_every_s
         next_fb = time.monotonic()
         while True:
             try:
-                topic, payload = self.inbox.get(timeout=0.2)
+                msg = self.inbox.get(timeout=0.2)
             except queue.Empty:
                 if self.stopping.is_set():
                     break
             else:
-                self.handle(topic, payload)
+                self.handle(msg.topic, msg.payload)
+                self._ack(msg)
             now = time.monotonic()
             if now >= next_fb:
                 self.apply_feedback()
@@ -144,6 +220,49 @@ class DetectorService:
                 self.checkpoint()
                 next_cp = now + self.section.checkpoint_every_s
         self.checkpoint(everything=True)
+
+    def _ack(self, msg: Inbound) -> None:
+        """PUBACK once the samples are scored and their events stored (not on receipt)."""
+        with self._session_lock:
+            current = self.session
+        if msg.qos and msg.session == current and self._client is not None:
+            self._client.ack(msg.mid, msg.qos)
+
+    def catch_up(self) -> int:
+        """Score what ingest stored after each owned asset's checkpoint; returns samples.
+
+        Covers the samples a dead worker had acknowledged but not checkpointed, and any the
+        broker could not queue (a session that did not exist yet, a dropped queue). The
+        hypertable does not keep the ``historical`` flag: caught-up samples score as live.
+        """
+        limit = self.section.catchup_max_samples
+        if not limit:
+            return 0
+        rows = self._db(catchup.stale_assets, self.section.site)
+        total = 0
+        for asset, site, asset_class, since in rows:
+            if self.stopping.is_set():
+                break
+            if not self.owns(asset):
+                continue
+            det = self.detector(site, asset, asset_class)
+            samples = self._db(catchup.samples_after, asset, since, limit)
+            for ts, values in samples:
+                step = det.update(ts, values)
+                if step.event is not None:
+                    self.emit(step.event)
+            if samples:
+                self.dirty.add(asset)
+                total += len(samples)
+                self.counts["caught_up"] += len(samples)
+                log.info("asset %s: caught up %d stored samples since %s", asset,
+                         len(samples), since.isoformat())  # fmt: skip
+            if len(samples) == limit:
+                log.warning("asset %s: catch-up stopped at %d samples (catchup_max_samples)",
+                            asset, limit)  # fmt: skip
+        if total:
+            self.checkpoint()
+        return total
 
     def _db(self, fn: Callable[..., T], *args: Any) -> T:
         """A store call that survives a database restart: reconnect with backoff, retry.
@@ -221,10 +340,26 @@ class DetectorService:
     def emit(self, ev: AnomalyEvent) -> None:
         self._db(store.store_event, ev)
         assert self._client is not None
-        self._client.publish(topics.anomaly(ev.site, ev.asset), encode(ev), qos=1)
+        info = self._client.publish(topics.anomaly(ev.site, ev.asset), encode(ev), qos=1)
+        self._await_puback(info)
         self.counts["events"] += 1
         log.info("asset %s: %s %s score %.2f %s", ev.asset, ev.state, ev.severity, ev.score,
                  ev.fault_mode or "")  # fmt: skip
+
+    def _await_puback(self, info: paho.MQTTMessageInfo, limit_s: float = 30.0) -> None:
+        """Hold the telemetry's own ack (and the next checkpoint) until the broker has the
+        event: else a crash after a checkpoint could leave an event stored but never sent.
+        Paho keeps an unsent event queued across reconnects; past ``limit_s`` we go on."""
+        start = time.monotonic()
+        try:
+            while not info.is_published():
+                waited = time.monotonic() - start
+                if waited > limit_s or (self.stopping.is_set() and waited > 2.0):
+                    log.warning("anomaly event not acknowledged by the broker in %.0f s", waited)
+                    return
+                time.sleep(0.005)
+        except (ValueError, RuntimeError) as exc:  # published while disconnected: paho queued it
+            log.warning("anomaly event queued for the broker (%s)", exc)
 
     def checkpoint(self, everything: bool = False) -> int:
         names = list(self.detectors) if everything else sorted(self.dirty)

@@ -86,6 +86,9 @@ def detector_yaml(tmp_path):
 
 
 def service(settings, detector_yaml, **kw):
+    # A worker name is also its persistent MQTT session: a fresh one per test, unless named,
+    # so telemetry other tests publish to this session broker is not queued for it.
+    kw.setdefault("worker", f"t-{time.monotonic_ns()}")
     sec = DetectorsSettings(config=str(detector_yaml), feedback_poll_s=0.2, **kw)
     svc = DetectorService(settings, sec)
     svc.start()

@@ -1,7 +1,7 @@
 """An anomaly that arrives over MQTT while the database is down still opens its ticket.
 
-aiomqtt acknowledges on receipt, so the broker will not redeliver: the consumer must hold
-the event until the database is back (found by reading the consumer after the chaos run).
+The consumer holds the event, unacknowledged, until the database is back (the broker keeps
+the rest); first found when the old consumer acknowledged on receipt and dropped the event.
 """
 
 from __future__ import annotations
