@@ -12,6 +12,7 @@ from gateway.bridge import Bridge
 from gateway.buffer import Buffer
 from gateway.config import GatewayConfig
 from gateway.health import Health
+from gateway.opcua.source import OpcuaSource
 from gateway.poller import Poller
 from gateway.uplink import Uplink
 
@@ -64,6 +65,10 @@ class Gateway:
         self.pollers = [
             Poller(d, self.health.device(d.id, d.asset), self._sample) for d in config.devices
         ]
+        self.opcua = [
+            OpcuaSource(s, self.health.device(s.id, s.first_asset), self._sample)
+            for s in config.opcua
+        ]
         self.bridges = [
             Bridge(
                 spec,
@@ -92,6 +97,7 @@ class Gateway:
         batcher = asyncio.create_task(self.batcher.run(), name="batcher")
         polls = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in self.pollers]
         polls += [asyncio.create_task(b.run(), name=f"bridge-{b.spec.id}") for b in self.bridges]
+        polls += [asyncio.create_task(o.run(), name=f"opcua-{o.server.id}") for o in self.opcua]
         log.info(
             "gateway %s (site %s): %d device(s), buffer %s",
             self.config.gateway,
@@ -106,6 +112,8 @@ class Gateway:
                 p.stop()
             for b in self.bridges:
                 b.stop()
+            for o in self.opcua:
+                o.stop()
             self.batcher.stop()
             await _finish([*polls, batcher])
             await self.batcher.flush(everything=True)  # polled data goes to disk, not lost
