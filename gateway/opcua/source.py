@@ -160,9 +160,13 @@ class OpcuaSource:
         s = self.server
         sub = await client.create_subscription(s.publishing_interval_ms, self)
         nodes = list({b.node.nodeid: b.node for b in bound}.values())
-        results = await sub.subscribe_data_change(
-            nodes, queuesize=s.queue_size, sampling_interval=ua.Double(s.sampling_interval_ms)
-        )
+        results = await sub.create_monitored_items(self._requests(nodes, with_filter=True))
+        if any(isinstance(r, ua.StatusCode) and "Filter" in r.name for r in results):
+            # A server without data change filters: plain monitoring (changes only).
+            await sub.delete()
+            sub = await client.create_subscription(s.publishing_interval_ms, self)
+            results = await sub.create_monitored_items(self._requests(nodes, with_filter=False))
+            self.problems.append("server refused the timestamp trigger: unchanged values not sent")
         for node, res in zip(nodes, results, strict=True):
             if isinstance(res, ua.StatusCode):
                 for b in self._by_node.pop(node.nodeid, []):
@@ -172,6 +176,33 @@ class OpcuaSource:
         if not self._by_node:
             raise OpcuaFailure(f"no node could be monitored: {self.problems[0]}")
         self._set_state()
+
+    def _requests(
+        self, nodes: list[Node], with_filter: bool
+    ) -> list[ua.MonitoredItemCreateRequest]:
+        """Monitored items sampled at ``sampling_interval_ms`` with a server-side queue.
+        The filter asks for a notification on every new source timestamp, not only on a
+        changed value, so a steady reading is still a sample every time it is measured."""
+        out = []
+        for handle, node in enumerate(nodes, start=1):
+            params = ua.MonitoringParameters()
+            params.ClientHandle = ua.UInt32(handle)
+            params.SamplingInterval = ua.Double(self.server.sampling_interval_ms)
+            params.QueueSize = ua.UInt32(self.server.queue_size)
+            params.DiscardOldest = True
+            if with_filter:
+                params.Filter = ua.DataChangeFilter(
+                    Trigger=ua.DataChangeTrigger.StatusValueTimestamp
+                )
+            item = ua.ReadValueId()
+            item.NodeId = node.nodeid
+            item.AttributeId = ua.AttributeIds.Value
+            req = ua.MonitoredItemCreateRequest()
+            req.ItemToMonitor = item
+            req.MonitoringMode = ua.MonitoringMode.Reporting
+            req.RequestedParameters = params
+            out.append(req)
+        return out
 
     # asyncua subscription handler (called in order, one task per notification)
     def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
