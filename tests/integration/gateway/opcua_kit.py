@@ -118,10 +118,13 @@ class ForeignServer:
 
     def start(self) -> ForeignServer:
         self.server.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
-        self.server.stop()
+        if getattr(self, "running", False):
+            self.running = False
+            self.server.stop()
 
     def write(self, asset: str, name: str, value: float, ts: dt.datetime) -> None:
         """Set a value with an explicit source timestamp (what the gateway must store)."""
