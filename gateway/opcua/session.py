@@ -15,6 +15,7 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from asyncua import Client, Node, ua
 from asyncua.crypto import security_policies, uacrypto
@@ -169,40 +170,68 @@ async def _node_id(client: Client, text: str, namespaces: list[str]) -> ua.NodeI
     return ua.NodeId.from_string(text)
 
 
+def _relative_path(names: list[str]) -> ua.RelativePath:
+    path = ua.RelativePath()
+    for name in names:
+        el = ua.RelativePathElement()
+        el.ReferenceTypeId = ua.NodeId(ua.Int32(ua.ObjectIds.HierarchicalReferences))
+        el.IsInverse = cast(ua.Boolean, False)
+        el.IncludeSubtypes = cast(ua.Boolean, True)
+        el.TargetName = ua.QualifiedName.from_string(name)
+        path.Elements.append(el)
+    return path
+
+
 async def bind(client: Client, assets: tuple[OpcuaAsset, ...]) -> tuple[list[Bound], list[str]]:
     """Resolve every node map entry against the server: (bound nodes, problems). A node
-    that does not exist is a problem naming it; the others are still read."""
+    that does not exist is a problem naming it; the others are still read. Browse paths
+    are translated in one request per root node, so a large map binds quickly."""
     namespaces = await client.get_namespace_array()
-    bound: list[Bound] = []
     problems: list[str] = []
+    candidates: list[tuple[OpcuaAsset, NodeSpec, Node]] = []
+    by_root: dict[str, list[tuple[OpcuaAsset, NodeSpec, ua.RelativePath]]] = {}
+
+    def problem(a: OpcuaAsset, spec: NodeSpec, why: str) -> None:
+        problems.append(f"{a.asset} {spec.metric} ({spec.address}): {why}")
+
     for a in assets:
         ns = a.nodemap.namespace
         default_ns = namespaces.index(ns) if ns in namespaces else None
-        candidates: list[tuple[NodeSpec, Node]] = []
         for spec in a.nodemap.nodes:
             try:
                 if spec.node_id is not None:
                     node = client.get_node(await _node_id(client, spec.node_id, namespaces))
-                else:
-                    root = client.get_node(await _node_id(client, a.root, namespaces))
-                    path = [*a.path, *(spec.browse_path or [])]
-                    if any(":" not in p for p in path) and default_ns is None:
-                        raise OpcuaFailure(f"namespace {ns!r} is not on the server", fatal=False)
-                    qualified = [p if ":" in p else f"{default_ns}:{p}" for p in path]
-                    node = await root.get_child(qualified)
-                candidates.append((spec, node))
+                    candidates.append((a, spec, node))
+                    continue
+                path = [*a.path, *(spec.browse_path or [])]
+                if any(":" not in p for p in path) and default_ns is None:
+                    raise OpcuaFailure(f"namespace {ns!r} is not on the server", fatal=False)
+                qualified = [p if ":" in p else f"{default_ns}:{p}" for p in path]
+                by_root.setdefault(a.root, []).append((a, spec, _relative_path(qualified)))
             except (OpcuaFailure, ua.UaError, ValueError) as exc:
-                problems.append(f"{a.asset} {spec.metric} ({spec.address}): {describe(exc)}")
-        if not candidates:
-            continue
-        # One read tells which node ids exist and hold a value.
-        results = await client.read_attributes([n for _, n in candidates], ua.AttributeIds.Value)
-        for (spec, node), dv in zip(candidates, results, strict=True):
-            status = dv.StatusCode
-            if status is not None and not status.is_good() and status.name.startswith("BadNode"):
-                problems.append(f"{a.asset} {spec.metric} ({spec.address}): {status.name}")
+                problem(a, spec, describe(exc))
+    for root, items in by_root.items():
+        start = await _node_id(client, root, namespaces)
+        paths = await client.translate_browsepaths(start, [rp for _, _, rp in items])
+        for (a, spec, _), res in zip(items, paths, strict=True):
+            if not res.StatusCode.is_good() or not res.Targets:
+                problem(a, spec, f"browse path: {res.StatusCode.name}")
                 continue
-            bound.append(Bound(a, spec, node))
+            target = res.Targets[0].TargetId
+            candidates.append(
+                (a, spec, client.get_node(ua.NodeId(target.Identifier, target.NamespaceIndex)))
+            )
+    bound: list[Bound] = []
+    if not candidates:
+        return bound, problems
+    # One read tells which node ids exist and hold a value.
+    results = await client.read_attributes([n for _, _, n in candidates], ua.AttributeIds.Value)
+    for (a, spec, node), dv in zip(candidates, results, strict=True):
+        status = dv.StatusCode
+        if status is not None and not status.is_good() and status.name.startswith("BadNode"):
+            problem(a, spec, status.name)
+            continue
+        bound.append(Bound(a, spec, node))
     return bound, problems
 
 
