@@ -60,9 +60,13 @@ def ingest_worker(dsn: str, broker: Any) -> Any:
         w.stop()
 
 
-@pytest.mark.parametrize("security", ["None", "Sign", "SignAndEncrypt"])
+@pytest.mark.parametrize(
+    ("security", "given_cert"),
+    [("None", False), ("Sign", False), ("SignAndEncrypt", False), ("SignAndEncrypt", True)],
+)
 def test_foreign_server_values_stored_exactly_once_in_order(
     security: str,
+    given_cert: bool,
     tmp_path: Path,
     foreign_opcua: Any,
     broker: Any,
@@ -76,7 +80,7 @@ def test_foreign_server_values_stored_exactly_once_in_order(
     nodemap = write_nodemap(
         tmp_path / "plc_pump.yaml", ["speed", "temp"], temp={"scale": 0.1, "offset": -5}
     )
-    site = f"ua{security.lower()}"
+    site = f"ua{security.lower()}{'-given' if given_cert else ''}"
     asset = f"{site}-p1"
     server: dict[str, Any] = {
         "id": "plc",
@@ -89,6 +93,9 @@ def test_foreign_server_values_stored_exactly_once_in_order(
     if secure:
         monkeypatch.setenv("PLC_PASSWORD", PASSWORD)
         server |= {"trusted": str(srv.cert), "username": USER, "password_env": "PLC_PASSWORD"}
+    if given_cert:  # a certificate from the site's own PKI instead of a generated one
+        cert, key = make_cert(tmp_path / "site-pki", "gw-given", "urn:site:gateway:given")
+        server |= {"certificate": str(cert), "private_key": str(key)}
     cfg = write_config(tmp_path / "gw.yaml", [], site=site, opcua=[server])
     ingest_worker(site)
     gw = gateway_factory(cfg, MqttSettings(url=broker.url))
@@ -97,8 +104,8 @@ def test_foreign_server_values_stored_exactly_once_in_order(
     _wait(lambda: health.state == "online", 30, f"the gateway to subscribe ({health.last_error})")
     if secure:
         assert USER in srv.logins  # the session was authenticated by the foreign server
-        # The gateway generated its own certificate beside the config.
-        assert (tmp_path / "pki" / "gw-test-opcua-cert.der").is_file()
+        # The gateway generated its own certificate beside the config, or used the given one.
+        assert (tmp_path / "pki" / "gw-test-opcua-cert.der").is_file() != given_cert
 
     sent: list[tuple[datetime, str, float]] = []
     for i in range(30):

@@ -83,3 +83,43 @@ def test_gateway_reads_every_metric_from_the_simulator(tmp_path, broker, consume
                 assert values[m] == pytest.approx(want, rel=1e-12), (a.id, f.ts, m)
                 checked += 1
     assert checked > 100
+
+
+def test_sim_cli_serves_opcua_and_writes_valid_gateway_configs(tmp_path):
+    """`forewarn sim run --opcua --opcua-configs DIR`: node maps and per-site gateway configs
+    that the gateway accepts, pointing at the server it served."""
+    from typer.testing import CliRunner
+
+    from device_sim.cli import app
+
+    port = free_port()
+    out = tmp_path / "ua"
+    res = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "default",
+            "--opcua",
+            "--opcua-port",
+            str(port),
+            "--opcua-configs",
+            str(out),
+            "--speed",
+            "50",
+            "--duration",
+            "10s",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    assert f"opc.tcp://127.0.0.1:{port}/forewarn/" in res.output
+    configs = {p.stem: load(p) for p in out.glob("*.yaml")}
+    assert set(configs) == {"north", "south"}
+    fleet = Fleet(load_scenario("default"))
+    for site, cfg in configs.items():
+        (server,) = cfg.opcua
+        assert server.url == f"opc.tcp://127.0.0.1:{port}/forewarn/"
+        assert {a.asset for a in server.assets} == {x.id for x in fleet.assets if x.site == site}
+        for a in server.assets:
+            cls = fleet.where[a.asset][0]
+            assert [n.metric for n in a.nodemap.nodes] == list(fleet.groups[cls].metrics)
