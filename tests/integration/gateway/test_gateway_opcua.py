@@ -126,7 +126,14 @@ def test_foreign_server_values_stored_exactly_once_in_order(
             ).fetchall()
         return [(t, m, v) for t, m, v in rows]
 
-    _wait(lambda: len(stored()) >= len(sent), 30, "every value in TimescaleDB")
+    try:
+        _wait(lambda: len(stored()) >= len(sent), 60, "every value in TimescaleDB")
+    except AssertionError:
+        up = gw.gateway.health.uplink
+        raise AssertionError(
+            f"stored {len(stored())} of {len(sent)}; gateway produced {len(gw.produced)} samples,"
+            f" published {up.samples_published}, uplink connected {up.connected}; {health}"
+        ) from None
     got = stored()
     assert [(t, m) for t, m, _ in got] == [(t, m) for t, m, _ in sent]  # once each, in order
     for (_, _, want), (_, _, have) in zip(sent, got, strict=True):
