@@ -67,6 +67,8 @@ class OpcuaSource:
         self._last: dict[tuple[str, str], float] = {}
         self._pending: dict[_Key, dict[str, float]] = defaultdict(dict)
         self._pending_points = 0
+        self._bad_count = 0
+        self._bad_reason: str | None = None
         self._flush_scheduled = False
 
     def stop(self) -> None:
@@ -222,8 +224,10 @@ class OpcuaSource:
         self._lost_reason = f"subscription status {status.Status}"
 
     def _bad(self, b: Bound, why: str) -> None:
-        self.health.errors += 1
-        self.health.last_error = f"{b.asset.asset} {b.spec.metric} ({b.spec.address}): {why}"
+        """A value that is not telemetry (bad/uncertain status, a string): kept as the
+        reason, so the server shows ``degraded`` like a Modbus device with a bad read."""
+        self._bad_count += 1
+        self._bad_reason = f"{b.asset.asset} {b.spec.metric} ({b.spec.address}): {why}"
 
     def _add(self, b: Bound, ts: datetime, raw: Any) -> None:
         value = number(raw)
@@ -249,12 +253,16 @@ class OpcuaSource:
         classes = {a.asset: a.asset_class for a in self.server.assets}
         for asset, ts in sorted(pending):
             self.sink(asset, ts, pending[(asset, ts)], classes.get(asset))
-        if not points:
-            return
-        if self.problems:
-            self.health.partial(points, self.problems[0])
-        else:
-            self.health.ok(points)
+        bad, self._bad_count = self._bad_count, 0
+        error = self.problems[0] if self.problems else self._bad_reason if bad else None
+        if error is None:
+            if points:
+                self.health.ok(points)
+        elif points:
+            self.health.partial(points, error)
+        elif bad:  # nothing but bad values: no data, yet the session is up
+            self.health.partial(0, error)
+            self.health.state = "degraded"
 
     async def _poll(self, client: Client, bound: list[Bound]) -> None:
         loop = asyncio.get_running_loop()

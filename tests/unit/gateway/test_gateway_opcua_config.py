@@ -167,3 +167,26 @@ def test_deadband_drops_small_changes_and_samples_group_by_timestamp(tmp_path: P
         (t0 + timedelta(seconds=3), {"bearing_temp_c": pytest.approx(25.6)}),
     ]
     assert src.health.state == "online" and src.health.points == 5
+
+
+def test_bad_quality_and_strings_are_not_sent_and_make_the_server_degraded(
+    tmp_path: Path,
+) -> None:
+    cfg = load(_write(tmp_path))
+    server = cfg.opcua[0]
+    asset = server.assets[0]
+    sent: list[dict[str, float]] = []
+    src = OpcuaSource(server, DeviceHealth("plc-1", "pump-1"), lambda a, ts, v, c: sent.append(v))
+    speed, temp = (Bound(asset, spec, None) for spec in asset.nodemap.nodes)  # type: ignore[arg-type]
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    src._add(speed, t0, "fast")  # a string is not telemetry
+    src._bad(temp, "BadSensorFailure")
+    src._flush()
+    assert sent == [] and src.health.state == "degraded"
+    assert (
+        src.health.last_error == "pump-1 bearing_temp_c (ns=2;s=Pump.BearingTemp): BadSensorFailure"
+    )
+    src._add(speed, t0, 1500)
+    src._flush()
+    assert sent == [{"speed_rpm": 1500.0}]
+    assert src.health.state == "online" and src.health.last_error is None
