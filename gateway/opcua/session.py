@@ -32,6 +32,8 @@ for _name in ("asyncua", "opcua"):  # we report errors per server, in the status
 
 _NSU = re.compile(r"^nsu=([^;]+);(.+)$")
 _POLICIES = {"Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256}
+# Servers of one gateway share its generated certificate: make it once, not in a race.
+_CERT_LOCKS: dict[tuple[int, Path], asyncio.Lock] = {}
 
 
 class OpcuaFailure(Exception):
@@ -88,15 +90,17 @@ async def gateway_certificate(server: OpcuaServer) -> str:
     """Make sure the gateway's certificate exists (generated once, then reused) and return
     the application URI the session must announce (the certificate's own)."""
     if server.generate_certificate:
-        server.certificate.parent.mkdir(parents=True, exist_ok=True)
-        await setup_self_signed_certificate(
-            server.private_key,
-            server.certificate,
-            server.application_uri,
-            socket.gethostname(),
-            [ExtendedKeyUsageOID.CLIENT_AUTH],
-            {"organizationName": "Forewarn"},
-        )
+        key = (id(asyncio.get_running_loop()), server.certificate)
+        async with _CERT_LOCKS.setdefault(key, asyncio.Lock()):
+            server.certificate.parent.mkdir(parents=True, exist_ok=True)
+            await setup_self_signed_certificate(
+                server.private_key,
+                server.certificate,
+                server.application_uri,
+                socket.gethostname(),
+                [ExtendedKeyUsageOID.CLIENT_AUTH],
+                {"organizationName": "Forewarn"},
+            )
     cert = await uacrypto.load_certificate(str(server.certificate))
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
