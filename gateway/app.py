@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from gateway.batcher import Batcher
 from gateway.bridge import Bridge
 from gateway.buffer import Buffer
 from gateway.config import GatewayConfig
 from gateway.health import Health
-from gateway.opcua.source import OpcuaSource
 from gateway.poller import Poller
 from gateway.uplink import Uplink
+
+if TYPE_CHECKING:
+    from gateway.opcua.source import OpcuaSource
 
 log = logging.getLogger("forewarn.gateway")
 
@@ -65,10 +68,14 @@ class Gateway:
         self.pollers = [
             Poller(d, self.health.device(d.id, d.asset), self._sample) for d in config.devices
         ]
-        self.opcua = [
-            OpcuaSource(s, self.health.device(s.id, s.first_asset), self._sample)
-            for s in config.opcua
-        ]
+        self.opcua: list[OpcuaSource] = []
+        if config.opcua:  # asyncua is imported only by gateways that read OPC UA
+            from gateway.opcua.source import OpcuaSource
+
+            self.opcua = [
+                OpcuaSource(s, self.health.device(s.id, s.first_asset), self._sample)
+                for s in config.opcua
+            ]
         self.bridges = [
             Bridge(
                 spec,
