@@ -123,7 +123,8 @@ class OpcuaSource:
         self._by_node = defaultdict(list)
         for b in bound:
             self._by_node[b.node.nodeid].append(b)
-        self._set_state()
+        # Online only once values can flow: after the monitored items exist (subscribe),
+        # or now (poll); a change before that would arrive only as the latest value.
         if self.mode == "subscribe":
             try:
                 await self._subscribe(client, bound)
@@ -134,6 +135,7 @@ class OpcuaSource:
                 self._set_state()
         points_before = self.health.points
         if self.mode == "poll":
+            self._set_state()
             await self._poll(client, bound)
         else:
             waiters = [
