@@ -190,3 +190,28 @@ def test_bad_quality_and_strings_are_not_sent_and_make_the_server_degraded(
     src._flush()
     assert sent == [{"speed_rpm": 1500.0}]
     assert src.health.state == "online" and src.health.last_error is None
+
+
+def test_servers_starting_together_share_one_generated_certificate(tmp_path: Path) -> None:
+    """Two secure servers of one gateway connect at once: the certificate they share is
+    generated once, and its key matches it (a race would pair one's key with the other's
+    certificate)."""
+    import asyncio
+    import dataclasses
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from gateway.opcua.session import gateway_certificate
+
+    server = load(_write(tmp_path)).opcua[0]
+    servers = [dataclasses.replace(server, id=f"plc-{i}") for i in range(3)]
+
+    async def main() -> list[str]:
+        return list(await asyncio.gather(*(gateway_certificate(s) for s in servers)))
+
+    uris = asyncio.run(main())
+    assert uris == ["urn:forewarn:gateway:gw-1"] * 3
+    cert = x509.load_der_x509_certificate(server.certificate.read_bytes())
+    key = serialization.load_pem_private_key(server.private_key.read_bytes(), None)
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
