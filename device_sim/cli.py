@@ -140,7 +140,7 @@ def run_cmd(
                 layout,
                 profiles_dir,
                 device_map,
-                (opcua_port, opcua_configs) if opcua else None,
+                opcua=(opcua_port, opcua_configs) if opcua else None,
             )
         )
     except (ForewarnError, ValueError) as exc:
