@@ -89,8 +89,16 @@ def run_cmd(
     profiles_dir: Annotated[Path | None, typer.Option(help="register maps folder")] = None,
     device_map: Annotated[Path | None, typer.Option(help="write Modbus endpoints (JSON)")] = None,
     truth_out: Annotated[Path | None, typer.Option(help="write ground truth (.csv/.json)")] = None,
+    opcua: Annotated[
+        bool, typer.Option("--opcua", help="serve the fleet as one OPC UA server")
+    ] = False,
+    opcua_port: Annotated[int, typer.Option(help="OPC UA port")] = 4840,
+    opcua_configs: Annotated[
+        Path | None,
+        typer.Option(help="write OPC UA node maps and one gateway config per site here"),
+    ] = None,
 ) -> None:
-    """Run SCENARIO in real or accelerated time, feeding MQTT and/or Modbus."""
+    """Run SCENARIO in real or accelerated time, feeding MQTT, Modbus and/or OPC UA."""
     try:
         if mqtt and sparkplug:
             raise typer.BadParameter("choose --mqtt or --sparkplug, not both")
@@ -138,6 +146,7 @@ def run_cmd(
                 profiles_dir,
                 device_map,
                 sparkplug=sparkplug,
+                opcua=(opcua_port, opcua_configs) if opcua else None,
             )
         )
     except (ForewarnError, ValueError) as exc:
@@ -171,6 +180,7 @@ async def _run(
     profiles_dir: Path | None,
     device_map: Path | None,
     sparkplug: bool = False,
+    opcua: tuple[int, Path | None] | None = None,
 ) -> tuple[RunStats, int]:
     from device_sim.modbus_out import ModbusFleet
     from device_sim.mqtt_out import MqttFleet
@@ -202,6 +212,17 @@ async def _run(
             await asyncio.to_thread(
                 device_map.write_text, json.dumps(server.device_map(), indent=1)
             )
+    ua_server = None
+    if opcua is not None:
+        from device_sim.opcua_out import OpcuaFleet
+
+        ua_server = OpcuaFleet(fleet, host=host, port=opcua[0])
+        await ua_server.start()
+        sinks.append(ua_server)
+        console.print(f"OPC UA: {len(fleet.assets)} assets at {ua_server.url}")
+        if opcua[1] is not None:
+            written = await asyncio.to_thread(ua_server.write_configs, opcua[1])
+            console.print(f"gateway configs: {', '.join(str(p) for p in written)}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -229,6 +250,8 @@ async def _run(
             await asyncio.to_thread(publisher.stop)
         if server is not None:
             await server.stop()
+        if ua_server is not None:
+            await ua_server.stop()
     return stats, publisher.stats.messages if publisher else 0
 
 

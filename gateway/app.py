@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from gateway.batcher import Batcher
 from gateway.bridge import Bridge
@@ -14,6 +15,9 @@ from gateway.config import GatewayConfig
 from gateway.health import Health
 from gateway.poller import Poller
 from gateway.uplink import Uplink
+
+if TYPE_CHECKING:
+    from gateway.opcua.source import OpcuaSource
 
 log = logging.getLogger("forewarn.gateway")
 
@@ -66,6 +70,14 @@ class Gateway:
         self.pollers = [
             Poller(d, self.health.device(d.id, d.asset), self._sample) for d in config.devices
         ]
+        self.opcua: list[OpcuaSource] = []
+        if config.opcua:  # asyncua is imported only by gateways that read OPC UA
+            from gateway.opcua.source import OpcuaSource
+
+            self.opcua = [
+                OpcuaSource(s, self.health.device(s.id, s.first_asset), self._sample)
+                for s in config.opcua
+            ]
         self.bridges = [
             Bridge(
                 spec,
@@ -94,6 +106,7 @@ class Gateway:
         batcher = asyncio.create_task(self.batcher.run(), name="batcher")
         polls = [asyncio.create_task(p.run(), name=f"poll-{p.device.id}") for p in self.pollers]
         polls += [asyncio.create_task(b.run(), name=f"bridge-{b.spec.id}") for b in self.bridges]
+        polls += [asyncio.create_task(o.run(), name=f"opcua-{o.server.id}") for o in self.opcua]
         log.info(
             "gateway %s (site %s): %d device(s), buffer %s",
             self.config.gateway,
@@ -108,6 +121,8 @@ class Gateway:
                 p.stop()
             for b in self.bridges:
                 b.stop()
+            for o in self.opcua:
+                o.stop()
             self.batcher.stop()
             await _finish([*polls, batcher])
             await self.batcher.flush(everything=True)  # polled data goes to disk, not lost

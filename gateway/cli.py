@@ -77,7 +77,11 @@ async def _probe(cfg: gconfig.GatewayConfig) -> list[tuple[str, str, str, str, s
             client.close()
         return rows
 
-    results = await asyncio.gather(*(one(d) for d in cfg.devices))
+    from gateway.opcua.probe import probe as probe_opcua
+
+    results = await asyncio.gather(
+        *(one(d) for d in cfg.devices), *(probe_opcua(s) for s in cfg.opcua)
+    )
     return [row for rows in results for row in rows]
 
 
@@ -105,6 +109,12 @@ def check(
     console.print(table)
     for b in cfg.bridges:
         console.print(f"bridge {b.id}: {b.settings.url} {b.topic} -> upstream site {cfg.site}")
+    for s in cfg.opcua:
+        nodes = sum(len(a.nodemap.nodes) for a in s.assets)
+        console.print(
+            f"opcua {s.id}: {s.url} security {s.security}, {s.mode}, "
+            f"{len(s.assets)} asset(s), {nodes} node(s)"
+        )
     console.print(f"[green]ok[/]: {cfg.file} and {len(cfg.devices)} register map(s) are valid")
     if not probe:
         return

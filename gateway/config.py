@@ -33,6 +33,7 @@ from forewarn.registers.source import (
 )
 from forewarn.settings import MqttSettings
 from gateway.bridge import BridgeSpec
+from gateway.opcua.config import OpcuaServer, OpcuaServerConfig, resolve_servers
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
@@ -116,6 +117,7 @@ class GatewayFile(_Strict):
     )
     devices: list[DeviceConfig] = Field(default_factory=list, max_length=5000)
     bridges: list[BridgeConfig] = Field(default_factory=list, max_length=100)
+    opcua: list[OpcuaServerConfig] = Field(default_factory=list, max_length=1000)
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class GatewayConfig:
     bridges: tuple[BridgeSpec, ...] = ()
     ack_hold_s: float = 120.0
     will_refresh_s: float = 60.0
+    opcua: tuple[OpcuaServer, ...] = ()
 
 
 def _resolve_profile(ref: str, base: Path) -> Path:
@@ -242,8 +245,17 @@ def load(path: str | Path, mqtt: MqttSettings | None = None) -> GatewayConfig:
                 reads=tuple(reads),
             )
         )
-    if not raw.devices and not raw.bridges:
-        problems.append(Problem("devices", "no devices and no bridges: nothing to do", 1))
+    opcua = resolve_servers(
+        raw.opcua,
+        gateway=raw.gateway,
+        base=base,
+        marks=marks,
+        problems=problems,
+        seen_ids=seen_ids,
+        seen_assets=seen_assets,
+    )
+    if not raw.devices and not raw.bridges and not raw.opcua:
+        problems.append(Problem("devices", "no devices, bridges or opcua: nothing to do", 1))
     if problems:
         raise GatewayConfigError(where, problems)
     base_mqtt = mqtt or MqttSettings()
@@ -272,4 +284,5 @@ def load(path: str | Path, mqtt: MqttSettings | None = None) -> GatewayConfig:
         will_refresh_s=raw.will_refresh_s,
         devices=tuple(devices),
         bridges=tuple(bridges),
+        opcua=opcua,
     )

@@ -8,3 +8,4 @@ from gateway_kit import (  # noqa: F401 - fixtures
     modbus_server,
     mute_device,
 )
+from opcua_kit import foreign_opcua  # noqa: F401 - fixture
