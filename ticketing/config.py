@@ -24,6 +24,12 @@ class TicketingSettings(Section):
     idempotency_ttl_h: float = Field(24.0, gt=0, description="how long a key replays")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="larger requests get 413")
     distance_scale_km: float = Field(100.0, gt=0, description="distance at which its score is 0")
+    maintenance_scan_interval_s: float = Field(
+        60.0, gt=0, le=86400, description="meter derivation and preventive-plan scan period"
+    )
+    labour_rate_per_h: float = Field(
+        60.0, ge=0, description="default labour cost per hour for time entries"
+    )
 
 
 def ticketing_settings(settings: Settings) -> TicketingSettings:

@@ -167,12 +167,20 @@ def route(
             " and state not in ('resolved', 'closed', 'cancelled') group by engineer_id"
         )
     }
-    a = tx.one("select asset_class, lat, lon from assets where asset = %s", (row["asset"],)) or {}
+    a = (
+        tx.one(
+            "select asset_class, lat, lon, criticality from assets where asset = %s",
+            (row["asset"],),
+        )
+        or {}
+    )
     fault = row["fault_mode"] if row["fault_mode"] != "unknown" else None
     job = routing.Job(row["site"], a.get("asset_class"), fault, a.get("lat"), a.get("lon"))
     scale_km = float(tx.options.get("distance_scale_km", 100.0))
     ranked = routing.score(job, engineers, loads, tx.now, scale_km=scale_km, exclude=exclude)
     explanation = routing.explain(ranked)
+    if a.get("criticality") == "A":
+        explanation += " Asset criticality A (predictive priority raised one step)."
     chosen = next((c.engineer_id for c in ranked if c.excluded is None), None)
     if chosen is None and supervisor_fallback:
         sup = [e for e in engineers if e["supervisor"] and e["available"]]

@@ -42,6 +42,17 @@ TABLE: dict[tuple[str, str], set[str]] = {
     ("GET", "/me"): ALL,
     ("GET", "/healthz"): ALL,
     ("GET", "/track/{code}"): PUBLIC,  # the customer's tracking page: no login by design
+    # maintenance (issue 15): the register is written by staff, read by all
+    ("GET", "/assets"): ALL,
+    ("POST", "/assets"): STAFF,
+    ("GET", "/assets/{asset}"): ALL,
+    ("PATCH", "/assets/{asset}"): STAFF,
+    ("DELETE", "/assets/{asset}"): STAFF,
+    ("GET", "/assets/{asset}/history"): ALL,
+    ("GET", "/assets/{asset}/meters"): ALL,
+    ("POST", "/assets/{asset}/meters"): WORKERS,
+    ("GET", "/asset-csv"): ALL,
+    ("POST", "/asset-csv"): STAFF,
 }
 
 
@@ -77,6 +88,7 @@ def test_roles_are_enforced(method: str, path: str, client, role_tokens) -> None
         priority="P2",
         code="ABCDEFGHJK",
         webhook_id=987654321,
+        asset="no-such-asset",
     )
     body = {} if method in ("POST", "PUT", "PATCH") else None
 

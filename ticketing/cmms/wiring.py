@@ -1,0 +1,26 @@
+"""Plug the maintenance features into the app: routers, console pages, scheduled jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from ticketing.config import TicketingSettings
+from ticketing.store import Store
+
+
+def install(
+    app: FastAPI, store: Store, cfg: TicketingSettings, *, responses: dict[int | str, Any]
+) -> None:
+    from ticketing.api import assets
+    from ticketing.cmms import meters
+
+    store.options["labour_rate_per_h"] = cfg.labour_rate_per_h
+    app.include_router(assets.router, responses=responses)
+
+    def maintenance_scan() -> None:
+        meters.derive_all(store)
+
+    app.state.maintenance_scan = maintenance_scan
+    app.state.jobs.append(("maintenance", maintenance_scan, cfg.maintenance_scan_interval_s))
