@@ -14,10 +14,12 @@ def install(
     app: FastAPI, store: Store, cfg: TicketingSettings, *, responses: dict[int | str, Any]
 ) -> None:
     from ticketing.api import assets
-    from ticketing.cmms import meters
+    from ticketing.cmms import console, meters
 
     store.options["labour_rate_per_h"] = cfg.labour_rate_per_h
     app.include_router(assets.router, responses=responses)
+    console.install_templates()
+    app.include_router(console.router)
 
     def maintenance_scan() -> None:
         meters.derive_all(store)

@@ -172,3 +172,63 @@ def test_meters_from_running_telemetry_and_manual_readings(app, client, tokens, 
         f"/assets/{name}/meters", json={"meter": "Bad Name", "value": 4}, headers=auth(d)
     )
     assert r.status_code == 422
+
+
+def _forewarn(dsn: str, *args: str) -> Any:
+    """The real ``forewarn assets`` command, as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "forewarn", "assets", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FOREWARN_DATABASE__DSN": dsn, "COLUMNS": "200"},
+        timeout=60,
+    )
+
+
+def test_cli_import_export_show_and_a_bad_row(dsn, tmp_path, db) -> None:
+    site = f"cli{uid()}"
+    good = tmp_path / "good.csv"
+    good.write_text(f"asset,site,level,criticality\n{site}-L1,{site},line,C\n")
+    r = _forewarn(dsn, "import", str(good))
+    assert r.returncode == 0 and "1 created" in r.stdout, r.stderr
+    r = _forewarn(dsn, "export", "--site", site)
+    assert r.returncode == 0 and f"{site}-L1,{site}" in r.stdout
+    r = _forewarn(dsn, "show", f"{site}-L1")
+    assert r.returncode == 0 and "criticality" in r.stdout
+    r = _forewarn(dsn, "list", "--site", site)
+    assert r.returncode == 0 and f"{site}-L1" in r.stdout
+    # A bad row: exit 2 with one line naming row and field; nothing of the file written.
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"asset,site,parent\n{site}-M1,{site},{site}-L1\n{site}-M2,{site},nope\n")
+    r = _forewarn(dsn, "import", str(bad))
+    assert r.returncode == 2 and "row 3" in r.stderr and "parent" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    n = db.execute("select count(*) from assets where asset = %s", (f"{site}-M1",)).fetchone()
+    assert n[0] == 0
+
+
+def test_demo_register_is_complete_and_routing_gets_distances(client, dsn, db, tokens) -> None:
+    from ticketing.demo import seed
+
+    seed(dsn)
+    seed(dsn)  # repeatable
+    machines = db.execute(
+        "select count(*), count(lat), count(*) filter (where status = 'active')"
+        " from assets where level = 'machine' and asset ~ '^(north|south)-(P|M|C|CH)[0-9]{3}$'"
+    ).fetchone()
+    assert machines == (36, 36, 36)
+    r = client.post(
+        "/anomalies",
+        json=anomaly("north-P003", site="north", asset_class="centrifugal_pump"),
+        headers=auth(tokens["integration"]),
+    )
+    assert r.status_code in (200, 201), r.text
+    detail = client.get(f"/tickets/{r.json()['ticket_id']}", headers=auth(tokens["dispatcher"]))
+    candidates = detail.json()["routing"][0]["candidates"]
+    eligible = [c for c in candidates if c.get("excluded") is None]
+    assert eligible and all(c["distance_km"] is not None for c in eligible), candidates
+    assert "km from home" in detail.json()["routing"][0]["explanation"]

@@ -1,0 +1,74 @@
+"""Console pages of the asset register: list, create, the asset page, edit; roles, CSRF
+and bad input come back as pages with the message, nothing written."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ticketing_helpers import uid
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _login(client: Any, token: str) -> None:
+    page = client.get("/console/login")
+    csrf = CSRF.search(page.text)
+    assert csrf
+    r = client.post(
+        "/console/login",
+        data={"csrf": csrf.group(1), "token": token, "next": "/console/assets"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+
+
+def _csrf(client: Any, url: str) -> str:
+    m = CSRF.search(client.get(url).text)
+    assert m
+    return m.group(1)
+
+
+def test_register_pages_create_edit_and_refuse(
+    client, tokens, db, make_engineer, engineer_token
+) -> None:
+    _login(client, tokens["dispatcher"])
+    name = f"con-{uid()}"
+    form = {
+        "csrf": _csrf(client, "/console/assets"),
+        "asset": name,
+        "site": "site-a",
+        "level": "machine",
+        "criticality": "A",
+        "lat": "53.5",
+        "lon": "10.01",
+        "status": "active",
+        "documents": "manual | https://example.com/m.pdf",
+    }
+    r = client.post("/console/assets", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = client.get(f"/console/assets/{name}")
+    assert page.status_code == 200 and "https://example.com/m.pdf" in page.text
+    assert name in client.get("/console/assets").text
+    # Bad latitude: the page again with the field named, nothing changed.
+    bad = {**form, "csrf": _csrf(client, f"/console/assets/{name}"), "lat": "123"}
+    del bad["asset"]
+    r = client.post(f"/console/assets/{name}", data=bad)
+    assert r.status_code == 422 and "lat" in r.text
+    assert db.execute("select lat from assets where asset = %s", (name,)).fetchone()[0] == 53.5
+    # A good edit; then a missing CSRF token is refused.
+    good = {**bad, "lat": "53.6"}
+    r = client.post(f"/console/assets/{name}", data=good, follow_redirects=False)
+    assert r.status_code == 303
+    assert db.execute("select lat from assets where asset = %s", (name,)).fetchone()[0] == 53.6
+    r = client.post(f"/console/assets/{name}", data={**good, "csrf": "forged", "lat": "1"})
+    assert r.status_code == 403
+    # An engineer reads the page but may not edit.
+    client.cookies.clear()
+    _login(client, engineer_token(make_engineer("console-eng")))
+    assert client.get(f"/console/assets/{name}").status_code == 200
+    r = client.post(
+        f"/console/assets/{name}", data={**good, "csrf": _csrf(client, f"/console/assets/{name}")}
+    )
+    assert r.status_code == 403
+    assert client.get("/console/assets/no-such-asset").status_code == 404

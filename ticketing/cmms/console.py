@@ -1,0 +1,148 @@
+"""Console pages of the maintenance features: the asset register (list, new, page with its
+history and an edit form). They use the console's session, CSRF and rendering, and the same
+operations and role sets as the API, in one transaction each."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import ChoiceLoader, FileSystemLoader
+from pydantic import ValidationError
+
+from forewarn.contract.topics import ID_PATTERN
+from ticketing.api.assets import STAFF
+from ticketing.cmms import assets as A
+from ticketing.cmms.schemas import AssetIn, AssetPatch
+from ticketing.console import pages, session
+from ticketing.errors import Forbidden, TicketingError
+from ticketing.store import Actor
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+HERE = Path(__file__).parent
+EDITABLE = ("site", *A.FIELDS)
+
+
+def install_templates() -> None:
+    """Let the console's renderer find this package's templates (named ``cmms_*``)."""
+    env = pages.templates.env
+    if not isinstance(env.loader, ChoiceLoader):
+        assert env.loader is not None
+        env.loader = ChoiceLoader([env.loader, FileSystemLoader(HERE / "templates")])
+
+
+def _form_data(form: Any) -> dict[str, Any]:
+    """Form fields to the API's model input: blanks clear, numbers parse, documents are
+    one "title | url" per line."""
+    out: dict[str, Any] = {}
+    for key in ("asset", *EDITABLE):
+        if key not in form:
+            continue
+        value = str(form[key]).strip()
+        if key == "documents":
+            docs = []
+            for line in value.splitlines():
+                if line.strip():
+                    title, _, url = line.partition("|")
+                    docs.append({"title": title.strip(), "url": url.strip()})
+            out[key] = docs
+        elif key in ("lat", "lon"):
+            out[key] = float(value) if _is_number(value) else (value or None)
+        else:
+            out[key] = value or None
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}" for e in exc.errors())
+
+
+@router.get("/assets", response_class=HTMLResponse)
+def register(request: Request, site: str | None = None, status: str | None = None) -> Response:
+    actor = pages.current(request)
+    if not isinstance(actor, Actor):
+        return actor
+    site = site if site and re.match(ID_PATTERN, site) else None
+    status = status if status in ("draft", "active", "inactive", "retired") else None
+    rows = pages.store(request).read(lambda tx: A.listing(tx, site, status))
+    return pages.render(request, "cmms_assets.html", actor, assets=rows, site=site)
+
+
+@router.post("/assets", response_class=HTMLResponse)
+async def create(request: Request) -> Response:
+    actor = pages.current(request)
+    if not isinstance(actor, Actor):
+        return actor
+    form = await request.form()
+    if not session.csrf_ok(request, str(form.get("csrf") or "")):
+        return pages.error_page(request, 403, "invalid or missing CSRF token; reload", actor)
+    try:
+        if actor.role not in STAFF:
+            raise Forbidden(f"role {actor.role!r} may not edit the asset register")
+        data = AssetIn.model_validate(_form_data(form)).model_dump(mode="json", exclude_unset=True)
+        row = pages.store(request).run(lambda tx: A.create(tx, actor, data))
+    except ValidationError as exc:
+        return _register_error(request, actor, 422, _errors(exc))
+    except TicketingError as exc:
+        return _register_error(request, actor, exc.status, exc.message)
+    return RedirectResponse(
+        f"/console/assets/{row['asset']}?msg={quote('asset created')}", status_code=303
+    )
+
+
+def _register_error(request: Request, actor: Actor, status: int, message: str) -> Response:
+    rows = pages.store(request).read(lambda tx: A.listing(tx))
+    return pages.render(
+        request, "cmms_assets.html", actor, status=status, error=message, assets=rows
+    )
+
+
+@router.get("/assets/{asset}", response_class=HTMLResponse)
+def asset_page(request: Request, asset: str, msg: str | None = None) -> Response:
+    actor = pages.current(request)
+    if not isinstance(actor, Actor):
+        return actor
+    return _asset_page(request, actor, asset, notice=msg)
+
+
+def _asset_page(
+    request: Request, actor: Actor, asset: str, status: int = 200, **ctx: Any
+) -> Response:
+    try:
+        h = pages.store(request).read(lambda tx: A.history(tx, asset))
+    except TicketingError as exc:
+        return pages.error_page(request, exc.status, exc.message, actor)
+    return pages.render(request, "cmms_asset.html", actor, status=status, h=h, a=h["asset"], **ctx)
+
+
+@router.post("/assets/{asset}", response_class=HTMLResponse)
+async def edit(request: Request, asset: str) -> Response:
+    actor = pages.current(request)
+    if not isinstance(actor, Actor):
+        return actor
+    form = await request.form()
+    if not session.csrf_ok(request, str(form.get("csrf") or "")):
+        return pages.error_page(request, 403, "invalid or missing CSRF token; reload", actor)
+    try:
+        if actor.role not in STAFF:
+            raise Forbidden(f"role {actor.role!r} may not edit the asset register")
+        fields = {k: v for k, v in _form_data(form).items() if k != "asset"}
+        data = AssetPatch.model_validate(fields).model_dump(mode="json", exclude_unset=True)
+        pages.store(request).run(lambda tx: A.patch(tx, actor, asset, data))
+    except ValidationError as exc:
+        return _asset_page(request, actor, asset, 422, error=_errors(exc))
+    except TicketingError as exc:
+        return _asset_page(request, actor, asset, exc.status, error=exc.message)
+    return RedirectResponse(f"/console/assets/{asset}?msg={quote('saved')}", status_code=303)

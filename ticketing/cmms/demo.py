@@ -1,0 +1,83 @@
+"""The demo's asset register: the simulator's default fleet (device_sim/scenarios/default.yaml)
+as a complete hierarchy with coordinates, so the map and distance routing work at once.
+
+Only missing or still-``draft`` assets are written: what a team edited stays as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ticketing.cmms import assets as A
+from ticketing.store import Actor, Tx
+
+SITES = {"north": ("North plant", 53.55, 9.99), "south": ("South plant", 48.14, 11.58)}
+# class: (abbreviation, vendor, model, counts per site, line)
+FLEET = {
+    "centrifugal_pump": ("P", "Acme", "CP-200", {"north": 8, "south": 8}, "water"),
+    "electric_motor": ("M", "Voltra", "EM-55", {"north": 4, "south": 5}, "drives"),
+    "air_compressor": ("C", "Boreas", "AC-30", {"north": 3, "south": 3}, "air"),
+    "chiller": ("CH", "Polar", "PC-120", {"north": 2, "south": 3}, "cooling"),
+}
+CRITICAL_A = {"north-P003", "south-C002", "north-M002"}
+
+
+def rows() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for site, (name, lat, lon) in SITES.items():
+        out.append(
+            {"asset": site, "site": site, "name": name, "level": "site", "lat": lat, "lon": lon}
+        )
+        for line_no, (cls, (abbr, vendor, model, counts, line)) in enumerate(FLEET.items()):
+            line_id = f"{site}-{line}"
+            out.append(
+                {
+                    "asset": line_id,
+                    "site": site,
+                    "parent": site,
+                    "level": "line",
+                    "name": f"{name}, {line} line",
+                    "lat": lat,
+                    "lon": lon,
+                }
+            )
+            for k in range(1, counts[site] + 1):
+                asset = f"{site}-{abbr}{k:03d}"
+                out.append(
+                    {
+                        "asset": asset,
+                        "site": site,
+                        "parent": line_id,
+                        "level": "machine",
+                        "asset_class": cls,
+                        "vendor": vendor,
+                        "model": model,
+                        "serial": f"{abbr}-{site[0].upper()}{k:05d}",
+                        "criticality": "A" if asset in CRITICAL_A else ("B" if k % 3 else "C"),
+                        # machines on a grid around the plant, ~100 m apart
+                        "lat": round(lat + 0.0009 * line_no, 6),
+                        "lon": round(lon + 0.0012 * k, 6),
+                        "commissioned_on": f"20{18 + k % 6}-0{1 + line_no}-15",
+                        "documents": [
+                            {
+                                "title": f"{vendor} {model} manual",
+                                "url": f"https://docs.example.com/{vendor.lower()}/{model}.pdf",
+                            }
+                        ],
+                    }
+                )
+    for r in out:
+        r["status"] = "active"
+    return out
+
+
+def seed_register(tx: Tx, actor: Actor) -> dict[str, int]:
+    keep = {r["asset"] for r in tx.all("select asset from assets where status <> 'draft'")}
+    todo = [{"line": i + 2, **r} for i, r in enumerate(rows()) if r["asset"] not in keep]
+    # Lines and sites already kept still count as known parents.
+    return A.import_rows(tx, actor, todo) if todo else {"created": 0, "updated": 0}
+
+
+def seed_maintenance(tx: Tx, actor: Actor) -> None:
+    """Everything the demo needs for maintenance work: the register (more to come)."""
+    seed_register(tx, actor)
