@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from ticketing import lifecycle, routing
+from ticketing.cmms import hooks as cmms_hooks
 from ticketing.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from ticketing.records import SUMMARY, add_comment, feedback, summary, update
 from ticketing.schemas import TicketCreate, TransitionIn
@@ -89,7 +90,9 @@ def after_open(tx: Tx, actor: Actor, row: Row) -> Row:
         row["id"],
         {**summary(row), "actor": actor.name, "title": row["title"]},
     )
-    return route(tx, row, "creation")
+    routed = route(tx, row, "creation")
+    cmms_hooks.opened(tx, actor, routed)  # job plan, parts (ticketing.cmms)
+    return routed
 
 
 def create(tx: Tx, actor: Actor, data: TicketCreate) -> tuple[Row, bool]:
@@ -287,6 +290,8 @@ def transition(tx: Tx, actor: Actor, row: Row, t: TransitionIn) -> Row:
     new = update(tx, actor, row, changes, action, "ticket.state_changed", note=t.note)
     if to == "resolved" and new["source"] == "predictive":
         feedback(tx, new)
+    if to == "resolved":
+        cmms_hooks.resolved(tx, actor, new)  # parts issued, PM meter (ticketing.cmms)
     return new
 
 

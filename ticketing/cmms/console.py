@@ -146,3 +146,17 @@ async def edit(request: Request, asset: str) -> Response:
     except TicketingError as exc:
         return _asset_page(request, actor, asset, exc.status, error=exc.message)
     return RedirectResponse(f"/console/assets/{asset}?msg={quote('saved')}", status_code=303)
+
+
+@router.get("/maintenance/forecast", response_class=HTMLResponse)
+def forecast_page(request: Request, days: int = 30) -> Response:
+    """What comes due in the next 30 days (like ``GET /maintenance/forecast``)."""
+    from ticketing.api.maintenance import WORKERS
+    from ticketing.cmms import pm
+
+    actor = pages.current(request, WORKERS)
+    if not isinstance(actor, Actor):
+        return actor
+    days = min(max(days, 1), 366)
+    rows = pages.store(request).read(lambda tx: pm.forecast(tx, days))
+    return pages.render(request, "cmms_forecast.html", actor, rows=rows, days=days)

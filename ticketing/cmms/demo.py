@@ -6,6 +6,7 @@ Only missing or still-``draft`` assets are written: what a team edited stays as 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from ticketing.cmms import assets as A
@@ -78,6 +79,40 @@ def seed_register(tx: Tx, actor: Actor) -> dict[str, int]:
     return A.import_rows(tx, actor, todo) if todo else {"created": 0, "updated": 0}
 
 
+def seed_plans(tx: Tx, actor: Actor) -> None:
+    """Calendar plans (some due at once) and running-hour plans that come due as the
+    simulated fleet runs (the demo runs an hour a minute: 24 h of running ≈ 24 min)."""
+    from ticketing.cmms import pm
+
+    if tx.one("select 1 from pm_plans where name like 'Demo:%%' limit 1"):
+        return
+    for k, asset in enumerate(("north-P001", "north-P002", "south-P001", "south-CH001")):
+        pm.create_plan(
+            tx,
+            actor,
+            {
+                "name": "Demo: monthly inspection",
+                "asset": asset,
+                "every_days": 30,
+                "lead_days": 7,
+                "start_at": tx.now + timedelta(days=3 * k),
+            },
+        )
+    for asset in ("north-C001", "south-C001", "north-M001"):
+        pm.create_plan(
+            tx,
+            actor,
+            {
+                "name": "Demo: oil and filter every 24 running hours",
+                "asset": asset,
+                "meter": "running_hours",
+                "every_meter": 24.0,
+                "anchor": "floating",
+            },
+        )
+
+
 def seed_maintenance(tx: Tx, actor: Actor) -> None:
-    """Everything the demo needs for maintenance work: the register (more to come)."""
+    """Everything the demo needs for maintenance work: the register and PM plans."""
     seed_register(tx, actor)
+    seed_plans(tx, actor)

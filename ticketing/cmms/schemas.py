@@ -93,3 +93,71 @@ class ReadingIn(In):
     meter: MeterName
     value: float = Field(ge=0, le=1e12)
     at: AwareDatetime | None = Field(None, description="when read; default now")
+
+
+class PmPlanFields(In):
+    every_days: int | None = Field(None, gt=0, le=3650, description="calendar interval")
+    every_weeks: int | None = Field(None, gt=0, le=520, description="or in weeks")
+    anchor: Literal["fixed", "floating"] | None = Field(
+        None, description="fixed: from start_at; floating: from the last completion"
+    )
+    meter: MeterName | None = Field(None, description="running_hours, starts or another")
+    every_meter: float | None = Field(None, gt=0, le=1e9, description="meter interval")
+    lead_days: int | None = Field(None, ge=0, le=365, description="open this many days early")
+    lead_meter: float | None = Field(None, ge=0, le=1e9, description="open this much early")
+    priority: Literal["P0", "P1", "P2"] | None = None
+    active: bool | None = None
+
+
+class PmPlanIn(PmPlanFields):
+    name: Short
+    asset: Id
+    start_at: AwareDatetime | None = Field(None, description="first due (fixed); default now")
+    start_meter: float | None = Field(None, ge=0, le=1e12)
+
+
+class PmPlanPatch(PmPlanFields):
+    name: Short | None = None
+
+
+class PmPlanOut(BaseModel):
+    id: int
+    name: str
+    asset: str
+    every_days: int | None
+    anchor: str
+    meter: str | None
+    every_meter: float | None
+    lead_days: int
+    lead_meter: float
+    priority: str
+    start_at: datetime
+    start_meter: float
+    active: bool
+    created_at: datetime
+
+
+class OccurrenceOut(BaseModel):
+    id: int
+    plan_id: int
+    key: str
+    trigger: str
+    due_at: datetime
+    meter_due: float | None
+    outcome: str
+    ticket_id: int | None
+    state: str | None
+    resolved_at: datetime | None
+    done_meter: float | None
+
+
+class ForecastOut(BaseModel):
+    plan_id: int
+    plan: str
+    asset: str
+    site: str
+    trigger: str
+    due_at: datetime
+    meter_due: float | None
+    meter_now: float | None = None
+    open_ticket: int | None

@@ -13,16 +13,19 @@ from ticketing.store import Store
 def install(
     app: FastAPI, store: Store, cfg: TicketingSettings, *, responses: dict[int | str, Any]
 ) -> None:
-    from ticketing.api import assets
-    from ticketing.cmms import console, meters
+    from ticketing.api import assets, maintenance
+    from ticketing.cmms import console, meters, pm
 
     store.options["labour_rate_per_h"] = cfg.labour_rate_per_h
     app.include_router(assets.router, responses=responses)
+    app.include_router(maintenance.router, responses=responses)
     console.install_templates()
     app.include_router(console.router)
 
-    def maintenance_scan() -> None:
+    def maintenance_scan() -> list[dict[str, Any]]:
+        """Meters first (a meter plan needs fresh hours), then the preventive plans."""
         meters.derive_all(store)
+        return pm.scan(store)
 
     app.state.maintenance_scan = maintenance_scan
     app.state.jobs.append(("maintenance", maintenance_scan, cfg.maintenance_scan_interval_s))

@@ -221,6 +221,8 @@ def test_demo_register_is_complete_and_routing_gets_distances(client, dsn, db, t
         " from assets where level = 'machine' and asset ~ '^(north|south)-(P|M|C|CH)[0-9]{3}$'"
     ).fetchone()
     assert machines == (36, 36, 36)
+    plans = db.execute("select count(*) from pm_plans where name like 'Demo:%'").fetchone()
+    assert plans == (7,)  # seeded once, calendar and running-hour plans
     r = client.post(
         "/anomalies",
         json=anomaly("north-P003", site="north", asset_class="centrifugal_pump"),

@@ -53,6 +53,12 @@ TABLE: dict[tuple[str, str], set[str]] = {
     ("POST", "/assets/{asset}/meters"): WORKERS,
     ("GET", "/asset-csv"): ALL,
     ("POST", "/asset-csv"): STAFF,
+    ("GET", "/pm-plans"): WORKERS,
+    ("POST", "/pm-plans"): STAFF,
+    ("GET", "/pm-plans/{plan_id}"): WORKERS,
+    ("PATCH", "/pm-plans/{plan_id}"): STAFF,
+    ("GET", "/pm-plans/{plan_id}/occurrences"): WORKERS,
+    ("GET", "/maintenance/forecast"): WORKERS,
 }
 
 
@@ -89,6 +95,7 @@ def test_roles_are_enforced(method: str, path: str, client, role_tokens) -> None
         code="ABCDEFGHJK",
         webhook_id=987654321,
         asset="no-such-asset",
+        plan_id=987654321,
     )
     body = {} if method in ("POST", "PUT", "PATCH") else None
 
