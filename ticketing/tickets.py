@@ -292,6 +292,8 @@ def transition(tx: Tx, actor: Actor, row: Row, t: TransitionIn) -> Row:
         feedback(tx, new)
     if to == "resolved":
         cmms_hooks.resolved(tx, actor, new)  # parts issued, PM meter (ticketing.cmms)
+    if to == "cancelled":
+        cmms_hooks.cancelled(tx, actor, new)  # parts released
     return new
 
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ticketing import lifecycle
 from ticketing.cmms.schemas import AssetIn
-from ticketing.errors import Conflict, Invalid, NotFound
+from ticketing.errors import Conflict, Invalid, NotFound, TicketingError
 from ticketing.store import Actor, Row, Tx
 
 FIELDS = (
@@ -42,6 +42,12 @@ COLUMNS = (
     " lon, documents, commissioned_on, status, registered_at, last_seen, updated_at"
 )
 MAX_DEPTH = 16
+
+
+class Unknown(TicketingError):
+    """A field refers to an asset that is not in the register (404, naming the field)."""
+
+    status = 404
 
 
 def listing(tx: Tx, site: str | None = None, status: str | None = None) -> list[Row]:
@@ -70,9 +76,9 @@ def _check_parent(tx: Tx, asset: str, parent: str | None, field: str = "parent")
     for _ in range(MAX_DEPTH):
         row = tx.one("select parent from assets where asset = %s", (seen,))
         if row is None:
-            raise Invalid(f"{field}: unknown asset {seen!r}", field=field, value=seen)
+            raise Unknown(f"{field}: unknown asset {seen!r}", field=field, value=seen)
         if seen == asset:
-            raise Invalid(f"{field}: {parent!r} is {asset!r} or below it", field=field)
+            raise Conflict(f"{field}: {parent!r} is {asset!r} or below it", field=field)
         if row["parent"] is None:
             return
         seen = row["parent"]
@@ -114,7 +120,9 @@ def patch(tx: Tx, actor: Actor, asset: str, changes: dict[str, Any]) -> Row:
         return row
     for required in ("site", "level", "criticality", "status"):
         if required in changes and changes[required] is None:
-            raise Invalid(f"{required}: may not be empty", field=required)
+            del changes[required]  # these always have a value: null means "leave it"
+    if not changes:
+        return row
     if "parent" in changes:
         _check_parent(tx, asset, changes["parent"])
     values = {**changes, "updated_at": tx.now}
@@ -242,7 +250,7 @@ def import_rows(tx: Tx, actor: Actor, rows: list[dict[str, Any]]) -> dict[str, i
                 else:
                     create(tx, actor, data)
                     created += 1
-            except Invalid as exc:
+            except TicketingError as exc:  # a bad file is a 422 whatever the row's fault
                 raise Invalid(
                     f"row {r['line']}: {exc.message}", row=r["line"], **exc.data
                 ) from None

@@ -160,3 +160,77 @@ def forecast_page(request: Request, days: int = 30) -> Response:
     days = min(max(days, 1), 366)
     rows = pages.store(request).read(lambda tx: pm.forecast(tx, days))
     return pages.render(request, "cmms_forecast.html", actor, rows=rows, days=days)
+
+
+# ---- the work on a ticket: checklist and parts ---------------------------------------------
+
+
+def _work_page(request: Request, actor: Actor, tid: int, status: int = 200, **ctx: Any) -> Response:
+    from ticketing import tickets as T
+    from ticketing.cmms import jobs, parts
+
+    def fn(tx: Any) -> dict[str, Any]:
+        row = T.get_for(tx, actor, tid)
+        w = jobs.work(tx, row)
+        stock = {p["part_id"]: parts.get_part(tx, p["part_id"])["stock"] for p in w["parts"]}
+        return {"t": row, "w": w, "stock": stock}
+
+    try:
+        data = pages.store(request).read(fn)
+    except TicketingError as exc:
+        return pages.error_page(request, exc.status, exc.message, actor)
+    return pages.render(request, "cmms_work.html", actor, status=status, **data, **ctx)
+
+
+@router.get("/tickets/{ticket_id}/work", response_class=HTMLResponse)
+def work_page(request: Request, ticket_id: str, msg: str | None = None) -> Response:
+    from ticketing.api.work import WORKERS
+
+    actor = pages.current(request, WORKERS)
+    if not isinstance(actor, Actor):
+        return actor
+    tid = pages.ticket_id_of(ticket_id)
+    if tid is None:
+        return pages.error_page(request, 404, f"no ticket {ticket_id[:40]!r}", actor)
+    return _work_page(request, actor, tid, notice=msg)
+
+
+@router.post("/tickets/{ticket_id}/steps/{position}", response_class=HTMLResponse)
+async def step_post(request: Request, ticket_id: str, position: int) -> Response:
+    """A checklist step from a form, as ``POST /tickets/{id}/steps/{position}``."""
+    from ticketing import tickets as T
+    from ticketing.api.work import WORKERS
+    from ticketing.cmms import jobs
+    from ticketing.cmms.schemas import StepResultIn
+
+    actor = pages.current(request, WORKERS)
+    if not isinstance(actor, Actor):
+        return actor
+    tid = pages.ticket_id_of(ticket_id)
+    if tid is None:
+        return pages.error_page(request, 404, f"no ticket {ticket_id[:40]!r}", actor)
+    form = await request.form()
+    if not session.csrf_ok(request, str(form.get("csrf") or "")):
+        return pages.error_page(request, 403, "invalid or missing CSRF token; reload", actor)
+    try:
+        reading = str(form.get("reading") or "").strip()
+        body = StepResultIn.model_validate(
+            {
+                "result": form.get("result"),
+                "reading": float(reading) if _is_number(reading) else (reading or None),
+                "note": str(form.get("note") or "") or None,
+                "follow_up": form.get("follow_up") is not None,
+            }
+        )
+        pages.store(request).run(
+            lambda tx: jobs.record_step(
+                tx, actor, T.get_for(tx, actor, tid, lock=True), position, body.model_dump()
+            )
+        )
+    except ValidationError as exc:
+        return _work_page(request, actor, tid, 422, error=_errors(exc))
+    except TicketingError as exc:
+        return _work_page(request, actor, tid, exc.status, error=exc.message)
+    return RedirectResponse(
+        f"/console/tickets/{tid}/work?msg={quote(f'step {position} recorded')}", status_code=303
+    )

@@ -112,7 +112,95 @@ def seed_plans(tx: Tx, actor: Actor) -> None:
         )
 
 
+# fault mode: (job plan, minutes, skills, steps, parts as (sku, name, cost, qty, stock))
+JOBS: dict[
+    str, tuple[str, int, list[str], list[tuple[str, str]], list[tuple[str, str, float, int, int]]]
+] = {
+    "bearing_wear": (
+        "Replace drive-end bearing",
+        120,
+        ["bearing_wear"],
+        [
+            ("Lock out and tag out the drive", "pass_fail"),
+            ("Replace the drive-end bearing", "pass_fail"),
+            ("Check shaft alignment", "pass_fail"),
+            ("Vibration after restart (mm/s RMS)", "reading"),
+        ],
+        [("BRG-6309", "Deep-groove ball bearing 6309", 48.0, 2, 6)],
+    ),
+    "clogged_filter": (
+        "Change intake filter",
+        45,
+        ["air_compressor"],
+        [
+            ("Isolate and depressurise", "pass_fail"),
+            ("Fit new filter element", "pass_fail"),
+            ("Differential pressure after (mbar)", "reading"),
+        ],
+        [("FLT-AC30", "Intake filter element AC-30", 35.0, 1, 4)],
+    ),
+    "cavitation": (
+        "Inspect impeller and suction side",
+        90,
+        ["cavitation"],
+        [
+            ("Check suction strainer", "pass_fail"),
+            ("Inspect impeller for pitting", "pass_fail"),
+            ("Suction pressure after (bar)", "reading"),
+        ],
+        [("GSK-CP200", "Casing gasket CP-200", 9.5, 1, 10)],
+    ),
+    "winding_insulation": (
+        "Insulation test and rewind decision",
+        180,
+        ["winding_insulation"],
+        [
+            ("Megger test phase to earth (MOhm)", "reading"),
+            ("Polarisation index", "reading"),
+            ("Clean and dry the windings", "pass_fail"),
+        ],
+        [],
+    ),
+}
+
+
+def seed_jobs(tx: Tx, actor: Actor) -> None:
+    """Job plans per fault mode, their parts, and stock in a store per plant."""
+    from ticketing.cmms import jobs, parts
+
+    for fault, (name, minutes, skills, steps, plist) in JOBS.items():
+        if jobs.for_fault(tx, fault) is not None:
+            continue
+        part_rows = []
+        for sku, pname, cost, qty, stock in plist:
+            got = tx.one("select id from parts where sku = %s", (sku,))
+            if got is None:
+                got = parts.create_part(tx, actor, {"sku": sku, "name": pname, "unit_cost": cost})
+                for site in SITES:
+                    parts.set_stock(
+                        tx,
+                        actor,
+                        got["id"],
+                        f"{site}-store",
+                        {"on_hand": stock, "site": site, "reorder_point": 2},
+                    )
+            part_rows.append({"part_id": got["id"], "qty": qty})
+        jobs.create(
+            tx,
+            actor,
+            {
+                "name": name,
+                "fault_mode": fault,
+                "skills": skills,
+                "est_minutes": minutes,
+                "steps": [{"text": t, "kind": k} for t, k in steps],
+                "parts": part_rows,
+            },
+        )
+
+
 def seed_maintenance(tx: Tx, actor: Actor) -> None:
-    """Everything the demo needs for maintenance work: the register and PM plans."""
+    """Everything the demo needs for maintenance work: register, job plans, parts, PM."""
     seed_register(tx, actor)
+    seed_jobs(tx, actor)
     seed_plans(tx, actor)

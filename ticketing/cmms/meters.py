@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ticketing.cmms import assets
-from ticketing.errors import Invalid
+from ticketing.errors import Conflict
 from ticketing.store import SYSTEM, Actor, Row, Store, Tx
 
 RUNNING = "running"
@@ -130,7 +130,7 @@ def record(tx: Tx, actor: Actor, asset: str, meter: str, value: float, at: Any) 
         (asset, meter),
     )
     if row is not None and value < row["value"]:
-        raise Invalid(
+        raise Conflict(
             f"value: meter {meter!r} of {asset} reads {row['value']:g}; a reading of"
             f" {value:g} would go backwards",
             field="value",

@@ -20,7 +20,7 @@ from typing import Any
 
 from ticketing import tickets
 from ticketing.cmms import assets as A
-from ticketing.errors import NotFound
+from ticketing.errors import Conflict, NotFound
 from ticketing.schemas import TicketCreate
 from ticketing.store import Actor, Row, Store, Tx
 
@@ -243,6 +243,11 @@ def patch_plan(tx: Tx, actor: Actor, plan_id: int, changes: dict[str, Any]) -> R
     changes = {k: v for k, v in changes.items() if v != row.get(k)}
     if not changes:
         return row
+    merged = {**row, **changes}
+    if (merged["meter"] is None) != (merged["every_meter"] is None):
+        raise Conflict("meter: a meter plan needs both meter and every_meter", field="meter")
+    if merged["every_days"] is None and merged["every_meter"] is None:
+        raise Conflict("every_days: the plan would have no interval left", field="every_days")
     new = tx.one(
         "update pm_plans set "
         + ", ".join(f"{k} = %({k})s" for k in changes)

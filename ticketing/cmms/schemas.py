@@ -96,8 +96,9 @@ class ReadingIn(In):
 
 
 class PmPlanFields(In):
-    every_days: int | None = Field(None, gt=0, le=3650, description="calendar interval")
-    every_weeks: int | None = Field(None, gt=0, le=520, description="or in weeks")
+    every_days: int | None = Field(
+        None, gt=0, le=3650, description="calendar interval in days (a week: 7)"
+    )
     anchor: Literal["fixed", "floating"] | None = Field(
         None, description="fixed: from start_at; floating: from the last completion"
     )
@@ -107,6 +108,7 @@ class PmPlanFields(In):
     lead_meter: float | None = Field(None, ge=0, le=1e9, description="open this much early")
     priority: Literal["P0", "P1", "P2"] | None = None
     active: bool | None = None
+    job_plan_id: int | None = Field(None, ge=1, le=2**53 - 1, description="its checklist/parts")
 
 
 class PmPlanIn(PmPlanFields):
@@ -135,6 +137,7 @@ class PmPlanOut(BaseModel):
     start_meter: float
     active: bool
     created_at: datetime
+    job_plan_id: int | None = None
 
 
 class OccurrenceOut(BaseModel):
@@ -161,3 +164,138 @@ class ForecastOut(BaseModel):
     meter_due: float | None
     meter_now: float | None = None
     open_ticket: int | None
+
+
+class StepIn(In):
+    text: Short
+    kind: Literal["pass_fail", "reading"] = "pass_fail"
+
+
+class PartQty(In):
+    part_id: int = Field(ge=1, le=2**53 - 1)
+    qty: int = Field(gt=0, le=1_000_000)
+
+
+class JobPlanIn(In):
+    name: Short
+    fault_mode: Id | None = Field(None, description="predictive tickets of this fault get it")
+    skills: list[Id] = Field(default_factory=list, max_length=50)
+    est_minutes: int = Field(gt=0, le=100_000)
+    steps: list[StepIn] = Field(default_factory=list, max_length=200)
+    parts: list[PartQty] = Field(default_factory=list, max_length=100)
+
+
+class JobPlanOut(BaseModel):
+    id: int
+    name: str
+    fault_mode: str | None
+    skills: list[str]
+    est_minutes: int
+    steps: list[dict[str, Any]]
+    parts: list[dict[str, Any]]
+
+
+class PartIn(In):
+    sku: Id
+    name: Short
+    unit_cost: float = Field(0, ge=0, le=1e9)
+
+
+class StockIn(In):
+    on_hand: int | None = Field(None, ge=0, le=10**9)
+    site: Id | None = None
+    reorder_point: int | None = Field(None, ge=0, le=10**9)
+
+
+class PartOut(BaseModel):
+    id: int
+    sku: str
+    name: str
+    unit_cost: float
+    stock: list[dict[str, Any]]
+
+
+class AttachIn(In):
+    job_plan_id: int = Field(ge=1, le=2**53 - 1)
+
+
+class StepResultIn(In):
+    result: Literal["pass", "fail"]
+    reading: float | None = Field(None, ge=-1e12, le=1e12)
+    note: Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL), Storable] | None = None
+    follow_up: bool = Field(False, description="a failed step opens a follow-up ticket")
+
+
+class ReservationOut(BaseModel):
+    id: int
+    ticket_id: int
+    part_id: int
+    store: str | None
+    qty: int
+    state: str
+
+
+class WorkOut(BaseModel):
+    ticket_id: int
+    job_plan: JobPlanOut | None
+    steps: list[dict[str, Any]]
+    parts: list[dict[str, Any]]
+
+
+class TimeIn(In):
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    engineer_id: int | None = Field(None, ge=1, le=2**53 - 1, description="default: yours")
+    rate_per_h: float | None = Field(None, ge=0, le=100_000, description="default: settings")
+    note: Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL), Storable] | None = None
+
+
+class TimeOut(BaseModel):
+    id: int
+    ticket_id: int
+    engineer_id: int
+    started_at: datetime
+    ended_at: datetime
+    hours: float
+    rate_per_h: float
+    note: str | None
+
+
+class DowntimeIn(In):
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    planned: bool = False
+    ticket_id: int | None = Field(None, ge=1, le=2**53 - 1)
+    note: Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL), Storable] | None = None
+
+
+class DowntimeEnd(In):
+    ended_at: AwareDatetime
+
+
+class DowntimeOut(BaseModel):
+    id: int
+    asset: str
+    started_at: datetime
+    ended_at: datetime | None
+    planned: bool
+    ticket_id: int | None
+    source: str
+    note: str | None
+
+
+class MaintenanceKpi(BaseModel):
+    group: str
+    assets: int
+    failures: int
+    downtime_h: float
+    mtbf_h: float | None
+    mttr_h: float | None
+    pm_due: int
+    pm_compliance: float | None
+    tickets: int
+    planned_share: float | None
+    labour_h: float
+    labour_cost: float
+    parts_cost: float
+    cost: float

@@ -13,12 +13,13 @@ from ticketing.store import Store
 def install(
     app: FastAPI, store: Store, cfg: TicketingSettings, *, responses: dict[int | str, Any]
 ) -> None:
-    from ticketing.api import assets, maintenance
+    from ticketing.api import assets, maintenance, work
     from ticketing.cmms import console, meters, pm
 
     store.options["labour_rate_per_h"] = cfg.labour_rate_per_h
     app.include_router(assets.router, responses=responses)
     app.include_router(maintenance.router, responses=responses)
+    app.include_router(work.router, responses=responses)
     console.install_templates()
     app.include_router(console.router)
 

@@ -72,3 +72,41 @@ def test_register_pages_create_edit_and_refuse(
     )
     assert r.status_code == 403
     assert client.get("/console/assets/no-such-asset").status_code == 404
+
+
+def test_work_page_records_steps(client, tokens, make_asset) -> None:
+    d = {"Authorization": f"Bearer {tokens['dispatcher']}"}
+    r = client.post("/parts", json={"sku": f"c-{uid()}", "name": "seal"}, headers=d)
+    part = r.json()["id"]
+    client.put(f"/parts/{part}/stock/main", json={"on_hand": 4}, headers=d)
+    plan = client.post(
+        "/job-plans",
+        json={
+            "name": "seal swap",
+            "est_minutes": 30,
+            "steps": [{"text": "drain"}, {"text": "pressure (bar)", "kind": "reading"}],
+            "parts": [{"part_id": part, "qty": 1}],
+        },
+        headers=d,
+    ).json()["id"]
+    tid = client.post("/tickets", json={"asset": make_asset("pump"), "title": "seal"}, headers=d)
+    tid = tid.json()["ticket"]["id"]
+    assert (
+        client.post(f"/tickets/{tid}/job-plan", json={"job_plan_id": plan}, headers=d).status_code
+        == 200
+    )
+    _login(client, tokens["dispatcher"])
+    page = client.get(f"/console/tickets/{tid}/work")
+    assert page.status_code == 200 and "seal swap" in page.text and 'data-on-hand="4"' in page.text
+    csrf = CSRF.search(page.text).group(1)
+    # A reading step without its reading: the page again with the field named.
+    r = client.post(f"/console/tickets/{tid}/steps/2", data={"csrf": csrf, "result": "pass"})
+    assert r.status_code == 422 and "reading" in r.text
+    r = client.post(
+        f"/console/tickets/{tid}/steps/2",
+        data={"csrf": csrf, "result": "pass", "reading": "2.5"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert "<strong>pass</strong> (2.5)" in client.get(f"/console/tickets/{tid}/work").text
+    assert client.get("/console/tickets/abc/work").status_code == 404

@@ -86,7 +86,7 @@ def test_calendar_plan_on_injected_clock_skips_while_open(app, client, tokens, d
         json={
             "name": "inspect",
             "asset": asset,
-            "every_weeks": 1,
+            "every_days": 7,
             "lead_days": 1,
             "start_at": start.isoformat(),
         },
@@ -152,7 +152,6 @@ def test_bad_plans_are_refused_naming_the_field(client, tokens, db) -> None:
     for body, field in (
         ({"every_days": 0}, "every_days"),
         ({"every_days": -3}, "every_days"),
-        ({"every_weeks": 0}, "every_weeks"),
         ({"meter": "running_hours", "every_meter": 0}, "every_meter"),
         ({"meter": "running_hours", "every_meter": -1.5}, "every_meter"),
         ({"meter": "running_hours"}, "every_meter"),

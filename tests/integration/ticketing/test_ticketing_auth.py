@@ -59,6 +59,23 @@ TABLE: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/pm-plans/{plan_id}"): STAFF,
     ("GET", "/pm-plans/{plan_id}/occurrences"): WORKERS,
     ("GET", "/maintenance/forecast"): WORKERS,
+    ("GET", "/job-plans"): WORKERS,
+    ("POST", "/job-plans"): STAFF,
+    ("GET", "/job-plans/{job_plan_id}"): WORKERS,
+    ("GET", "/parts"): WORKERS,
+    ("POST", "/parts"): STAFF,
+    ("GET", "/parts/{part_id}"): WORKERS,
+    ("PUT", "/parts/{part_id}/stock/{store_id}"): STAFF,
+    ("GET", "/tickets/{ticket_id}/work"): WORKERS,
+    ("POST", "/tickets/{ticket_id}/job-plan"): STAFF,
+    ("POST", "/tickets/{ticket_id}/steps/{position}"): WORKERS,
+    ("POST", "/tickets/{ticket_id}/reservations"): STAFF,
+    ("POST", "/tickets/{ticket_id}/time"): WORKERS,
+    ("GET", "/tickets/{ticket_id}/time"): WORKERS,
+    ("POST", "/assets/{asset}/downtime"): STAFF,
+    ("GET", "/assets/{asset}/downtime"): ALL,
+    ("PATCH", "/downtime/{downtime_id}"): STAFF,
+    ("GET", "/maintenance/kpis"): STAFF,
 }
 
 
@@ -96,6 +113,11 @@ def test_roles_are_enforced(method: str, path: str, client, role_tokens) -> None
         webhook_id=987654321,
         asset="no-such-asset",
         plan_id=987654321,
+        job_plan_id=987654321,
+        part_id=987654321,
+        store_id="main",
+        position=1,
+        downtime_id=987654321,
     )
     body = {} if method in ("POST", "PUT", "PATCH") else None
 
