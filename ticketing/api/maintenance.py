@@ -129,6 +129,8 @@ def forecast(
 
 # --- labour, downtime, KPIs ----------------------------------------------------------------
 
+ISO = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+ISO_DOC = "ISO 8601 time with zone, e.g. 2026-01-05T00:00:00Z"
 DowntimeId = Annotated[int, Path(ge=1, le=MAX_ID, description="downtime id")]
 AssetName = Annotated[str, Path(pattern=ID_PATTERN, description="asset id")]
 
@@ -207,8 +209,8 @@ def end_downtime(
 )
 def maintenance_kpis(
     request: Request,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: Annotated[datetime | None, Query()] = None,
+    from_: Annotated[str | None, Query(alias="from", pattern=ISO, description=ISO_DOC)] = None,
+    to: Annotated[str | None, Query(pattern=ISO, description=ISO_DOC)] = None,
     group_by: Annotated[str, Query(pattern="^(none|asset|asset_class)$")] = "none",
     actor: Actor = roles(*STAFF),
 ) -> Any:
@@ -223,7 +225,14 @@ def maintenance_kpis(
     return store(request).read(fn)
 
 
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+def _aware(text: str | None, field: str) -> datetime | None:
+    """An ISO 8601 time with its zone (numbers are not taken as Unix times)."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(f"{field}: not an ISO 8601 time", field=field) from None
+    if value.tzinfo is None:
         raise Invalid(f"{field}: needs a time zone (e.g. 2026-01-05T00:00:00Z)", field=field)
     return value

@@ -223,8 +223,16 @@ def get_plan(tx: Tx, plan_id: int) -> Row:
     return row
 
 
+def _check_job_plan(tx: Tx, job_plan_id: int | None) -> None:
+    if job_plan_id is not None and not tx.one(
+        "select 1 from job_plans where id = %s", (job_plan_id,)
+    ):
+        raise A.Unknown(f"job_plan_id: unknown job plan {job_plan_id}", field="job_plan_id")
+
+
 def create_plan(tx: Tx, actor: Actor, data: dict[str, Any]) -> Row:
     A.get(tx, data["asset"])
+    _check_job_plan(tx, data.get("job_plan_id"))
     data = {k: v for k, v in data.items() if v is not None}
     data.setdefault("start_at", tx.now)
     cols = list(data)
@@ -243,6 +251,7 @@ def patch_plan(tx: Tx, actor: Actor, plan_id: int, changes: dict[str, Any]) -> R
     changes = {k: v for k, v in changes.items() if v != row.get(k)}
     if not changes:
         return row
+    _check_job_plan(tx, changes.get("job_plan_id"))
     merged = {**row, **changes}
     if (merged["meter"] is None) != (merged["every_meter"] is None):
         raise Conflict("meter: a meter plan needs both meter and every_meter", field="meter")
@@ -329,7 +338,8 @@ def forecast(tx: Tx, days: int = 30, site: str | None = None) -> list[dict[str, 
                 threshold = p["start_meter"] + k * p["every_meter"]
             rate = meter_rate_per_day(tx, p["asset"], p["meter"])
             remaining = max(0.0, threshold - p["lead_meter"] - value)
-            when = now + timedelta(days=remaining / rate) if rate else None
+            ahead = remaining / rate if rate else None
+            when = now + timedelta(days=ahead) if ahead is not None and ahead <= days else None
             if remaining == 0 or (when is not None and when <= end):
                 out.append(
                     {

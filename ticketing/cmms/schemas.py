@@ -103,7 +103,7 @@ class PmPlanFields(In):
         None, description="fixed: from start_at; floating: from the last completion"
     )
     meter: MeterName | None = Field(None, description="running_hours, starts or another")
-    every_meter: float | None = Field(None, gt=0, le=1e9, description="meter interval")
+    every_meter: float | None = Field(None, ge=0.001, le=1e9, description="meter interval")
     lead_days: int | None = Field(None, ge=0, le=365, description="open this many days early")
     lead_meter: float | None = Field(None, ge=0, le=1e9, description="open this much early")
     priority: Literal["P0", "P1", "P2"] | None = None
