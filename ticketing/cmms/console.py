@@ -15,6 +15,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from pydantic import ValidationError
 
 from forewarn.contract.topics import ID_PATTERN
+from ticketing import lifecycle
 from ticketing.api.assets import STAFF
 from ticketing.cmms import assets as A
 from ticketing.cmms.schemas import AssetIn, AssetPatch
@@ -124,7 +125,34 @@ def _asset_page(
         h = pages.store(request).read(lambda tx: A.history(tx, asset))
     except TicketingError as exc:
         return pages.error_page(request, exc.status, exc.message, actor)
-    return pages.render(request, "cmms_asset.html", actor, status=status, h=h, a=h["asset"], **ctx)
+    return pages.render(
+        request,
+        "cmms_asset.html",
+        actor,
+        status=status,
+        h=h,
+        a=h["asset"],
+        health=_health(h, pages.store(request).clock.now()),
+        **ctx,
+    )
+
+
+def _health(h: dict[str, Any], now: Any) -> str:
+    """The fleet view's health rule (``console.data.health``) from the asset's history."""
+    from ticketing.console import data
+
+    open_prios = [t["priority"] for t in h["tickets"] if lifecycle.is_open(t["state"])]
+    last = h["anomalies"][0] if h["anomalies"] else None
+    return data.health(
+        {
+            "top_priority": min(open_prios) if open_prios else None,
+            "open_tickets": len(open_prios),
+            "anomaly_at": last["time"] if last else None,
+            "anomaly_severity": last["severity"] if last else None,
+            "last_seen": h["asset"]["last_seen"],
+        },
+        now,
+    )
 
 
 @router.post("/assets/{asset}", response_class=HTMLResponse)

@@ -131,13 +131,13 @@ def reserve(tx: Tx, actor: Actor, ticket: Row, part_id: int, qty: int, *, allow_
         (ticket["id"], part_id, got["store"] if got else None, qty, state, tx.now, tx.now),
     )
     assert row is not None
-    tx.audit(
+    tx.audit(  # stock movements are the part's history (the ticket is named in them)
         actor,
         f"part_{state}",
-        "ticket",
-        ticket["id"],
+        "part",
+        part_id,
         None,
-        {"reservation": row["id"], "part_id": part_id, "qty": qty, "store": row["store"]},
+        {"reservation": row["id"], "ticket_id": ticket["id"], "qty": qty, "store": row["store"]},
     )
     if got:
         _check_low(tx, actor, part_id, got["store"])
@@ -171,10 +171,15 @@ def issue(tx: Tx, actor: Actor, ticket: Row) -> None:
         tx.audit(
             actor,
             "part_issued",
-            "ticket",
-            ticket["id"],
+            "part",
+            r["part_id"],
             None,
-            {"reservation": r["id"], "part_id": r["part_id"], "qty": r["qty"], "store": r["store"]},
+            {
+                "reservation": r["id"],
+                "ticket_id": ticket["id"],
+                "qty": r["qty"],
+                "store": r["store"],
+            },
         )
         _check_low(tx, actor, r["part_id"], r["store"])
 
@@ -198,8 +203,8 @@ def release(tx: Tx, actor: Actor, ticket: Row) -> None:
         tx.audit(
             actor,
             "part_released",
-            "ticket",
-            ticket["id"],
+            "part",
+            r["part_id"],
             None,
-            {"reservation": r["id"], "part_id": r["part_id"], "qty": r["qty"]},
+            {"reservation": r["id"], "ticket_id": ticket["id"], "qty": r["qty"]},
         )

@@ -49,6 +49,7 @@ def test_register_pages_create_edit_and_refuse(
     assert r.status_code == 303, r.text
     page = client.get(f"/console/assets/{name}")
     assert page.status_code == 200 and "https://example.com/m.pdf" in page.text
+    assert 'id="asset-health">unknown<' in page.text  # never reported yet
     assert name in client.get("/console/assets").text
     # Bad latitude: the page again with the field named, nothing changed.
     bad = {**form, "csrf": _csrf(client, f"/console/assets/{name}"), "lat": "123"}
