@@ -22,6 +22,7 @@ RUNNING = "running"
 MAX_GAP = timedelta(minutes=5)
 BATCH = 50_000
 DERIVED = ("running_hours", "starts")
+METER_LOCK = 7_050_001  # advisory lock class for meter derivation (key: the asset's hash)
 
 
 def current(tx: Tx, asset: str) -> dict[str, float]:
@@ -52,6 +53,9 @@ def _bump(tx: Tx, asset: str, meter: str, delta: float, at: datetime) -> float:
 
 def derive_asset(tx: Tx, asset: str) -> dict[str, float] | None:
     """Fold the new ``running`` rows of one asset into its meters; None if nothing new."""
+    # One deriver per asset at a time, even before its watermark row exists (two workers
+    # on a first pass would otherwise both count the same rows).
+    tx.conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (METER_LOCK, asset))
     mark = tx.one(
         "select last_time, last_running from meter_watermarks where asset = %s for update",
         (asset,),

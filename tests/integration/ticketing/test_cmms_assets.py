@@ -209,3 +209,39 @@ def test_cli_import_export_show_and_a_bad_row(dsn, tmp_path, db) -> None:
     assert len(r.stderr.strip().splitlines()) == 1
     n = db.execute("select count(*) from assets where asset = %s", (f"{site}-M1",)).fetchone()
     assert n[0] == 0
+
+
+def test_concurrent_first_derivations_count_once(client, tokens, db, clock, dsn) -> None:
+    """Six connections released together derive the same new asset (no watermark yet):
+    the hours are counted once, not six times."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from ticketing.cmms import meters
+    from ticketing.store import Tx
+
+    name = f"race-{uid()}"
+    assert _asset(client, tokens["dispatcher"], asset=name).status_code == 201
+    db.execute(
+        "insert into telemetry (time, asset, metric, value) select %s + make_interval(mins => g),"
+        " %s, 'running', 1.0 from generate_series(0, 120) g",
+        (clock.now() - timedelta(hours=3), name),
+    )
+    barrier = threading.Barrier(6)
+
+    def derive(_: int) -> None:
+        with psycopg.connect(dsn, row_factory=dict_row) as conn:
+            barrier.wait()
+            with conn.transaction():
+                meters.derive_asset(Tx(conn, datetime.now(UTC)), name)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(derive, range(6)))
+    got = db.execute(
+        "select value from asset_meters where asset = %s and meter = 'running_hours'", (name,)
+    ).fetchone()
+    assert got is not None and abs(got[0] - 2.0) < 1e-9, got
