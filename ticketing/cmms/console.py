@@ -262,3 +262,26 @@ async def step_post(request: Request, ticket_id: str, position: int) -> Response
     return RedirectResponse(
         f"/console/tickets/{tid}/work?msg={quote(f'step {position} recorded')}", status_code=303
     )
+
+
+@router.get("/maintenance/kpis", response_class=HTMLResponse)
+def kpi_page(request: Request) -> Response:
+    """MTBF, MTTR, PM compliance, planned share and cost, last 90 days (like the API)."""
+    from datetime import timedelta
+
+    from ticketing.api.maintenance import STAFF as KPI_ROLES
+    from ticketing.cmms import labour
+
+    actor = pages.current(request, KPI_ROLES)
+    if not isinstance(actor, Actor):
+        return actor
+
+    def fn(tx: Any) -> dict[str, Any]:
+        start = tx.now - timedelta(days=90)
+        return {
+            "overall": labour.kpis(tx, start, tx.now, "none"),
+            "by_class": labour.kpis(tx, start, tx.now, "asset_class"),
+            "by_asset": labour.kpis(tx, start, tx.now, "asset"),
+        }
+
+    return pages.render(request, "cmms_kpis.html", actor, **pages.store(request).read(fn))

@@ -64,6 +64,9 @@ def test_register_pages_create_edit_and_refuse(
     assert db.execute("select lat from assets where asset = %s", (name,)).fetchone()[0] == 53.6
     r = client.post(f"/console/assets/{name}", data={**good, "csrf": "forged", "lat": "1"})
     assert r.status_code == 403
+    kpi = client.get("/console/maintenance/kpis")
+    assert kpi.status_code == 200 and 'id="kpi-class"' in kpi.text
+    assert client.get("/console/maintenance/forecast").status_code == 200
     # An engineer reads the page but may not edit.
     client.cookies.clear()
     _login(client, engineer_token(make_engineer("console-eng")))
@@ -73,6 +76,7 @@ def test_register_pages_create_edit_and_refuse(
     )
     assert r.status_code == 403
     assert client.get("/console/assets/no-such-asset").status_code == 404
+    assert client.get("/console/maintenance/kpis").status_code == 403  # staff only, like the API
 
 
 def test_work_page_records_steps(client, tokens, make_asset) -> None:
