@@ -143,7 +143,10 @@ def delete(tx: Tx, actor: Actor, asset: str) -> None:
     """Only an asset nothing refers to; otherwise retire it (status) instead."""
     row = get(tx, asset, lock=True)
     for table, col in (("tickets", "asset"), ("assets", "parent"), ("meter_readings", "asset")):
-        if tx.one(f"select 1 from {table} where {col} = %s limit 1", (asset,)):
+        query = sql.SQL("select 1 from {} where {} = %s limit 1").format(
+            sql.Identifier(table), sql.Identifier(col)
+        )
+        if tx.one(query, (asset,)):
             raise Conflict(
                 f"asset {asset!r} is referenced by {table}; set status 'retired' instead",
                 field="status",

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from psycopg import sql
+
 from ticketing import tickets
 from ticketing.cmms import assets as A
 from ticketing.errors import Conflict, NotFound
@@ -237,8 +239,12 @@ def create_plan(tx: Tx, actor: Actor, data: dict[str, Any]) -> Row:
     data.setdefault("start_at", tx.now)
     cols = list(data)
     row = tx.one(
-        f"insert into pm_plans ({', '.join(cols)}, created_at) values"
-        f" ({', '.join('%(' + c + ')s' for c in cols)}, %(created_at)s) returning *",
+        sql.SQL(
+            "insert into pm_plans ({}, created_at) values ({}, %(created_at)s) returning *"
+        ).format(
+            sql.SQL(", ").join(map(sql.Identifier, cols)),
+            sql.SQL(", ").join(sql.Placeholder(c) for c in cols),
+        ),
         {**data, "created_at": tx.now},
     )
     assert row is not None
@@ -258,9 +264,11 @@ def patch_plan(tx: Tx, actor: Actor, plan_id: int, changes: dict[str, Any]) -> R
     if merged["every_days"] is None and merged["every_meter"] is None:
         raise Conflict("every_days: the plan would have no interval left", field="every_days")
     new = tx.one(
-        "update pm_plans set "
-        + ", ".join(f"{k} = %({k})s" for k in changes)
-        + " where id = %(id)s returning *",
+        sql.SQL("update pm_plans set {} where id = %(id)s returning *").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in changes
+            )
+        ),
         {**changes, "id": plan_id},
     )
     assert new is not None
