@@ -42,6 +42,7 @@ SERVICES = {
     "ticketing": ("ticketing.cli", "Work-order service (API and console)."),
     "tickets": ("ticketing.tickets_cli", "Work orders from the command line."),
     "bench": ("bench.cli", "Benchmarks."),
+    "assets": ("ticketing.assets_cli", "Asset register: list, show, import, export."),
 }
 
 

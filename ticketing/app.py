@@ -12,7 +12,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +283,16 @@ def create_app(
                     max_instances=1,
                     coalesce=True,
                 )
+                for job_id, fn, seconds in app.state.jobs:  # added by feature modules
+                    scheduler.add_job(
+                        fn,
+                        "interval",
+                        seconds=seconds,
+                        id=job_id,
+                        max_instances=1,
+                        coalesce=True,
+                        next_run_time=datetime.now(UTC),  # a first pass at start
+                    )
                 scheduler.start()
             yield
         finally:
@@ -317,6 +327,7 @@ def create_app(
     app.state.webhooks = webhooks
     app.state.config = cfg
     app.state.expire_keys = expire_keys
+    app.state.jobs = []
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     app.add_middleware(AllowHeader, fastapi=app)
     app.add_middleware(RateLimit, rules=default_rules(cfg.login_per_minute, cfg.track_per_minute))
@@ -325,5 +336,8 @@ def create_app(
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)
     app.include_router(console.router)
+    from ticketing.cmms.wiring import install as install_cmms
+
+    install_cmms(app, store, cfg, responses=ERRORS)
     app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
     return app

@@ -31,6 +31,12 @@ class TicketingSettings(Section):
     track_per_minute: int = Field(
         30, ge=1, le=100_000, description="tracking-code lookups per client address"
     )
+    maintenance_scan_interval_s: float = Field(
+        60.0, gt=0, le=86400, description="meter derivation and preventive-plan scan period"
+    )
+    labour_rate_per_h: float = Field(
+        60.0, ge=0, description="default labour cost per hour for time entries"
+    )
 
 
 def ticketing_settings(settings: Settings) -> TicketingSettings:

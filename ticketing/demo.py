@@ -87,6 +87,9 @@ def seed(dsn: str) -> list[tuple[str, str, str]]:
             ("demo-detectors", "integration"),
         ):
             out.append((name, role, create_token(conn, name, role, actor=DEMO)[1]))
+        from ticketing.cmms.demo import seed_maintenance
+
+        audited(conn, functools.partial(seed_maintenance, actor=DEMO))
         first = ENGINEERS[0]["name"]
         token = create_token(conn, f"demo-{first}", "engineer", ids[first], actor=DEMO)[1]
         out.append((first, "engineer", token))

@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from forewarn.contract import AnomalyEvent
 from ticketing import lifecycle, tickets
+from ticketing.cmms.assets import priority_for as criticality_priority
 from ticketing.store import Actor, Row, Tx
 
 SEVERITY_PRIORITY = {"critical": "P1", "warning": "P2", "info": "P2"}
@@ -107,7 +108,7 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
         (ev.asset, ev.site, ev.asset_class),
     )
     a = tickets.asset(tx, ev.asset)
-    priority = priority_for(ev)
+    priority = criticality_priority(tx, ev.asset, priority_for(ev))  # A-critical: one up
     merged = _merge_with_open(tx, actor, ev, fault, priority)
     if merged is not None:
         return mark("evidence", merged)

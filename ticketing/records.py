@@ -44,6 +44,10 @@ def update(
     if note:
         after["note"] = note
     tx.audit(actor, action, "ticket", row["id"], before, after)
+    if "fault_mode" in after and after["fault_mode"] != row["fault_mode"]:
+        from ticketing.cmms import hooks
+
+        hooks.fault_mode_changed(tx, actor, new, row["fault_mode"])
     tx.emit(
         event_type,
         new["site"],

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from ticketing import lifecycle, routing
+from ticketing.cmms import hooks as cmms_hooks
 from ticketing.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
 from ticketing.records import SUMMARY, add_comment, feedback, summary, update
 from ticketing.schemas import TicketCreate, TransitionIn
@@ -92,7 +93,9 @@ def after_open(tx: Tx, actor: Actor, row: Row) -> Row:
         row["id"],
         {**summary(row), "actor": actor.name, "title": row["title"]},
     )
-    return route(tx, row, "creation")
+    routed = route(tx, row, "creation")
+    cmms_hooks.opened(tx, actor, routed)  # job plan, parts (ticketing.cmms)
+    return routed
 
 
 def create(tx: Tx, actor: Actor, data: TicketCreate) -> tuple[Row, bool]:
@@ -172,12 +175,20 @@ def route(
             " and state not in ('resolved', 'closed', 'cancelled') group by engineer_id"
         )
     }
-    a = tx.one("select asset_class, lat, lon from assets where asset = %s", (row["asset"],)) or {}
+    a = (
+        tx.one(
+            "select asset_class, lat, lon, criticality from assets where asset = %s",
+            (row["asset"],),
+        )
+        or {}
+    )
     fault = row["fault_mode"] if row["fault_mode"] != "unknown" else None
     job = routing.Job(row["site"], a.get("asset_class"), fault, a.get("lat"), a.get("lon"))
     scale_km = float(tx.options.get("distance_scale_km", 100.0))
     ranked = routing.score(job, engineers, loads, tx.now, scale_km=scale_km, exclude=exclude)
     explanation = routing.explain(ranked)
+    if a.get("criticality") == "A":
+        explanation += " Asset criticality A (predictive priority raised one step)."
     chosen = next((c.engineer_id for c in ranked if c.excluded is None), None)
     if chosen is None and supervisor_fallback:
         sup = [e for e in engineers if e["supervisor"] and e["available"]]
@@ -284,6 +295,10 @@ def transition(tx: Tx, actor: Actor, row: Row, t: TransitionIn) -> Row:
     new = update(tx, actor, row, changes, action, "ticket.state_changed", note=t.note)
     if to == "resolved" and new["source"] == "predictive":
         feedback(tx, new)
+    if to == "resolved":
+        cmms_hooks.resolved(tx, actor, new)  # parts issued, PM meter (ticketing.cmms)
+    if to == "cancelled":
+        cmms_hooks.cancelled(tx, actor, new)  # parts released
     return new
 
 

@@ -1,0 +1,142 @@
+"""Asset register routes: CRUD, CSV import/export, history, meters.
+
+Roles as for the rest of the service: admin and dispatcher write the register, every role
+reads it; engineers also enter meter readings (they stand in front of the machine).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from forewarn.contract.topics import ID_PATTERN
+from ticketing.api.common import role_extra, roles, store, strict
+from ticketing.cmms import assets as A
+from ticketing.cmms import meters as M
+from ticketing.cmms.schemas import (
+    AssetHistory,
+    AssetIn,
+    AssetOut,
+    AssetPatch,
+    ImportResult,
+    MeterOut,
+    ReadingIn,
+)
+from ticketing.errors import Invalid
+from ticketing.store import Actor
+
+router = APIRouter(tags=["assets"])
+ALL = ("admin", "dispatcher", "engineer", "integration")
+STAFF = ("admin", "dispatcher")
+WORKERS = ("admin", "dispatcher", "engineer")
+AssetName = Annotated[str, Path(pattern=ID_PATTERN, description="asset id")]
+SiteQ = Annotated[str | None, Query(pattern=ID_PATTERN)]
+CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/asset-csv", openapi_extra=role_extra(*ALL), response_class=Response)
+def export_assets(request: Request, site: SiteQ = None, actor: Actor = roles(*ALL)) -> Response:
+    """The register as CSV (same columns as the import; documents as a JSON list)."""
+    text = store(request).read(lambda tx: A.export_csv(tx, site))
+    return Response(text, media_type="text/csv; charset=utf-8")
+
+
+@router.post(
+    "/asset-csv",
+    response_model=ImportResult,
+    openapi_extra={**role_extra(*STAFF), **CSV_BODY},
+)
+async def import_assets(request: Request, actor: Actor = roles(*STAFF)) -> Any:
+    """Create or update assets from CSV, all or nothing: the first bad row is a 422 naming
+    the row (file line) and the field, and nothing is written."""
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("body: CSV must be UTF-8", field="body") from None
+    if "\x00" in text:
+        raise Invalid("body: CSV must not contain NUL characters", field="body")
+    rows = A.parse_csv(text)
+    return store(request).run(lambda tx: A.import_rows(tx, actor, rows))
+
+
+@router.get("/assets", response_model=list[AssetOut], openapi_extra=role_extra(*ALL))
+def list_assets(
+    request: Request,
+    site: SiteQ = None,
+    status: Annotated[str | None, Query(pattern="^(draft|active|inactive|retired)$")] = None,
+    actor: Actor = roles(*ALL),
+) -> Any:
+    """The register; ``status=draft`` lists what ingest registered and the team must complete."""
+    return store(request).read(lambda tx: A.listing(tx, site, status))
+
+
+@router.post("/assets", response_model=AssetOut, status_code=201, openapi_extra=role_extra(*STAFF))
+def create_asset(
+    request: Request,
+    body: AssetIn,
+    actor: Actor = roles(*STAFF),
+    _strict: None = strict(AssetIn),
+) -> Any:
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return store(request).run(lambda tx: A.create(tx, actor, data))
+
+
+@router.get("/assets/{asset}", response_model=AssetOut, openapi_extra=role_extra(*ALL))
+def get_asset(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
+    return store(request).read(lambda tx: A.get(tx, asset))
+
+
+@router.patch("/assets/{asset}", response_model=AssetOut, openapi_extra=role_extra(*STAFF))
+def patch_asset(
+    request: Request,
+    asset: AssetName,
+    body: AssetPatch,
+    actor: Actor = roles(*STAFF),
+    _strict: None = strict(AssetPatch),
+) -> Any:
+    data = body.model_dump(mode="json", exclude_unset=True)
+    return store(request).run(lambda tx: A.patch(tx, actor, asset, data))
+
+
+@router.delete("/assets/{asset}", status_code=204, openapi_extra=role_extra(*STAFF))
+def delete_asset(request: Request, asset: AssetName, actor: Actor = roles(*STAFF)) -> Response:
+    """Only an asset nothing refers to (409 otherwise: retire it instead)."""
+    store(request).run(lambda tx: A.delete(tx, actor, asset))
+    return Response(status_code=204)
+
+
+@router.get("/assets/{asset}/history", response_model=AssetHistory, openapi_extra=role_extra(*ALL))
+def asset_history(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
+    """Tickets, anomalies, PM done and meters of one asset."""
+    return store(request).read(lambda tx: A.history(tx, asset))
+
+
+@router.get("/assets/{asset}/meters", response_model=list[MeterOut], openapi_extra=role_extra(*ALL))
+def asset_meters(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
+    return store(request).read(lambda tx: M.listing(tx, asset))
+
+
+@router.post(
+    "/assets/{asset}/meters",
+    response_model=MeterOut,
+    status_code=201,
+    openapi_extra=role_extra(*WORKERS),
+)
+def record_reading(
+    request: Request,
+    asset: AssetName,
+    body: ReadingIn,
+    actor: Actor = roles(*WORKERS),
+    _strict: None = strict(ReadingIn),
+) -> Any:
+    """A manual reading; a meter never goes backwards (422 naming ``value``)."""
+    return store(request).run(
+        lambda tx: M.record(tx, actor, asset, body.meter, body.value, body.at)
+    )
