@@ -25,7 +25,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.settings import Settings
-from ticketing import console
+from ticketing import console, notifications
+from ticketing.api import notifications as notifications_api
 from ticketing.api import other, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
@@ -173,6 +174,7 @@ def create_app(
         timeout_s=cfg.webhook_timeout_s,
     )
     use_mqtt = cfg.mqtt_enabled if mqtt is None else mqtt
+    notifier, people_jobs = notifications.install(store, settings)
 
     def expire_keys() -> None:
         """Idempotency keys replay for ``idempotency_ttl_h``; then they are forgotten."""
@@ -235,6 +237,10 @@ def create_app(
                     max_instances=1,
                     coalesce=True,
                 )
+                for job_id, job, every in people_jobs:
+                    scheduler.add_job(
+                        job, "interval", seconds=every, id=job_id, max_instances=1, coalesce=True
+                    )
                 scheduler.start()
             yield
         finally:
@@ -263,6 +269,7 @@ def create_app(
     app.state.store = store
     app.state.sla = sla
     app.state.webhooks = webhooks
+    app.state.notifier = notifier
     app.state.config = cfg
     app.state.expire_keys = expire_keys
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
@@ -270,6 +277,7 @@ def create_app(
     _handlers(app)
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)
+    app.include_router(notifications_api.router, responses=ERRORS)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
     return app
