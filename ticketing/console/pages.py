@@ -51,6 +51,8 @@ def sla_due(t: dict[str, Any]) -> tuple[str, datetime | None]:
     """Which deadline runs now: response until acknowledged, then resolution."""
     if not lifecycle.is_open(t["state"]):
         return "", None
+    if t["state"] == "assigned" and t.get("escalation_due"):  # the escalated-to engineer's own
+        return "escalation", t["escalation_due"]
     if t.get("acknowledged_at") is None and t.get("response_due"):
         return "response", t["response_due"]
     return "resolution", t.get("resolution_due")

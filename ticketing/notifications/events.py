@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ticketing import tickets
 from ticketing.notifications import oncall, outbox
 from ticketing.store import SYSTEM, Row, Tx
 
@@ -45,7 +46,8 @@ def _dispatch(tx: Tx, event_type: str, ticket_id: int | None, body: dict[str, An
     if event_type == "ticket.assigned":
         note = str(changes.get("note") or "")
         if note.startswith("routing (escalation)"):
-            ctx = oncall.ctx(tx, t, url, new_due=t.get("escalation_due"))
+            new_due = tickets.deadlines(tx, t["priority"], tx.now, t["site"])[0]
+            ctx = oncall.ctx(tx, t, url, new_due=new_due)
             outbox.to_engineer(tx, t["engineer_id"], "escalation", ctx, ticket_id=t["id"])
             outbox.to_role(tx, "supervisor", "escalation", ctx, ticket_id=t["id"])
         else:
@@ -54,8 +56,11 @@ def _dispatch(tx: Tx, event_type: str, ticket_id: int | None, body: dict[str, An
     elif event_type in ("sla.warning", "sla.breached"):
         which = "response" if "response_warned_at" in changes else "resolution"
         if event_type == "sla.breached":
-            which = "response" if "response_breached_at" in changes else "resolution"
-        due = t[f"{which}_due"]
+            which = next(
+                (w for w in ("response", "resolution") if f"{w}_breached_at" in changes),
+                "escalation",
+            )
+        due = t.get(f"{which}_due") or tx.now
         ctx = oncall.ctx(tx, t, url, which=which, due=due)
         if event_type == "sla.warning":
             outbox.to_engineer(tx, t["engineer_id"], "sla_warning", ctx, ticket_id=t["id"])
