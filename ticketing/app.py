@@ -26,10 +26,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.settings import Settings
 from ticketing import console, notifications
+from ticketing.api import customer as customer_api
 from ticketing.api import notifications as notifications_api
 from ticketing.api import other, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
+from ticketing.customer import customer_settings
 from ticketing.errors import TicketingError
 from ticketing.notify import MqttPublisher, WebhookSender
 from ticketing.schemas import ErrorOut
@@ -278,6 +280,10 @@ def create_app(
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)
     app.include_router(notifications_api.router, responses=ERRORS)
+    app.state.customer = customer_settings(settings)
+    app.include_router(customer_api.router, responses=ERRORS)
+    app.include_router(customer_api.public)
+    app.include_router(customer_api.labels)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
     return app
