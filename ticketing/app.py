@@ -26,9 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.settings import Settings
 from ticketing import console, notifications
+from ticketing.api import attachments as attachments_api
 from ticketing.api import customer as customer_api
 from ticketing.api import notifications as notifications_api
 from ticketing.api import other, tickets
+from ticketing.attachments import attachment_settings
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
 from ticketing.customer import customer_settings
@@ -47,16 +49,20 @@ STATIC = HERE / "static"
 class BodyLimit:
     """413 for a declared body over the limit (plain ASGI: no per-request task overhead)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, uploads: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.uploads = uploads  # photo uploads (paths ending in /photos) check their own size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            limit = self.limit
+            if self.uploads and scope["path"].endswith("/photos"):
+                limit = max(limit, self.uploads)
             for name, value in scope["headers"]:
-                if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
+                if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                     response = JSONResponse(
-                        {"detail": f"request body larger than {self.limit} bytes"},
+                        {"detail": f"request body larger than {limit} bytes"},
                         status_code=413,
                     )
                     await response(scope, receive, send)
@@ -274,7 +280,10 @@ def create_app(
     app.state.notifier = notifier
     app.state.config = cfg
     app.state.expire_keys = expire_keys
-    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
+    app.state.attachments = attachment_settings(settings)
+    app.add_middleware(
+        BodyLimit, limit=cfg.max_body_bytes, uploads=app.state.attachments.max_bytes + 65536
+    )
     app.add_middleware(AllowHeader, fastapi=app)
     _handlers(app)
     app.include_router(tickets.router, responses=ERRORS)
@@ -284,6 +293,8 @@ def create_app(
     app.include_router(customer_api.router, responses=ERRORS)
     app.include_router(customer_api.public)
     app.include_router(customer_api.labels)
+    app.include_router(attachments_api.router, responses=ERRORS)
+    app.include_router(attachments_api.console)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
     return app
