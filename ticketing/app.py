@@ -25,7 +25,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn.settings import Settings
-from ticketing import console, notifications
+from ticketing import console, i18n, notifications
 from ticketing.api import attachments as attachments_api
 from ticketing.api import customer as customer_api
 from ticketing.api import notifications as notifications_api
@@ -295,6 +295,8 @@ def create_app(
     app.include_router(customer_api.labels)
     app.include_router(attachments_api.router, responses=ERRORS)
     app.include_router(attachments_api.console)
+    app.state.locale = i18n.locale_settings(settings)
+    app.include_router(i18n.router)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=console.STATIC), name="console-static")
     return app

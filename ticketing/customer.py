@@ -155,6 +155,7 @@ def view(tx: Tx, code: str) -> dict[str, Any]:
         "state": row["state"],
         "status": lifecycle.PUBLIC_STATE[row["state"]],
         "asset": row["asset"],
+        "site": row["site"],
         "title": row["title"],
         "opened_at": row["created_at"],
         "updated_at": row["updated_at"],

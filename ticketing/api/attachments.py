@@ -85,8 +85,25 @@ def _save(
     "/{ticket_id}/photos",
     response_model=Attachment,
     status_code=201,
-    openapi_extra=role_extra(*WORKERS),
     responses=UPLOAD_DOC,
+    openapi_extra={
+        **role_extra(*WORKERS),
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "caption": {"type": "string", "maxLength": 2000},
+                        },
+                    }
+                }
+            },
+        },
+    },
 )
 async def upload_photo(
     request: Request, ticket_id: TicketId, actor: Actor = roles(*WORKERS)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from ticketing import customer as C
 from ticketing.api.common import role_extra, roles, store
@@ -188,6 +190,24 @@ def asset_qr(request: Request, asset: str, actor: Actor = roles(*WORKERS)) -> Re
     return Response(qr_svg(report_url(request, asset, key)), media_type="image/svg+xml")
 
 
+RFC3339 = Query(
+    pattern=r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$",
+    json_schema_extra={"format": "date-time"},
+)
+
+
+def instant(text: str | None, field: str) -> datetime | None:
+    """An RFC 3339 time (a leap second counts as :59); 422 naming the field otherwise."""
+    if text is None:
+        return None
+    norm = text.upper().replace("Z", "+00:00").replace(" ", "T")
+    norm = re.sub(r"(T\d{2}:\d{2}):60", r"\1:59", norm)
+    try:
+        return datetime.fromisoformat(norm)
+    except ValueError:
+        raise Invalid(f"{field}: not a valid date and time", field=field) from None
+
+
 class CsatEngineer(BaseModel):
     engineer_id: int | None
     name: str | None
@@ -205,11 +225,13 @@ class CsatOut(BaseModel):
 def csat(
     request: Request,
     actor: Actor = roles(*STAFF),
-    start: Annotated[AwareDatetime | None, Query()] = None,
-    end: Annotated[AwareDatetime | None, Query()] = None,
+    start: Annotated[str | None, RFC3339] = None,
+    end: Annotated[str | None, RFC3339] = None,
 ) -> Any:
-    """Customer satisfaction (1–5): the average and count, overall and per engineer."""
-    return store(request).read(lambda tx: C.csat(tx, start, end))
+    """Customer satisfaction (1–5): the average and count, overall and per engineer, of the
+    ratings given in [start, end) (RFC 3339 times with an offset)."""
+    since, until = instant(start, "start"), instant(end, "end")
+    return store(request).read(lambda tx: C.csat(tx, since, until))
 
 
 @labels.get("/assets/{asset}/label", response_class=HTMLResponse)

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from forewarn.contract.topics import ID_PATTERN
 from ticketing import engineers as E
-from ticketing import lifecycle
+from ticketing import i18n, lifecycle
 from ticketing import tickets as T
 from ticketing.api import tickets as api_tickets
 from ticketing.console import data, session, svg
@@ -24,6 +24,7 @@ from ticketing.store import Actor, Store, Tx
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.add_extension("jinja2.ext.i18n")  # {% trans %}; gettext per request (i18n)
 
 WORKERS = api_tickets.WORKERS
 STAFF = api_tickets.STAFF
@@ -80,6 +81,7 @@ def render(
         "sla_due": sla_due,
         "public_state": lifecycle.PUBLIC_STATE,
     }
+    base |= i18n.context(request)
     return templates.TemplateResponse(request, name, base | ctx, status_code=status)
 
 

@@ -114,6 +114,13 @@ def test_customer_reports_from_qr_follows_replies_and_rates(
         mine = [x for x in k["engineers"] if x["engineer_id"] == eng]
         assert mine == [{"engineer_id": eng, "name": "Zhou", "ratings": 1, "average": 4.0}]
         assert k["ratings"] >= 1
+        later = client.get(
+            "/kpis/csat?start=2099-01-01T00:00:00Z", headers=auth(tokens["dispatcher"])
+        ).json()
+        assert later["ratings"] == 0  # the date range applies
+        for bad in ("0.5", "2026-13-01T00:00:00Z", "2026-01-01"):
+            r = client.get(f"/kpis/csat?start={bad}", headers=auth(tokens["dispatcher"]))
+            assert r.status_code == 422, bad
         assert client.get("/kpis/csat", headers=auth(engineer_token(eng))).status_code == 403
     finally:
         receiver.server.shutdown()
