@@ -28,6 +28,7 @@ from forewarn.settings import Settings
 from ticketing import console, i18n, notifications
 from ticketing.api import attachments as attachments_api
 from ticketing.api import customer as customer_api
+from ticketing.api import dispatch as dispatch_api
 from ticketing.api import notifications as notifications_api
 from ticketing.api import other, tickets
 from ticketing.attachments import attachment_settings
@@ -294,6 +295,7 @@ def create_app(
     app.include_router(customer_api.public)
     app.include_router(customer_api.labels)
     app.include_router(attachments_api.router, responses=ERRORS)
+    app.include_router(dispatch_api.router, responses=ERRORS)
     app.include_router(attachments_api.console)
     app.state.locale = i18n.locale_settings(settings)
     app.include_router(i18n.router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from ticketing.store import Tx
@@ -37,12 +38,17 @@ select {group} as "group",
     as ticketed_before_customer
 from tickets t left join assets a on a.asset = t.asset
 where t.state <> 'cancelled'
+  and (%(start)s::timestamptz is null or t.created_at >= %(start)s)
+  and (%(end)s::timestamptz is null or t.created_at < %(end)s)
 group by 1 order by 1 nulls first
 """
 
 
-def kpis(tx: Tx, group_by: str) -> list[dict[str, Any]]:
-    rows = tx.all(KPI_SQL.format(group=GROUP_SQL[group_by]))
+def kpis(
+    tx: Tx, group_by: str, start: datetime | None = None, end: datetime | None = None
+) -> list[dict[str, Any]]:
+    """KPIs of the tickets opened in [start, end) (all when not given)."""
+    rows = tx.all(KPI_SQL.format(group=GROUP_SQL[group_by]), {"start": start, "end": end})
     for r in rows:
         for k, v in r.items():
             if k not in ("group", "tickets") and v is not None:

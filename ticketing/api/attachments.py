@@ -60,6 +60,8 @@ async def _read_upload(request: Request) -> tuple[bytes, str, str, dict[str, str
         raise Invalid("file: a 'file' part with the photo is required", field="file")
     data = await file.read(cap + 1)
     caption = form.get("caption")
+    if isinstance(caption, str) and len(caption) > 2000:
+        raise Invalid("caption: at most 2000 characters", field="caption")
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     return data, file.filename or "", caption if isinstance(caption, str) else "", fields
 
@@ -69,7 +71,7 @@ def _save(
 ) -> tuple[Row, bool]:
     photo = A.check(data, _cfg(request).max_bytes)
     root = Path(_cfg(request).directory)
-    caption = caption.strip()[:2000].replace("\x00", "")
+    caption = caption.strip().replace("\x00", "")
 
     def fn(tx: Tx) -> tuple[Row, bool]:
         row = T.get_for(tx, actor, ticket_id, lock=True)

@@ -74,6 +74,9 @@ MARKED = [
     N_("response"),
     N_("resolution"),
     N_("escalation"),
+    N_("manual"),
+    N_("customer"),
+    N_("scheduled"),
 ]
 
 

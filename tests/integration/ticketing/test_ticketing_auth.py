@@ -42,6 +42,20 @@ TABLE: dict[tuple[str, str], set[str]] = {
     ("GET", "/me"): ALL,
     ("GET", "/healthz"): ALL,
     ("GET", "/track/{code}"): PUBLIC,  # the customer's tracking page: no login by design
+    ("POST", "/notifications/channels"): STAFF,
+    ("GET", "/notifications/channels"): STAFF,
+    ("DELETE", "/notifications/channels/{channel_id}"): STAFF,
+    ("POST", "/notifications/rotations"): STAFF,
+    ("GET", "/notifications/rotations"): STAFF,
+    ("GET", "/notifications/chains"): WORKERS,
+    ("POST", "/notifications/chains/{chain_id}/ack"): WORKERS,
+    ("GET", "/notifications/outbox"): STAFF,
+    ("GET", "/assets/{asset}/qr.svg"): WORKERS,
+    ("GET", "/kpis/csat"): STAFF,
+    ("POST", "/tickets/{ticket_id}/photos"): WORKERS,
+    ("GET", "/tickets/{ticket_id}/attachments/{attachment_id}/file"): WORKERS,
+    ("GET", "/tickets/{ticket_id}/attachments/{attachment_id}/thumb"): WORKERS,
+    ("POST", "/tickets/{ticket_id}/decline"): {"engineer"},
 }
 
 
@@ -77,6 +91,10 @@ def test_roles_are_enforced(method: str, path: str, client, role_tokens) -> None
         priority="P2",
         code="ABCDEFGHJK",
         webhook_id=987654321,
+        channel_id=987654321,
+        chain_id=987654321,
+        attachment_id=987654321,
+        asset="no-such-asset",
     )
     body = {} if method in ("POST", "PUT", "PATCH") else None
 
