@@ -17,9 +17,22 @@ log = logging.getLogger("ticketing.notifications")
 CLOSING = frozenset({"resolved", "closed", "cancelled"})
 
 
+HANDLED = frozenset(
+    {
+        "ticket.assigned",
+        "sla.warning",
+        "sla.breached",
+        "ticket.customer_reply",
+        "ticket.state_changed",
+    }
+)
+
+
 def on_event(
     tx: Tx, event_type: str, site: str, ticket_id: int | None, body: dict[str, Any]
 ) -> None:
+    if event_type not in HANDLED and not event_type.endswith("low_stock"):
+        return  # evidence, comments, ...: no person to tell, and no savepoint to pay for
     try:
         with tx.conn.transaction():  # a savepoint
             _dispatch(tx, event_type, ticket_id, body)
