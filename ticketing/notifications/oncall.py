@@ -47,7 +47,7 @@ def _supervisor(tx: Tx, rotation: Row, site: str) -> int | None:
 
 def ctx(tx: Tx, ticket: Row, public_url: str, **extra: Any) -> dict[str, Any]:
     link = f"{public_url}/console/tickets/{ticket['id']}"
-    return {"t": ticket, "link": link, "ack_link": link, **extra}
+    return {"t": ticket, "link": link, "ack_link": f"{public_url}/console/oncall", **extra}
 
 
 def start_chain(tx: Tx, ticket: Row, reason: str, which: str, due: Any) -> int | None:

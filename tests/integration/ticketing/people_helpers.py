@@ -49,6 +49,17 @@ class Mailbox:
             str(make_header(decode_header(m["subject"]))) for tos, m in self.messages if rcpt in tos
         ]
 
+    def bodies(self, rcpt: str) -> list[str]:
+        """Plain-text bodies of the messages received for ``rcpt``."""
+        out = []
+        for tos, m in self.messages:
+            if rcpt in tos:
+                part = next((p for p in m.walk() if p.get_content_type() == "text/plain"), m)
+                out.append(
+                    part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")
+                )
+        return out
+
 
 class Receiver:
     """An HTTP endpoint for Apprise's ``json://`` URLs."""

@@ -86,6 +86,8 @@ def test_breach_at_23_pages_on_call_by_email_then_secondary_until_acknowledged(
     assert app.state.notifier.deliver_due() >= 1
     assert any("SLA BREACH" in s and f"#{t['id']}" in s for s in mailbox.to("wang@example.com"))
     assert receiver.got == []  # the secondary is not paged yet
+    body = next(b for b in mailbox.bodies("wang@example.com") if "on call" in b)
+    assert "/console/oncall" in body and "10 minutes" in body  # where to acknowledge, and when
 
     chains = client.get(
         f"/notifications/chains?ticket_id={t['id']}", headers=auth(tokens["dispatcher"])
@@ -99,6 +101,23 @@ def test_breach_at_23_pages_on_call_by_email_then_secondary_until_acknowledged(
     assert len(receiver.got) == 1 and f"#{t['id']}" in receiver.got[0]["title"]
     assert "ESCALATED" in receiver.got[0]["title"]
 
+    # The on-call page in the console lists the chain for the people it paged.
+    page = client.get(
+        "/console/oncall", headers={"cookie": f"fw_console={engineer_token(secondary)}"}
+    )
+    assert f'data-ack="{chains[0]["id"]}"' in page.text and "compressor trip" in page.text
+    other_page = client.get(
+        "/console/oncall", headers={"cookie": f"fw_console={engineer_token(worker)}"}
+    )
+    assert f'data-chain="{chains[0]["id"]}"' not in other_page.text
+
+    forged = client.post(
+        f"/console/oncall/{chains[0]['id']}/ack",
+        headers={"cookie": f"fw_console={engineer_token(secondary)}"},
+        data={"csrf": "forged"},
+    )
+    assert forged.status_code == 403
+
     # The secondary acknowledges: the chain stops before the supervisor.
     ack = client.post(
         f"/notifications/chains/{chains[0]['id']}/ack", headers=auth(engineer_token(secondary))
@@ -109,6 +128,10 @@ def test_breach_at_23_pages_on_call_by_email_then_secondary_until_acknowledged(
         f"/notifications/chains/{chains[0]['id']}/ack", headers=auth(engineer_token(worker))
     )
     assert other.status_code == 403
+    page = client.get(
+        "/console/oncall", headers={"cookie": f"fw_console={engineer_token(secondary)}"}
+    )
+    assert "Acknowledged by" in page.text and f'data-ack="{chains[0]["id"]}"' not in page.text
     clock.advance(minutes=30)
     assert notifications.advance_chains(app.state.store) == 0
     app.state.notifier.deliver_due()
