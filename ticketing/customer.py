@@ -199,22 +199,24 @@ def rate(tx: Tx, code: str, score: int, comment: str, client: str, per_hour: int
     return new
 
 
+RANGE = (
+    "(%(start)s::timestamptz is null or r.created_at >= %(start)s)"
+    " and (%(end)s::timestamptz is null or r.created_at < %(end)s)"
+)
+
+
 def csat(tx: Tx, start: datetime | None, end: datetime | None) -> dict[str, Any]:
     """Average rating overall and per engineer, for ratings given in [start, end)."""
-    where = (
-        "(%(start)s::timestamptz is null or r.created_at >= %(start)s)"
-        " and (%(end)s::timestamptz is null or r.created_at < %(end)s)"
-    )
     params = {"start": start, "end": end}
     total = tx.one(
         f"select count(*)::int as ratings, round(avg(score), 2)::float as average"
-        f" from ticket_ratings r where {where}",
+        f" from ticket_ratings r where {RANGE}",
         params,
     )
     per = tx.all(
         f"select r.engineer_id, e.name, count(*)::int as ratings,"
         f" round(avg(score), 2)::float as average from ticket_ratings r"
-        f" left join engineers e on e.id = r.engineer_id where {where}"
+        f" left join engineers e on e.id = r.engineer_id where {RANGE}"
         " group by r.engineer_id, e.name order by r.engineer_id nulls last",
         params,
     )

@@ -246,19 +246,13 @@ def list_chains(
     open_only: bool = False,
 ) -> Any:
     """Escalation chains; an engineer sees those that page them."""
-    where, params = ["true"], []
-    if ticket_id is not None:
-        where.append("ticket_id = %s")
-        params.append(ticket_id)
-    if open_only:
-        where.append("acknowledged_at is null")
-    if actor.role == "engineer":
-        where.append("%s = any(chain)")
-        params.append(actor.engineer_id or -1)
+    mine = (actor.engineer_id or -1) if actor.role == "engineer" else None
     return store(request).read(
         lambda tx: tx.all(
-            f"select * from escalation_chains where {' and '.join(where)} order by id desc limit 200",
-            params,
+            "select * from escalation_chains where (%(t)s::bigint is null or ticket_id = %(t)s)"
+            " and (not %(open)s or acknowledged_at is null)"
+            " and (%(me)s::bigint is null or %(me)s = any(chain)) order by id desc limit 200",
+            {"t": ticket_id, "open": open_only, "me": mine},
         )
     )
 
@@ -277,15 +271,10 @@ def list_outbox(
     status: Literal["pending", "delivered", "failed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
-    where, params = ["true"], []
-    for col, val in (("ticket_id", ticket_id), ("status", status)):
-        if val is not None:
-            where.append(f"{col} = %s")
-            params.append(val)
     return store(request).read(
         lambda tx: tx.all(
-            f"select * from notification_outbox where {' and '.join(where)}"
-            " order by id desc limit %s",
-            [*params, limit],
+            "select * from notification_outbox where (%(t)s::bigint is null or ticket_id = %(t)s)"
+            " and (%(s)s::text is null or status = %(s)s) order by id desc limit %(n)s",
+            {"t": ticket_id, "s": status, "n": limit},
         )
     )
