@@ -41,3 +41,9 @@ schema:
 
 clean: stop
 	rm -rf .run
+
+# Console/customer-page messages (zh_CN, en): re-extract, merge, compile (the .mo files are committed).
+i18n:
+	$(PY) -m babel.messages.frontend extract -F babel.cfg -k _ -k N_ --no-location --omit-header -o ticketing/i18n/locale/messages.pot .
+	$(PY) -m babel.messages.frontend update -i ticketing/i18n/locale/messages.pot -d ticketing/i18n/locale -D messages
+	$(PY) -m babel.messages.frontend compile -d ticketing/i18n/locale -D messages

@@ -26,10 +26,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn import redact
 from forewarn.settings import Settings
-from ticketing import console
+from ticketing import console, i18n, notifications
+from ticketing.api import attachments as attachments_api
+from ticketing.api import customer as customer_api
+from ticketing.api import dispatch as dispatch_api
+from ticketing.api import notifications as notifications_api
 from ticketing.api import other, tickets
+from ticketing.attachments import attachment_settings
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
+from ticketing.customer import customer_settings
 from ticketing.errors import TicketingError
 from ticketing.httpsec import RateLimit, SecurityHeaders, default_rules
 from ticketing.notify import MqttPublisher, WebhookSender
@@ -55,13 +61,14 @@ class BodyLimit:
     limit (uvicorn pauses the socket while a chunk waits to be read).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, uploads: int | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.uploads = uploads  # photo uploads (paths ending in /photos) check their own size
 
-    def _too_large(self) -> JSONResponse:
+    def _too_large(self, limit: int) -> JSONResponse:
         return JSONResponse(
-            {"detail": f"request body larger than {self.limit} bytes"},
+            {"detail": f"request body larger than {limit} bytes"},
             status_code=413,
             headers={"connection": "close"},  # uvicorn closes instead of draining the rest
         )
@@ -70,9 +77,12 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit
+        if self.uploads and scope["path"].endswith("/photos"):
+            limit = max(limit, self.uploads)
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.limit):
-                await self._too_large()(scope, receive, send)
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                await self._too_large(limit)(scope, receive, send)
                 return
         seen = 0
         refused = False
@@ -85,10 +95,10 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     refused = True
                     if not started:
-                        await self._too_large()(scope, receive, send)
+                        await self._too_large(limit)(scope, receive, send)
                     return {"type": "http.disconnect"}
             return message
 
@@ -221,6 +231,7 @@ def create_app(
         allow_private=cfg.webhook_allow_private,
     )
     use_mqtt = cfg.mqtt_enabled if mqtt is None else mqtt
+    notifier, people_jobs = notifications.install(store, settings)
 
     def expire_keys() -> None:
         """Idempotency keys replay for ``idempotency_ttl_h``; then they are forgotten."""
@@ -293,6 +304,10 @@ def create_app(
                         coalesce=True,
                         next_run_time=datetime.now(UTC),  # a first pass at start
                     )
+                for job_id, job, every in people_jobs:
+                    scheduler.add_job(
+                        job, "interval", seconds=every, id=job_id, max_instances=1, coalesce=True
+                    )
                 scheduler.start()
             yield
         finally:
@@ -325,16 +340,30 @@ def create_app(
     app.state.store = store
     app.state.sla = sla
     app.state.webhooks = webhooks
+    app.state.notifier = notifier
     app.state.config = cfg
     app.state.expire_keys = expire_keys
     app.state.jobs = []
-    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
+    app.state.attachments = attachment_settings(settings)
+    app.add_middleware(
+        BodyLimit, limit=cfg.max_body_bytes, uploads=app.state.attachments.max_bytes + 65536
+    )
     app.add_middleware(AllowHeader, fastapi=app)
     app.add_middleware(RateLimit, rules=default_rules(cfg.login_per_minute, cfg.track_per_minute))
     app.add_middleware(SecurityHeaders)  # outermost: also on 413 and 429 answers
     _handlers(app)
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)
+    app.include_router(notifications_api.router, responses=ERRORS)
+    app.state.customer = customer_settings(settings)
+    app.include_router(customer_api.router, responses=ERRORS)
+    app.include_router(customer_api.public)
+    app.include_router(customer_api.labels)
+    app.include_router(attachments_api.router, responses=ERRORS)
+    app.include_router(dispatch_api.router, responses=ERRORS)
+    app.include_router(attachments_api.console)
+    app.state.locale = i18n.locale_settings(settings)
+    app.include_router(i18n.router)
     app.include_router(console.router)
     from ticketing.cmms.wiring import install as install_cmms
 

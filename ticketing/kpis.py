@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from ticketing.store import Tx
@@ -37,14 +38,26 @@ select {group} as "group",
     as ticketed_before_customer
 from tickets t left join assets a on a.asset = t.asset
 where t.state <> 'cancelled' and (%(sites)s::text[] is null or t.site = any(%(sites)s))
+  and (%(start)s::timestamptz is null or t.created_at >= %(start)s)
+  and (%(end)s::timestamptz is null or t.created_at < %(end)s)
 group by 1 order by 1 nulls first
 """
 
 
-def kpis(tx: Tx, group_by: str, sites: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-    """``sites`` limits the tickets counted (a site-scoped token's view); None: all."""
+def kpis(
+    tx: Tx,
+    group_by: str,
+    sites: tuple[str, ...] | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """KPIs of the tickets opened in [start, end) (all when not given); ``sites`` limits the
+    tickets counted (a site-scoped token's view), None: all."""
     scope = list(sites) if sites is not None else None
-    rows = tx.all(KPI_SQL.format(group=GROUP_SQL[group_by]), {"sites": scope})
+    rows = tx.all(
+        KPI_SQL.format(group=GROUP_SQL[group_by]), {"sites": scope, "start": start, "end": end}
+    )
     for r in rows:
         for k, v in r.items():
             if k not in ("group", "tickets") and v is not None:

@@ -38,6 +38,8 @@ QUERIES = {
     "resolution_warning": f"t.resolved_at is null and {OPEN} and t.resolution_warned_at is null"
     f" and t.resolution_breached_at is null and t.resolution_due - {WARN} <= %(now)s"
     " and t.resolution_due > %(now)s",
+    # The engineer who got the ticket by escalation has not accepted it in time either.
+    "escalation_breach": f"t.state = 'assigned' and {OPEN} and t.escalation_due <= %(now)s",
 }
 
 
@@ -99,10 +101,9 @@ class SlaMonitor:
 
     def _escalate(self, tx: Tx, row: Row, which: str, due: Any) -> None:
         priority = lifecycle.raise_priority(row["priority"])
-        changes: dict[str, Any] = {
-            f"{which}_breached_at": tx.now,
-            "escalations": row["escalations"] + 1,
-        }
+        changes: dict[str, Any] = {"escalations": row["escalations"] + 1, "escalation_due": None}
+        if which != "escalation":
+            changes[f"{which}_breached_at"] = tx.now
         if priority != row["priority"]:
             changes["priority"] = priority
         new = tickets.update(
@@ -114,7 +115,31 @@ class SlaMonitor:
             "sla.breached",
             note=f"{which} deadline {due.isoformat()} missed",
         )
-        reassign = which == "response" or new["state"] in ("new", "assigned")
+        reassign = which in ("response", "escalation") or new["state"] in ("new", "assigned")
         if reassign and new["state"] in lifecycle.ASSIGNABLE:
             exclude = frozenset({new["engineer_id"]}) if new["engineer_id"] else frozenset()
-            tickets.route(tx, new, "escalation", exclude=exclude, supervisor_fallback=True)
+            if which == "escalation":  # nor anyone who had it before
+                exclude |= frozenset(
+                    r["engineer_id"]
+                    for r in tx.all(
+                        "select engineer_id from routing_decisions where ticket_id = %s"
+                        " and engineer_id is not null",
+                        (new["id"],),
+                    )
+                )
+            routed = tickets.route(tx, new, "escalation", exclude=exclude, supervisor_fallback=True)
+            if routed["engineer_id"] != new["engineer_id"]:
+                self._new_deadline(tx, routed)
+
+    def _new_deadline(self, tx: Tx, row: Row) -> None:
+        """The new engineer's own time to accept: the policy's response minutes, from now."""
+        response_due, _ = tickets.deadlines(tx, row["priority"], tx.now, row["site"])
+        tickets.update(
+            tx,
+            SYSTEM,
+            row,
+            {"escalation_due": response_due, "escalated_at": tx.now},
+            "escalation_deadline",
+            "ticket.updated",
+            note=f"accept by {response_due.isoformat() if response_due else 'no deadline'}",
+        )

@@ -149,6 +149,8 @@ class Tx:
             (event_type, Jsonb(json.loads(canonical(body))), self.now, self.now, event_type),
         )
         self.emitted.append(Emitted(event_type, site, ticket_id, body, topic))
+        for hook in self.options.get("emit_hooks", ()):  # e.g. notifications' outbox
+            hook(self, event_type, site, ticket_id, body)
 
 
 _RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)

@@ -272,7 +272,8 @@ def transition(tx: Tx, actor: Actor, row: Row, t: TransitionIn) -> Row:
             f"ticket {row['id']} has no engineer; assign one instead",
             allowed=lifecycle.allowed(state),
         )
-    if to == "accepted" and row["acknowledged_at"] is None:
+    if to == "accepted" and row["acknowledged_at"] is None and actor.role == "engineer":
+        # Only the engineer's own acceptance meets the response SLA, not a dispatcher's.
         changes["acknowledged_at"] = tx.now
     if to == "on_site":
         changes["visits"] = row["visits"] + 1

@@ -3,10 +3,13 @@ access and auth (same roles, same state machine), with inline-SVG charts and no 
 
 from fastapi import APIRouter
 
-from ticketing.console import actions, views
+from ticketing.console import actions, dispatch, oncall, phone, views
 from ticketing.console.pages import STATIC
 
 router = APIRouter()
+router.include_router(dispatch.router)
+router.include_router(phone.router)
+router.include_router(oncall.router)
 router.include_router(views.router)
 router.include_router(actions.router)
 

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from forewarn.contract.topics import ID_PATTERN
 from ticketing import engineers as E
-from ticketing import lifecycle
+from ticketing import i18n, lifecycle
 from ticketing import tickets as T
 from ticketing.api import tickets as api_tickets
 from ticketing.console import data, session, svg
@@ -24,6 +24,7 @@ from ticketing.store import Actor, Store, Tx
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.add_extension("jinja2.ext.i18n")  # {% trans %}; gettext per request (i18n)
 
 WORKERS = api_tickets.WORKERS
 STAFF = api_tickets.STAFF
@@ -51,6 +52,8 @@ def sla_due(t: dict[str, Any]) -> tuple[str, datetime | None]:
     """Which deadline runs now: response until acknowledged, then resolution."""
     if not lifecycle.is_open(t["state"]):
         return "", None
+    if t["state"] == "assigned" and t.get("escalation_due"):  # the escalated-to engineer's own
+        return "escalation", t["escalation_due"]
     if t.get("acknowledged_at") is None and t.get("response_due"):
         return "response", t["response_due"]
     return "resolution", t.get("resolution_due")
@@ -78,6 +81,7 @@ def render(
         "sla_due": sla_due,
         "public_state": lifecycle.PUBLIC_STATE,
     }
+    base |= i18n.context(request)
     return templates.TemplateResponse(request, name, base | ctx, status_code=status)
 
 

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ticketing import engineers as E
-from ticketing import kpis as K
 from ticketing import lifecycle
 from ticketing import tickets as T
 from ticketing.api import other as api_other
 from ticketing.api import tickets as api_tickets
-from ticketing.console import data, session, svg
+from ticketing.console import data, dispatch, session, svg
 from ticketing.console.pages import (
     BOARD_STATES,
     DONE_SHOWN,
@@ -63,6 +62,9 @@ def _board(request: Request, actor: Actor) -> dict[str, Any]:
         limit=300,
         offset=0,
     )
+    names = store(request).read(dispatch.names)
+    filters = dispatch.board_filters(request)
+    rows = dispatch.apply_filters(rows, filters, names)
     order = {p: i for i, p in enumerate(lifecycle.PRIORITIES)}
     columns: dict[str, list[dict[str, Any]]] = {s: [] for s in BOARD_STATES}
     done: list[dict[str, Any]] = []
@@ -70,7 +72,13 @@ def _board(request: Request, actor: Actor) -> dict[str, Any]:
         columns.get(t["state"], done).append(t)
     for col in columns.values():
         col.sort(key=lambda t: (order[t["priority"]], sla_due(t)[1] or t["created_at"]))
-    return {"columns": columns, "done": done[:DONE_SHOWN]}
+    return {
+        "columns": columns,
+        "done": done[:DONE_SHOWN],
+        "engineer_names": names,
+        "filters": filters,
+        "query": str(request.url.query),
+    }
 
 
 @router.get("/board", response_class=HTMLResponse)
@@ -185,16 +193,23 @@ def kpi_page(request: Request) -> Response:
     if not isinstance(actor, Actor):
         return actor
 
+    start, end, err = dispatch.date_range(request)
+
     def fn(tx: Tx) -> dict[str, Any]:
         return {
-            "overall": K.kpis(tx, "none", actor.sites),
-            "by_site": K.kpis(tx, "site", actor.sites),
-            "by_engineer": K.kpis(tx, "engineer", actor.sites),
+            **dispatch.kpi_rows(tx, start, end, actor.sites),
             "counts": data.board_counts(tx, None, actor.sites),
         }
 
     return render(
-        request, "kpis.html", actor, priorities=lifecycle.PRIORITIES, **store(request).read(fn)
+        request,
+        "kpis.html",
+        actor,
+        status=422 if err else 200,
+        error=err,
+        priorities=lifecycle.PRIORITIES,
+        range={k: request.query_params.get(k, "")[:10] for k in ("start", "end")},
+        **store(request).read(fn),
     )
 
 

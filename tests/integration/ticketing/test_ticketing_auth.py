@@ -76,6 +76,20 @@ TABLE: dict[tuple[str, str], set[str]] = {
     ("GET", "/assets/{asset}/downtime"): ALL,
     ("PATCH", "/downtime/{downtime_id}"): STAFF,
     ("GET", "/maintenance/kpis"): STAFF,
+    ("POST", "/notifications/channels"): STAFF,
+    ("GET", "/notifications/channels"): STAFF,
+    ("DELETE", "/notifications/channels/{channel_id}"): STAFF,
+    ("POST", "/notifications/rotations"): STAFF,
+    ("GET", "/notifications/rotations"): STAFF,
+    ("GET", "/notifications/chains"): WORKERS,
+    ("POST", "/notifications/chains/{chain_id}/ack"): WORKERS,
+    ("GET", "/notifications/outbox"): STAFF,
+    ("GET", "/assets/{asset}/qr.svg"): WORKERS,
+    ("GET", "/kpis/csat"): STAFF,
+    ("POST", "/tickets/{ticket_id}/photos"): WORKERS,
+    ("GET", "/tickets/{ticket_id}/attachments/{attachment_id}/file"): WORKERS,
+    ("GET", "/tickets/{ticket_id}/attachments/{attachment_id}/thumb"): WORKERS,
+    ("POST", "/tickets/{ticket_id}/decline"): {"engineer"},
 }
 
 
@@ -118,6 +132,9 @@ def test_roles_are_enforced(method: str, path: str, client, role_tokens) -> None
         store_id="main",
         position=1,
         downtime_id=987654321,
+        channel_id=987654321,
+        chain_id=987654321,
+        attachment_id=987654321,
     )
     body = {} if method in ("POST", "PUT", "PATCH") else None
 

@@ -126,7 +126,22 @@ def _run(live: dict[str, Any], tmp: Path, *args: str) -> subprocess.CompletedPro
 
 
 def test_schemathesis_finds_no_5xx_and_no_schema_violation(live, tmp_path) -> None:
-    out = _run(live, tmp_path, "--checks", "all", "--exclude-path", "/anomalies")
+    out = _run(
+        live,
+        tmp_path,
+        "--checks",
+        "all",
+        "--exclude-path",
+        "/anomalies",
+        "--exclude-path",
+        "/notifications/channels",
+        "--exclude-path",
+        "/tickets/{ticket_id}/photos",
+        # The run holds an admin token; declining is the assigned engineer's own act (its
+        # roles are checked in test_ticketing_auth, its behaviour in test_ticketing_dispatch).
+        "--exclude-path",
+        "/tickets/{ticket_id}/decline",
+    )
     tail = out.stdout[-6000:]
     assert out.returncode == 0, tail
     assert " passed" in tail and "Server error" not in tail
@@ -136,7 +151,9 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(live, tmp_path) -> No
 def test_schemathesis_on_the_anomaly_contract(live, tmp_path) -> None:
     # The v1 contract constrains dict keys (propertyNames) and tuples (prefixItems), which
     # schemathesis does not generate, so "valid data accepted" cannot hold for it; every
-    # other check does, including that invalid data is refused.
+    # other check does, including that invalid data is refused. Likewise a notification
+    # channel's Apprise URL and IANA time zone, and a photo's bytes: their validity is no
+    # JSON Schema.
     out = _run(
         live,
         tmp_path,
@@ -146,6 +163,10 @@ def test_schemathesis_on_the_anomaly_contract(live, tmp_path) -> None:
         "positive_data_acceptance",
         "--include-path",
         "/anomalies",
+        "--include-path",
+        "/notifications/channels",
+        "--include-path",
+        "/tickets/{ticket_id}/photos",
     )
     tail = out.stdout[-6000:]
     assert out.returncode == 0, tail

@@ -45,7 +45,7 @@ def test_warning_then_breach_escalates_raises_priority_and_reassigns(
     assert after["routing"][-1]["reason"] == "escalation"
     assert "first (already had it (escalation))" in after["routing"][-1]["explanation"]
     acts = _actions(client, tokens, tid)
-    assert acts[-3:] == ["sla_warning", "sla_breach", "reassigned"]
+    assert acts[-4:] == ["sla_warning", "sla_breach", "reassigned", "escalation_deadline"]
     assert [a for a in app.state.sla.scan() if a.ticket_id == tid and "response" in a.kind] == []
 
 

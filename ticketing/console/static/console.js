@@ -1,15 +1,15 @@
 // Forewarn console: live SLA countdowns and polling of server-rendered fragments.
 "use strict";
 (function () {
-  function fmt(ms) {
+  function fmt(ms, el) {
     var s = Math.abs(Math.round(ms / 1000)), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
     var txt = h ? h + "h " + String(m).padStart(2, "0") + "m" : m + "m " + String(s % 60).padStart(2, "0") + "s";
-    return (ms < 0 ? "overdue " : "in ") + txt;
+    return (ms < 0 ? (el.dataset.overdue || "overdue") : (el.dataset.in || "in")) + " " + txt;
   }
   function tick() {
     document.querySelectorAll("[data-due]").forEach(function (el) {
       var ms = Date.parse(el.dataset.due) - Date.now();
-      el.textContent = el.dataset.which + " " + fmt(ms);
+      el.textContent = (el.dataset.label || el.dataset.which) + " " + fmt(ms, el);
       el.classList.toggle("overdue", ms < 0);
       el.classList.toggle("soon", ms >= 0 && ms < 30 * 60 * 1000);
     });
