@@ -19,10 +19,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _wait_status(consumer: Consumer, state: str, timeout: float = 15) -> GatewayStatus:
+    """The last status of this test's gateway (other tests' gateways leave retained ones on the
+    session's broker)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with consumer.lock:
             got = [decode(GatewayStatus, p) for p in consumer.statuses]
+        got = [g for g in got if g.gateway == "gw-proc"]
         if got and got[-1].state == state:
             return got[-1]
         time.sleep(0.1)
