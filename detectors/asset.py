@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from detectors.alarm import AlarmPolicy
 from detectors.configuration import ClassConfig
@@ -91,6 +91,9 @@ class AssetDetector:
         self.trees = TreeScorer(config.hst) if config.hst.enabled else None
         self.spike = 0.0
         self.spikes = 0
+        self.relearn: dict[str, Any] | None = None
+        self.relearn_rows: list[tuple[float, dict[str, float]]] = []
+        self.baseline_log: list[dict[str, Any]] = []  # reference changes not yet recorded
         self.trend = TrendFit(config.trend, config.metrics)
         self.alarm = AlarmPolicy(config.alarm)
         self.window: deque[tuple[float, dict[str, float]]] = deque(maxlen=config.window)
@@ -118,11 +121,14 @@ class AssetDetector:
                 self.features.append(name)
         self.window.append((t, x))
         hm = self.health
+        if self.relearn is not None:  # a repair or "no fault found": learn the reference anew
+            return self._relearn(t, x)
         if not hm.frozen:
             self.samples += 1
             hm.collect(t, x)
             if self.samples >= self._freeze_at:
                 hm.freeze()
+                self._log_baseline(t, "commissioning", "detector", hm)
             self.trend.update(t, x)
             self.alarm.update(0.0)
             return Step(0.0, False)
@@ -155,9 +161,70 @@ class AssetDetector:
                 event = self._event(t, "open", historical)
         return Step(score, self.alarm.active, event)
 
-    def feedback(self, resolution: str) -> None:
-        """A ticket resolution for this asset: ``confirmed``, ``fixed`` or ``no_fault_found``."""
+    def feedback(self, resolution: str, who: str = "ticketing feedback") -> None:
+        """A ticket resolution for this asset: ``confirmed``, ``fixed`` or ``no_fault_found``.
+
+        ``fixed`` (a repair) re-learns the reference after the settle time; ``no_fault_found``
+        re-learns it at once (what alarmed was healthy) and raises the bar a step.
+        """
         self.alarm.feedback(resolution)
+        if resolution == "fixed":
+            self.schedule_relearn(self.cfg.health.repair_settle, f"repair ({who})", who)
+        elif resolution == "no_fault_found":
+            self.schedule_relearn(0, f"no fault found ({who})", who)
+
+    def schedule_relearn(self, settle: int, why: str, who: str) -> None:
+        """Learn a new reference from the next commissioning-length window, after ``settle``."""
+        self.relearn = {"settle": settle, "why": why, "who": who, "rows": 0}
+        self.relearn_rows = []
+        self._reset_alarm()  # the ticket is resolved: this episode is over
+
+    def rebaseline(self, rows: list[tuple[float, dict[str, float]]], why: str, who: str) -> bool:
+        """Replace the reference with one learned from stored rows (``detectors baseline``)."""
+        ok = self.health.rebaseline([r for _, r in rows], [t for t, _ in rows])
+        if ok:
+            self._reset_alarm()
+            self._log_baseline(rows[-1][0], why, who, self.health)
+        return ok
+
+    def _relearn(self, t: float, x: dict[str, float]) -> Step:
+        assert self.relearn is not None
+        job = self.relearn
+        if job["settle"] > 0:
+            job["settle"] -= 1
+        else:
+            self.relearn_rows.append((t, x))
+        if len(self.relearn_rows) >= self._freeze_at:
+            rows = self.relearn_rows
+            self.relearn, self.relearn_rows = None, []
+            if self.health.rebaseline([r for _, r in rows], [tt for tt, _ in rows]):
+                self._log_baseline(t, job["why"], job["who"], self.health)
+            self._reset_alarm()
+        self.score = 0.0
+        return Step(0.0, self.alarm.active)
+
+    def _reset_alarm(self) -> None:
+        """The ticket was resolved: the latch re-arms against the new reference."""
+        self.alarm.active = False
+        self.alarm.recent.clear()
+        self.alarm.below = 0
+        self.alarm.since_clear = self.alarm.cfg.cooldown + 1
+        self.health.ewma = 0.0
+        self.health.score = 0.0
+
+    def _log_baseline(self, t: float, why: str, who: str, hm: HealthModel) -> None:
+        ref = hm.ref
+        self.baseline_log.append(
+            {
+                "changed_at": t,
+                "reason": why,
+                "actor": who,
+                "rows": 0 if ref is None else ref.rows,
+                "ref_from": None if ref is None else ref.t_from,
+                "ref_to": None if ref is None else ref.t_to,
+                "metrics": [] if ref is None else list(ref.names),
+            }
+        )
 
     # -- evidence ------------------------------------------------------------------------
     def _severity(self) -> Literal["warning", "critical"]:

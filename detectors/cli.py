@@ -244,3 +244,51 @@ def run(config: SettingsOpt = None) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("baseline")
+def baseline(
+    asset: Annotated[str, typer.Argument(help="the asset whose healthy reference to re-learn")],
+    since: Annotated[str, typer.Option("--from", help="window start (RFC 3339)")],
+    until: Annotated[str, typer.Option("--to", help="window end (RFC 3339)")],
+    why: Annotated[str, typer.Option("--why", help="recorded with the change")] = "by command",
+    who: Annotated[str | None, typer.Option("--by", help="who asks (default: $USER)")] = None,
+    config: SettingsOpt = None,
+) -> None:
+    """Re-learn ASSET's frozen healthy reference from a stored window (recorded with who/why).
+
+    The worker that owns the asset applies the request at its next feedback poll; the
+    window must be healthy running (the reference is what 'healthy' means from then on).
+    """
+    import getpass
+
+    from detectors import store
+    from detectors.replay import _utc
+    from forewarn import db as fdb
+
+    try:
+        start, end = _utc(since), _utc(until)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] --from/--to: {exc}")
+        raise typer.Exit(2) from None
+    if end <= start:
+        console.print("[red]error:[/red] --to must be after --from")
+        raise typer.Exit(2)
+    try:
+        s, _ = _settings(config)
+        with fdb.connect(s.database.dsn) as conn:
+            n = conn.execute(
+                "select count(*) from telemetry where asset = %s and time >= %s and time < %s",
+                (asset, start.to_pydatetime(), end.to_pydatetime()),
+            ).fetchone()
+            if not n or n[0] == 0:
+                console.print(f"[red]error:[/red] no telemetry stored for {asset!r} in that window")
+                raise typer.Exit(2)
+            rid = store.request_baseline(
+                conn, asset, start.to_pydatetime(), end.to_pydatetime(), why,
+                who or getpass.getuser(),
+            )  # fmt: skip
+    except ForewarnError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"baseline request {rid} for {asset}: the owning worker applies it")

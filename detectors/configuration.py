@@ -87,8 +87,8 @@ class DriftConfig(_Cfg):
 class HealthConfig(_Cfg):
     """The frozen-reference multivariate health index (detectors/health.py)."""
 
-    shrink: float = Field(default=0.1, ge=0, le=1, description="correlation shrinkage to I")
-    eig_floor: float = Field(default=0.02, gt=0, description="smallest eigenvalue kept")
+    shrink: float = Field(default=0.02, ge=0, le=1, description="correlation shrinkage to I")
+    eig_floor: float = Field(default=0.001, gt=0, description="smallest eigenvalue kept")
     subspace: float = Field(
         default=0.8, gt=0, le=1, description="variance share of the dominant healthy directions"
     )
@@ -98,7 +98,8 @@ class HealthConfig(_Cfg):
     subspace_weight: float = Field(
         default=0.25, ge=0, le=1, description="weight of distance along those directions"
     )
-    quantile: float = Field(default=0.995, gt=0.5, lt=1, description="healthy limit quantile")
+    quantile: float = Field(default=0.5, ge=0.5, lt=1, description="healthy limit quantile")
+    limit_factor: float = Field(default=4.0, gt=0, description="healthy limit = factor x quantile")
     limit_floor: float = Field(default=1e-3, gt=0)
     clip: float = Field(default=50.0, gt=0, description="|z| clip per metric")
     cap: float = Field(default=10.0, gt=0, description="clip of the per-sample excess")
@@ -126,6 +127,9 @@ class HealthConfig(_Cfg):
     )
     regime_new: float = Field(
         default=0.25, ge=0, description="a step's point this far (in limits) from known ones is new"
+    )
+    repair_settle: int = Field(
+        default=360, ge=0, description="samples after a repair before the reference re-learns"
     )
     regime_max: int = Field(default=24, ge=1, description="operating points kept per asset")
 

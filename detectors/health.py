@@ -47,6 +47,7 @@ class Reference:
     limit: float
     level: np.ndarray  # median absolute level, for the "near zero = stopped" rule
     basis: np.ndarray  # the dominant healthy directions (p x k), for regime steps
+    span: tuple[np.ndarray, np.ndarray]  # operating range seen along them (2nd-98th pct)
     rows: int
     t_from: float | None = None
     t_to: float | None = None
@@ -101,6 +102,7 @@ def fit_reference(
         limit=limit,
         level=level,
         basis=basis,
+        span=(np.quantile(z @ basis, 0.02, axis=0), np.quantile(z @ basis, 0.98, axis=0)),
         rows=len(rows),
         t_from=tt[0] if tt else None,
         t_to=tt[-1] if tt else None,
@@ -143,7 +145,21 @@ def _limit(z: np.ndarray, cfg: HealthConfig) -> float:
     else:
         d_in = np.einsum("ij,jk,ik->i", z, _precision(z, cfg), z)
         lim = float(np.quantile(d_in, cfg.quantile))
-    return max(lim, cfg.limit_floor)
+    return max(lim * cfg.limit_factor, cfg.limit_floor)
+
+
+def _impute(z: np.ndarray, miss: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Conditional mean of the missing standardised values given the present ones."""
+    out = np.where(miss, 0.0, z)
+    if miss.all():
+        return out
+    pmm = precision[np.ix_(miss, miss)]
+    pmo = precision[np.ix_(miss, ~miss)]
+    try:
+        out[miss] = -np.linalg.solve(pmm, pmo @ out[~miss])
+    except np.linalg.LinAlgError:
+        pass
+    return out
 
 
 class HealthModel:
@@ -189,6 +205,10 @@ class HealthModel:
         self.pre = np.zeros(p)
         self.pre_regime = np.zeros(p)
         self.restart = False
+        if self.ref is not None and self.ref.basis.size:
+            self.span = (self.ref.span[0].copy(), self.ref.span[1].copy())
+        else:
+            self.span = (np.zeros(0), np.zeros(0))
 
     @property
     def frozen(self) -> bool:
@@ -253,8 +273,10 @@ class HealthModel:
         ref = self.ref
         cfg = self.cfg
         v = np.array([x.get(k, math.nan) for k in ref.names])
-        z = (v - ref.center) / ref.scale
-        z = np.nan_to_num(np.clip(z, -cfg.clip, cfg.clip))
+        z = np.clip((v - ref.center) / ref.scale, -cfg.clip, cfg.clip)
+        miss = np.isnan(z)
+        if miss.any():  # a dropout: its expected value given the others, not the mean
+            z = _impute(z, miss, ref.precision)
         best = None
         for c in self.regimes:
             zz = z - c
@@ -299,13 +321,18 @@ class HealthModel:
                 new = c - (off - basis @ (basis.T @ off))
                 self.slow = c.copy()
                 dist = min(float((new - r) @ ref.precision @ (new - r)) for r in self.regimes)
+                pos = ref.basis.T @ new
+                lo, hi = self.span
+                outside = bool(np.any(pos < lo) or np.any(pos > hi))
                 if (
-                    dist > cfg.regime_new * ref.limit
+                    outside  # only beyond the operating range seen: inside it, nothing to add
+                    and dist > cfg.regime_new * ref.limit
                     and self._along(step) >= cfg.regime_align
                     and len(self.regimes) < cfg.regime_max
                 ):
                     self.regimes.append(new)
                     self.regimes_added += 1
+                    self.span = (np.minimum(lo, pos), np.maximum(hi, pos))
             return True
         if cfg.regime_wait and extend and len(self.recent) == self.recent.maxlen:
             diff = sum(self.recent) / len(self.recent) - self.slow
