@@ -131,6 +131,13 @@ class HealthConfig(_Cfg):
     repair_settle: int = Field(
         default=360, ge=0, description="samples after a repair before the reference re-learns"
     )
+    regime_inside: float = Field(
+        default=0.0,
+        ge=-1,
+        le=1,
+        description="margin (share of the range) beyond which a step "
+        "point counts as outside the seen operating range; -0.5 admits every point",
+    )
     regime_max: int = Field(default=24, ge=1, description="operating points kept per asset")
 
 

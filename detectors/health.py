@@ -25,6 +25,7 @@ a metric first seen after the reference was learned is ignored (it has no refere
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -117,7 +118,9 @@ def _decompose(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray
     """Shrunk inverse correlation, with the dominant healthy directions down-weighted."""
     p = z.shape[1]
     cov = (z.T @ z) / max(1, len(z))
-    cov = (1 - cfg.shrink) * cov + cfg.shrink * np.eye(p)
+    # few rows for many metrics (a short commissioning) need more shrinkage towards I
+    shrink = max(cfg.shrink, min(0.5, p / max(1, len(z))))
+    cov = (1 - shrink) * cov + shrink * np.eye(p)
     lam, vec = np.linalg.eigh(cov)
     lam = np.maximum(lam, cfg.eig_floor)
     order = np.argsort(lam)[::-1]
@@ -155,10 +158,8 @@ def _impute(z: np.ndarray, miss: np.ndarray, precision: np.ndarray) -> np.ndarra
         return out
     pmm = precision[np.ix_(miss, miss)]
     pmo = precision[np.ix_(miss, ~miss)]
-    try:
+    with contextlib.suppress(np.linalg.LinAlgError):  # singular: keep the reference mean
         out[miss] = -np.linalg.solve(pmm, pmo @ out[~miss])
-    except np.linalg.LinAlgError:
-        pass
     return out
 
 
@@ -323,7 +324,10 @@ class HealthModel:
                 dist = min(float((new - r) @ ref.precision @ (new - r)) for r in self.regimes)
                 pos = ref.basis.T @ new
                 lo, hi = self.span
-                outside = bool(np.any(pos < lo) or np.any(pos > hi))
+                outside = bool(
+                    np.any(pos < lo - cfg.regime_inside * (hi - lo))
+                    or np.any(pos > hi + cfg.regime_inside * (hi - lo))
+                )
                 if (
                     outside  # only beyond the operating range seen: inside it, nothing to add
                     and dist > cfg.regime_new * ref.limit

@@ -75,7 +75,7 @@ def test_a_broken_relation_under_changing_load_alarms():
         if i >= 2500:  # drive current up 8 % for the same flow, while load keeps stepping
             x[TAGS[2]] *= 1 + 0.08 * min(1.0, (i - 2500) / 300)
 
-    det, steps = run(plant(4000, fault=leak))
+    _, steps = run(plant(4000, fault=leak))
     first = onsets(steps)
     assert first and 2500 <= first[0] < 3300
     assert len(first) == 1, "one episode per degradation"
