@@ -87,8 +87,9 @@ def read_csv(
         )
     if time_column is not None:
         stamps = df[time_column].astype(str).tolist()
+        numeric = pd.api.types.is_numeric_dtype(df[time_column])  # a cycle counter, epoch s
         parsed = pd.to_datetime(df[time_column], errors="coerce", utc=True)
-        if parsed.isna().all():
+        if numeric or parsed.isna().all():
             times = pd.to_numeric(df[time_column], errors="coerce").to_numpy(float)
         else:
             times = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(float)

@@ -116,14 +116,31 @@ def save_plot(path: Path, frame: Frame, result: Result, on_threshold: float, war
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if frame.units is not None:  # a multi-unit file: the first unit
+        idx = unit_rows(frame)[0]
+        frame = Frame(
+            frame.times[idx],
+            [frame.stamps[i] for i in idx],
+            frame.columns,
+            frame.values[idx],
+            None if frame.labels is None else frame.labels[idx],
+        )
+        result = Result(frame.times, frame.stamps, [result.scores[i] for i in idx],
+                        [result.alarms[i] for i in idx])  # fmt: skip
     real = len(frame.times) > 0 and float(np.nanmin(frame.times)) > 1e8
     x: Any = frame.times.astype("datetime64[s]") if real else frame.times
-    shown = frame.columns[:6]
+    spread = np.nanstd(frame.values, axis=0) if len(frame.times) else np.zeros(0)
+    level = np.abs(np.nanmean(frame.values, axis=0)) if len(frame.times) else spread
+    shown = [
+        c for c, sd, lv in zip(frame.columns, spread, level, strict=True) if sd > 1e-9 * (1 + lv)
+    ]
+    shown = shown[:6]
     fig, axes = plt.subplots(len(shown) + 1, 1, sharex=True, figsize=(12, 1.6 * len(shown) + 3))
     onsets = [s for s, _ in episodes(result.alarms)]
     label_onsets = (
         [s for s, _ in episodes(frame.labels.tolist())] if frame.labels is not None else []
     )
+    axes = np.atleast_1d(axes)
     for ax, name in zip(axes[:-1], shown, strict=False):
         ax.plot(x, frame.values[:, frame.columns.index(name)], lw=0.7)
         ax.set_ylabel(name, fontsize=7)
