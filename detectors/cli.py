@@ -189,8 +189,9 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
 
 def grid_table(rows: list[GridRow]) -> Table:
     table = Table(title="configurations over the labelled set", show_header=True)
-    for col in ("configuration", "units", "detected", "median", "false/asset-day", "F1", "FAR"):
-        table.add_column(col, justify="left" if col == "configuration" else "right")
+    table.add_column("configuration", no_wrap=True, overflow="fold", min_width=24)
+    for col in ("units", "detected", "median", "false/asset-day", "F1", "FAR"):
+        table.add_column(col, justify="right")
     for r in rows:
         rate = f"{r.detected}/{r.faults}" + (f" ({r.detected / r.faults:.0%})" if r.faults else "")
         med = "-" if r.median_lead is None else f"{r.median_lead:.1f} ({r.lead_unit})"
