@@ -1,10 +1,10 @@
-"""One asset's detector: preprocessing, the scoring ensemble, the alarm latch and evidence.
+"""One asset's detector: preprocessing, the health index, the alarm latch and evidence.
 
-The ensemble score is the weighted maximum of its members, so each member answers one
-question (has a level or the noise changed, is the joint pattern unusual, has the metric
-drifted away from where it was at commissioning) and the evidence names the one that spoke.
-While the score is elevated or an alarm is latched, learning slows (baseline) or stops
-(trees), which is what keeps a slowly developing fault from becoming the new normal.
+The score is the health model's (detectors/health.py): the distance of each sample from a
+healthy reference frozen at the end of the warm-up, smoothed, so only a sustained departure
+opens an alarm. The spike trees (HalfSpaceTrees) are a separate signal that annotates an
+open episode and never opens one. The reference changes only on purpose (repair, "no fault
+found", a ``detectors baseline`` request), and each change is logged for the database.
 """
 
 from __future__ import annotations
