@@ -126,9 +126,10 @@ class AssetDetector:
         if not hm.frozen:
             self.samples += 1
             hm.collect(t, x)
-            if self.samples >= self._freeze_at:
+            if self.samples % self._freeze_at == 0:  # retried while nothing varies
                 hm.freeze()
-                self._log_baseline(t, "commissioning", "detector", hm)
+                if hm.frozen:
+                    self._log_baseline(t, "commissioning", "detector", hm)
             self.trend.update(t, x)
             self.alarm.update(0.0)
             return Step(0.0, False)

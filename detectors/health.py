@@ -223,6 +223,8 @@ class HealthModel:
     def freeze(self) -> None:
         """Learn the reference from what was collected; later samples never change it."""
         self.ref = fit_reference(self.train, self.cfg, self.train_t)
+        if self.ref is None:
+            return  # nothing varies yet: keep collecting, try again later
         self.train, self.train_t = [], []
         self.ewma = 0.0
         self._regime_reset()

@@ -170,3 +170,14 @@ def test_replay_is_strictly_causal():
     assert base.scores[:2500] == other.scores[:2500]
     assert base.alarms[:2500] == other.alarms[:2500]
     assert other.scores[2600] != base.scores[2600]
+
+
+def test_an_asset_where_nothing_varies_keeps_collecting_until_something_does():
+    cfg = load_config().override(warmup=50).for_class("default")
+    det = AssetDetector("flat", cfg)
+    steps = [det.update(float(i), {"K1": 5.0, "K2": 0.0}) for i in range(120)]
+    assert not det.health.frozen and not any(s.alarm for s in steps)
+    rng = random.Random(1)
+    for i in range(120, 200):
+        det.update(float(i), {"K1": 5.0 + rng.gauss(0, 0.1), "K2": rng.gauss(0, 0.1)})
+    assert det.health.frozen
