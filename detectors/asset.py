@@ -137,10 +137,14 @@ class AssetDetector:
         if not hm.scored:
             return Step(score, self.alarm.active)  # a stop is a state: nothing learns or alarms
         self.samples += 1
-        if self.trees is not None:
-            sq = self.cfg.hst.squash
-            feats = {k: 0.5 + 0.5 * math.tanh(z / sq) for k, z in hm.z.items()}
-            self.spike = self.trees.update_one(feats, 0.0 if self.alarm.active else 1.0)
+        trees = self.trees
+        if trees is not None:
+            if (trees.n + 1) % trees.cfg.every:
+                trees.n += 1  # the trees run on every n-th sample only: skip the features too
+            else:
+                sq = self.cfg.hst.squash
+                feats = {k: 0.5 + 0.5 * math.tanh(z / sq) for k, z in hm.z.items()}
+                self.spike = trees.update_one(feats, 0.0 if self.alarm.active else 1.0)
         self.trend.update(t, x)
         self.score = score
         transition = self.alarm.update(score)

@@ -186,8 +186,8 @@ class HealthModel:
         self.train_t: list[float] = []
         self.ewma = 0.0
         self.u = 0.0
-        self.z: dict[str, float] = {}
-        self.contrib: dict[str, float] = {}
+        self._zz: np.ndarray | None = None
+        self._pz: np.ndarray | None = None
         self.stopped = False
         self.settling = 0
         self.score = 0.0
@@ -199,6 +199,7 @@ class HealthModel:
         p = 0 if self.ref is None else len(self.ref.names)
         self.regimes: list[np.ndarray] = [np.zeros(p)]
         self.recent: deque[np.ndarray] = deque(maxlen=5)
+        self.recent_sum = np.zeros(p)
         self.slow = np.zeros(p)
         self.pending = 0
         self.pend_sum = np.zeros(p)
@@ -241,17 +242,19 @@ class HealthModel:
 
     def is_stopped(self, x: Mapping[str, float]) -> bool:
         """Most metrics with a clearly non-zero reference level are near zero."""
-        ref = self.ref
-        if ref is None:
+        if self.ref is None:
             return False
-        live = near = 0
-        for name, lvl in zip(ref.names, ref.level.tolist(), strict=True):
-            v = x.get(name)
-            if v is None or lvl <= 0:
-                continue
-            live += 1
-            near += abs(v) < self.cfg.stop_level * lvl
-        return live >= 2 and near >= self.cfg.stop_share * live
+        return self._stopped(np.array([x.get(k, math.nan) for k in self.ref.names]))
+
+    def _stopped(self, v: np.ndarray) -> bool:
+        assert self.ref is not None
+        level = self.ref.level
+        live = (level > 0) & ~np.isnan(v)
+        n = int(live.sum())
+        if n < 2:
+            return False
+        near = int((np.abs(v[live]) < self.cfg.stop_level * level[live]).sum())
+        return near >= self.cfg.stop_share * n
 
     def update(
         self, t: float, x: Mapping[str, float], restarted: bool = False, extend: bool = True
@@ -261,7 +264,9 @@ class HealthModel:
             self.collect(t, x)
             return 0.0
         self.scored = False
-        stopped = self.is_stopped(x)
+        ref = self.ref
+        v = np.array([x.get(k, math.nan) for k in ref.names])
+        stopped = self._stopped(v)
         if stopped or restarted:
             self.settling = self.cfg.settle
         self.stopped = stopped
@@ -271,12 +276,11 @@ class HealthModel:
             self.settling -= 1
             self.restart = True  # after a restart the operating point may be new: judge it
             self.recent.clear()
+            self.recent_sum = np.zeros(len(self.ref.names))
             return self.score
         self.scored = True
-        ref = self.ref
         cfg = self.cfg
-        v = np.array([x.get(k, math.nan) for k in ref.names])
-        z = np.clip((v - ref.center) / ref.scale, -cfg.clip, cfg.clip)
+        z = np.minimum(np.maximum((v - ref.center) / ref.scale, -cfg.clip), cfg.clip)
         miss = np.isnan(z)
         if miss.any():  # a dropout: its expected value given the others, not the mean
             z = _impute(z, miss, ref.precision)
@@ -291,8 +295,7 @@ class HealthModel:
         d, zz, pz = best
         u = min(d / ref.limit, cfg.cap)
         self.u = u
-        self.z = dict(zip(ref.names, zz.tolist(), strict=True))
-        self.contrib = dict(zip(ref.names, (zz * pz).tolist(), strict=True))
+        self._zz, self._pz = zz, pz  # the per-metric views are built only when asked for
         if self._regime_step(z, u, extend):
             return self.score  # a step to another operating point is being looked at
         self.ewma += cfg.alpha * (u - self.ewma)
@@ -308,7 +311,10 @@ class HealthModel:
         """
         cfg, ref = self.cfg, self.ref
         assert ref is not None
+        if len(self.recent) == self.recent.maxlen:
+            self.recent_sum -= self.recent[0]
         self.recent.append(z)
+        self.recent_sum += z
         if self.pending:
             self.pending -= 1
             if self.pending < cfg.regime_learn:
@@ -341,7 +347,7 @@ class HealthModel:
                     self.span = (np.minimum(lo, pos), np.maximum(hi, pos))
             return True
         if cfg.regime_wait and extend and len(self.recent) == self.recent.maxlen:
-            diff = sum(self.recent) / len(self.recent) - self.slow
+            diff = self.recent_sum / len(self.recent) - self.slow
             restart, self.restart = self.restart, False
             if restart or (
                 float(diff @ diff) > cfg.regime_step**2 * len(diff)
@@ -367,6 +373,20 @@ class HealthModel:
         if not basis.size or norm <= 0:
             return 0.0
         return float(np.sum((basis.T @ v) ** 2)) / norm
+
+    @property
+    def z(self) -> dict[str, float]:
+        """Signed deviation of each metric from its nearest operating point (reference sigmas)."""
+        if self.ref is None or self._zz is None:
+            return {}
+        return dict(zip(self.ref.names, self._zz.tolist(), strict=True))
+
+    @property
+    def contrib(self) -> dict[str, float]:
+        """Each metric's share of the distance (z_i * (P z)_i; they sum to the distance)."""
+        if self.ref is None or self._zz is None or self._pz is None:
+            return {}
+        return dict(zip(self.ref.names, (self._zz * self._pz).tolist(), strict=True))
 
     @property
     def health(self) -> float:
