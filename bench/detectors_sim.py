@@ -23,6 +23,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from detectors import AssetDetector, load_config
+from detectors.configuration import DetectorConfig
 from device_sim import Fleet, parse_scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,9 +68,9 @@ sensor_faults: {{dropouts_per_asset_day: 0.2, stuck_per_asset_day: 0.05, mean_du
 """
 
 
-def run(days: int) -> dict[str, object]:
+def run(days: int, config: DetectorConfig | None = None) -> dict[str, object]:
     fleet = Fleet(parse_scenario(SCENARIO.format(days=days), "<bench>"))
-    config = load_config()
+    config = config or load_config()
     truth = {e.asset: e for e in fleet.truth() if e.kind == "degradation"}
     dets: dict[str, AssetDetector] = {}
     names: dict[str, list[str]] = {}

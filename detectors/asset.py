@@ -1,14 +1,15 @@
-"""One asset's detector: preprocessing, the scoring ensemble, the alarm latch and evidence.
+"""One asset's detector: preprocessing, the health index, the alarm latch and evidence.
 
-The ensemble score is the weighted maximum of its members, so each member answers one
-question (has a level or the noise changed, is the joint pattern unusual, has the metric
-drifted away from where it was at commissioning) and the evidence names the one that spoke.
-While the score is elevated or an alarm is latched, learning slows (baseline) or stops
-(trees), which is what keeps a slowly developing fault from becoming the new normal.
+The score is the health model's (detectors/health.py): the distance of each sample from a
+healthy reference frozen at the end of the warm-up, smoothed, so only a sustained departure
+opens an alarm. The spike trees (HalfSpaceTrees) are a separate signal that annotates an
+open episode and never opens one. The reference changes only on purpose (repair, "no fault
+found", a ``detectors baseline`` request), and each change is logged for the database.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import uuid
@@ -16,21 +17,19 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from detectors.alarm import AlarmPolicy
-from detectors.base import squash
 from detectors.configuration import ClassConfig
-from detectors.drift import DriftScorer
 from detectors.faults import suspect
+from detectors.health import HealthModel
 from detectors.hst import TreeScorer
 from detectors.preprocess import Preprocessor
-from detectors.robust import RobustBaseline
 from detectors.trend import TrendFit
 from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
 
 DETECTOR_NAME = "forewarn-ensemble"
-DETECTOR_VERSION = "1.0.0"
+DETECTOR_VERSION = "2.0.0"
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 _BAD = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -88,9 +87,13 @@ class AssetDetector:
             name=DETECTOR_NAME, version=DETECTOR_VERSION, config_hash=config.config_hash()
         )
         self.pre = Preprocessor(config)
-        self.robust = RobustBaseline(config.robust)
+        self.health = HealthModel(config.health)
         self.trees = TreeScorer(config.hst) if config.hst.enabled else None
-        self.drift = DriftScorer(config.drift) if config.drift.enabled else None
+        self.spike = 0.0
+        self.spikes = 0
+        self.relearn: dict[str, Any] | None = None
+        self.relearn_rows: list[tuple[float, dict[str, float]]] = []
+        self.baseline_log: list[dict[str, Any]] = []  # reference changes not yet recorded
         self.trend = TrendFit(config.trend, config.metrics)
         self.alarm = AlarmPolicy(config.alarm)
         self.window: deque[tuple[float, dict[str, float]]] = deque(maxlen=config.window)
@@ -106,51 +109,127 @@ class AssetDetector:
     def update(
         self, ts: datetime | float, values: Mapping[str, object], *, historical: bool = False
     ) -> Step:
-        """Score one sample (then learn from it); returns the score and latched alarm."""
+        """Score one sample against the frozen reference; returns score and latched alarm."""
         t = ts.timestamp() if isinstance(ts, datetime) else float(ts)
         x = self.pre.clean(t, values)
         if x is None or not self.pre.running:
             return Step(0.0 if x is not None else self.score, self.alarm.active)
-        self.samples += 1
+        restarted = self.pre.gap
         for name in x:
             if name not in self.roles:
                 self.roles[name] = self.cfg.role_of(name)
                 self.features.append(name)
         self.window.append((t, x))
-        # learning is throttled from the previous step's state: causal, and a developing
-        # fault (score already elevated) barely moves the baseline
-        calm = not self.alarm.active and self.score < self.cfg.robust.guard_score
-        warm = self.alarm.warming_up
-        learn = 1.0 if calm or warm else self.cfg.robust.guard_rate
-        score = self.robust.update_one(x, learn, warm)
-        if self.trees is not None:
-            feats = {k: self.robust.squashed(k, self.cfg.hst.squash) for k in self.features}
-            score = max(score, self.cfg.hst.weight * self.trees.update_one(feats, learn))
-        if self.drift is not None:
-            score = max(score, self.cfg.drift.weight * self.drift.update_one(x, learn))
-            if self.samples == self._freeze_at:
-                self.drift.freeze()
+        hm = self.health
+        if self.relearn is not None:  # a repair or "no fault found": learn the reference anew
+            return self._relearn(t, x)
+        if not hm.frozen:
+            self.samples += 1
+            hm.collect(t, x)
+            if self.samples % self._freeze_at == 0:  # retried while nothing varies
+                hm.freeze()
+                if hm.frozen:
+                    self._log_baseline(t, "commissioning", "detector", hm)
+            self.trend.update(t, x)
+            self.alarm.update(0.0)
+            return Step(0.0, False)
+        score = hm.update(t, x, restarted, extend=not self.alarm.active)
+        if not hm.scored:
+            return Step(score, self.alarm.active)  # a stop is a state: nothing learns or alarms
+        self.samples += 1
+        trees = self.trees
+        if trees is not None:
+            if (trees.n + 1) % trees.cfg.every:
+                trees.n += 1  # the trees run on every n-th sample only: skip the features too
+            else:
+                sq = self.cfg.hst.squash
+                feats = {k: 0.5 + 0.5 * math.tanh(z / sq) for k, z in hm.z.items()}
+                self.spike = trees.update_one(feats, 0.0 if self.alarm.active else 1.0)
         self.trend.update(t, x)
         self.score = score
         transition = self.alarm.update(score)
         event = None
         if transition is not None:
+            self.spikes = 0
             event = self._event(t, transition, historical)
-        elif (
-            self.alarm.active
-            and self.samples % 10 == 0
-            # news for the open ticket: escalation, or the fault signature became clear
-            and (
-                (self.severity == "warning" and self._severity() == "critical")
-                or (self.fault_mode is None and self._suspect() is not None)
-            )
-        ):
-            event = self._event(t, "open", historical)
+        elif self.alarm.active:
+            spiked = self.spike >= self.cfg.alarm.on_threshold
+            self.spikes += spiked
+            if (spiked and self.spikes == 1) or (
+                self.samples % 10 == 0
+                # news for the open ticket: escalation, a spike, a clearer or revised signature
+                and (
+                    (self.severity == "warning" and self._severity() == "critical")
+                    or self._suspect() not in (None, self.fault_mode)
+                )
+            ):
+                event = self._event(t, "open", historical)
         return Step(score, self.alarm.active, event)
 
-    def feedback(self, resolution: str) -> None:
-        """A ticket resolution for this asset: ``confirmed``, ``fixed`` or ``no_fault_found``."""
+    def feedback(self, resolution: str, who: str = "ticketing feedback") -> None:
+        """A ticket resolution for this asset: ``confirmed``, ``fixed`` or ``no_fault_found``.
+
+        ``fixed`` (a repair) re-learns the reference after the settle time; ``no_fault_found``
+        re-learns it at once (what alarmed was healthy) and raises the bar a step.
+        """
         self.alarm.feedback(resolution)
+        if resolution == "fixed":
+            self.schedule_relearn(self.cfg.health.repair_settle, f"repair ({who})", who)
+        elif resolution == "no_fault_found":
+            self.schedule_relearn(0, f"no fault found ({who})", who)
+
+    def schedule_relearn(self, settle: int, why: str, who: str) -> None:
+        """Learn a new reference from the next commissioning-length window, after ``settle``."""
+        self.relearn = {"settle": settle, "why": why, "who": who, "rows": 0}
+        self.relearn_rows = []
+        self._reset_alarm()  # the ticket is resolved: this episode is over
+
+    def rebaseline(self, rows: list[tuple[float, dict[str, float]]], why: str, who: str) -> bool:
+        """Replace the reference with one learned from stored rows (``detectors baseline``)."""
+        ok = self.health.rebaseline([r for _, r in rows], [t for t, _ in rows])
+        if ok:
+            self._reset_alarm()
+            self._log_baseline(rows[-1][0], why, who, self.health)
+        return ok
+
+    def _relearn(self, t: float, x: dict[str, float]) -> Step:
+        assert self.relearn is not None
+        job = self.relearn
+        if job["settle"] > 0:
+            job["settle"] -= 1
+        else:
+            self.relearn_rows.append((t, x))
+        if len(self.relearn_rows) >= self._freeze_at:
+            rows = self.relearn_rows
+            self.relearn, self.relearn_rows = None, []
+            if self.health.rebaseline([r for _, r in rows], [tt for tt, _ in rows]):
+                self._log_baseline(t, job["why"], job["who"], self.health)
+            self._reset_alarm()
+        self.score = 0.0
+        return Step(0.0, self.alarm.active)
+
+    def _reset_alarm(self) -> None:
+        """The ticket was resolved: the latch re-arms against the new reference."""
+        self.alarm.active = False
+        self.alarm.recent.clear()
+        self.alarm.below = 0
+        self.alarm.since_clear = self.alarm.cfg.cooldown + 1
+        self.health.ewma = 0.0
+        self.health.score = 0.0
+
+    def _log_baseline(self, t: float, why: str, who: str, hm: HealthModel) -> None:
+        ref = hm.ref
+        self.baseline_log.append(
+            {
+                "changed_at": t,
+                "reason": why,
+                "actor": who,
+                "rows": 0 if ref is None else ref.rows,
+                "ref_from": None if ref is None else ref.t_from,
+                "ref_to": None if ref is None else ref.t_to,
+                "metrics": [] if ref is None else list(ref.names),
+            }
+        )
 
     # -- evidence ------------------------------------------------------------------------
     def _severity(self) -> Literal["warning", "critical"]:
@@ -161,24 +240,15 @@ class AssetDetector:
         return "warning"
 
     def contributions(self) -> dict[str, float]:
-        """Per-metric share of the current score, strongest first."""
-        per = dict(self.robust.scores)
-        if self.drift is not None:
-            for name, z in self.drift.evidence().items():
-                per[name] = max(per.get(name, 0.0), squash(z, self.cfg.drift.z_half))
+        """Per-metric share of the current distance from the reference, strongest first."""
+        per = {k: max(0.0, v) for k, v in self.health.contrib.items()}
         total = sum(per.values()) or 1.0
         return dict(sorted(((k, v / total) for k, v in per.items()), key=lambda kv: -kv[1]))
 
     def _suspect(self) -> str | None:
-        # only deviations that score on their own count as a signature: while an alarm holds
-        # the baseline, ordinary load swings show up as moderate z on every metric
-        bar = self.cfg.alarm.on_threshold
-        scores = self.robust.scores
-        z = {k: v for k, v in self.robust.evidence().items() if scores.get(k, 0.0) >= bar}
-        if self.drift is not None:
-            z.update(self.drift.evidence())
-        noise = {k: st.noise for k, st in self.robust.stats.items()}
-        return suspect(self.cfg.faults, self.roles, z, noise)
+        # the direction of each metric that carries the departure, against the frozen
+        # reference; metrics that contribute little do not sign a fault
+        return suspect(self.cfg.faults, self.roles, self.health.z, {})
 
     def _event(self, t: float, transition: str, historical: bool) -> AnomalyEvent:
         ts = datetime.fromtimestamp(t, UTC)
@@ -190,7 +260,7 @@ class AssetDetector:
                 metric=safe_metric(name),
                 weight=round(min(1.0, max(0.0, w)), 4),
                 value=self.window[-1][1].get(name),
-                baseline=self.robust.baseline(name),
+                baseline=self._baseline(name),
             )
             for name, w in list(self.contributions().items())[: self.cfg.top_k]
         ]
@@ -217,6 +287,12 @@ class AssetDetector:
             historical=historical,
             state=state,
         )
+
+    def _baseline(self, name: str) -> float | None:
+        ref = self.health.ref
+        if ref is None or name not in ref.names:
+            return None
+        return float(ref.center[ref.names.index(name)])
 
     # -- checkpoints ---------------------------------------------------------------------
     def dumps(self) -> bytes:

@@ -16,9 +16,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from detectors.configuration import load_config
-from detectors.replay import Frame, Result, read_csv
+from detectors.replay import Frame, ReplayError, Result, read_csv, unit_rows
 from detectors.replay import replay as run_replay
 from detectors.scoring import Report, episodes, evaluate
+from detectors.tuning import GridRow, grid, parse_grid, save_plot
 from forewarn.errors import ForewarnError
 
 app = typer.Typer(help="Streaming detectors: replay history through a configuration.")
@@ -60,8 +61,19 @@ def replay(
         int | None, typer.Option("--warmup", help="override alarm warm-up (samples)")
     ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of signals/scores")] = None,
+    unit_column: Annotated[
+        str | None, typer.Option("--unit-column", help="one machine per value (default: unit/...)")
+    ] = None,
+    grid_specs: Annotated[
+        list[str] | None,
+        typer.Option("--grid", help="key=v1,v2 (repeatable): a table per configuration"),
+    ] = None,
 ) -> None:
-    """Run a detector over a CSV or stored history, strictly causally; a row out per row in."""
+    """Run a detector over a CSV or stored history, strictly causally; a row out per row in.
+
+    ``--csv`` may be a directory (every *.csv in it). ``--grid`` replays every combination
+    over that labelled set and prints detection rate, lead time, false episodes, F1/FAR.
+    """
     if (csv_path is None) == (asset is None):
         console.print("[red]error:[/red] give exactly one of --csv PATH or --asset NAME")
         raise typer.Exit(2)
@@ -71,9 +83,25 @@ def replay(
             cfg_file = cfg_file.override(warmup=warmup)
         cols = [c.strip() for c in columns.split(",")] if columns else None
         if csv_path is not None:
-            frame = read_csv(
-                csv_path, sep=sep, time_column=time_column, columns=cols, label_column=label_column
-            )
+            paths = sorted(csv_path.glob("*.csv")) if csv_path.is_dir() else [csv_path]
+            frames = [
+                read_csv(
+                    p,
+                    sep=sep,
+                    time_column=time_column,
+                    columns=cols,
+                    label_column=label_column,
+                    unit_column=unit_column,
+                )
+                for p in paths
+            ]
+            if not frames:
+                raise ReplayError("no *.csv files", path=str(csv_path))
+            if grid_specs:
+                rows = grid(frames, cfg_file, parse_grid(grid_specs), asset_class)
+                console.print(grid_table(rows))
+                return
+            frame = frames[0]
         else:
             assert asset is not None
             frame, registered = _read_db(settings_file, asset, since, until, cols)
@@ -95,11 +123,15 @@ def replay(
     write_output(out, result)
     report = None
     if frame.labels is not None:  # warm-up rows are training, as in the SKAB protocol
-        start = min(cfg.alarm.warmup, n)
-        report = evaluate(frame.times.tolist(), frame.labels.tolist(), result.alarms, start=start)
+        report = Report(delays_s=[])
+        for idx in unit_rows(frame):
+            t = frame.times[idx].tolist()
+            y = [int(frame.labels[i]) for i in idx]
+            a = [result.alarms[i] for i in idx]
+            report = report.merge(evaluate(t, y, a, start=min(cfg.alarm.warmup, len(idx))))
     console.print(summary(frame, result, report, cfg.config_hash(), out))
     if plot is not None:
-        save_plot(plot, frame, result)
+        save_plot(plot, frame, result, cfg.alarm.on_threshold, cfg.alarm.warmup)
         console.print(f"plot written to {plot}")
 
 
@@ -155,32 +187,22 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
     return table
 
 
-def save_plot(path: Path, frame: Frame, result: Result) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x = range(len(frame.times))
-    fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(12, 6))
-    for j, name in enumerate(frame.columns):
-        col = frame.values[:, j]
-        span = (col.max() - col.min()) or 1.0
-        ax1.plot(x, (col - col.min()) / span, lw=0.7, label=name)
-    ax1.set_ylabel("signals (min-max)")
-    ax1.legend(fontsize=6, loc="upper left", ncol=4)
-    ax2.plot(x, result.scores, lw=0.8, color="black", label="score")
-    ax2.fill_between(x, 0, result.alarms, color="red", alpha=0.25, step="mid", label="alarm")
-    if frame.labels is not None:
-        ax2.fill_between(
-            x, 0, frame.labels * 0.5, color="blue", alpha=0.2, step="mid", label="label"
-        )
-    ax2.set_ylim(0, 1)
-    ax2.set_xlabel("row")
-    ax2.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+def grid_table(rows: list[GridRow]) -> Table:
+    table = Table(title="configurations over the labelled set", show_header=True)
+    table.add_column("configuration", no_wrap=True, overflow="fold", min_width=24)
+    for col in ("units", "detected", "median", "false/asset-day", "F1", "FAR"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        rate = f"{r.detected}/{r.faults}" + (f" ({r.detected / r.faults:.0%})" if r.faults else "")
+        med = "-" if r.median_lead is None else f"{r.median_lead:.1f} ({r.lead_unit})"
+        table.add_row(
+            " ".join(f"{k}={v}" for k, v in r.values.items()) or "(shipped)",
+            str(r.units), rate, med,
+            "-" if r.false_per_day is None else f"{r.false_per_day:.3f}",
+            "-" if r.f1 is None else f"{r.f1:.3f}",
+            "-" if r.far is None else f"{r.far:.1%}",
+        )  # fmt: skip
+    return table
 
 
 SettingsOpt = Annotated[
@@ -223,3 +245,51 @@ def run(config: SettingsOpt = None) -> None:
 
 if __name__ == "__main__":
     app()
+
+
+@app.command("baseline")
+def baseline(
+    asset: Annotated[str, typer.Argument(help="the asset whose healthy reference to re-learn")],
+    since: Annotated[str, typer.Option("--from", help="window start (RFC 3339)")],
+    until: Annotated[str, typer.Option("--to", help="window end (RFC 3339)")],
+    why: Annotated[str, typer.Option("--why", help="recorded with the change")] = "by command",
+    who: Annotated[str | None, typer.Option("--by", help="who asks (default: $USER)")] = None,
+    config: SettingsOpt = None,
+) -> None:
+    """Re-learn ASSET's frozen healthy reference from a stored window (recorded with who/why).
+
+    The worker that owns the asset applies the request at its next feedback poll; the
+    window must be healthy running (the reference is what 'healthy' means from then on).
+    """
+    import getpass
+
+    from detectors import store
+    from detectors.replay import _utc
+    from forewarn import db as fdb
+
+    try:
+        start, end = _utc(since), _utc(until)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] --from/--to: {exc}")
+        raise typer.Exit(2) from None
+    if end <= start:
+        console.print("[red]error:[/red] --to must be after --from")
+        raise typer.Exit(2)
+    try:
+        s, _ = _settings(config)
+        with fdb.connect(s.database.dsn) as conn:
+            n = conn.execute(
+                "select count(*) from telemetry where asset = %s and time >= %s and time < %s",
+                (asset, start.to_pydatetime(), end.to_pydatetime()),
+            ).fetchone()
+            if not n or n[0] == 0:
+                console.print(f"[red]error:[/red] no telemetry stored for {asset!r} in that window")
+                raise typer.Exit(2)
+            rid = store.request_baseline(
+                conn, asset, start.to_pydatetime(), end.to_pydatetime(), why,
+                who or getpass.getuser(),
+            )  # fmt: skip
+    except ForewarnError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"baseline request {rid} for {asset}: the owning worker applies it")

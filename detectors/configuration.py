@@ -85,6 +85,63 @@ class DriftConfig(_Cfg):
     weight: float = Field(default=0.9, ge=0, le=1)
 
 
+class HealthConfig(_Cfg):
+    """The frozen-reference multivariate health index (detectors/health.py)."""
+
+    shrink: float = Field(default=0.02, ge=0, le=1, description="correlation shrinkage to I")
+    eig_floor: float = Field(default=0.001, gt=0, description="smallest eigenvalue kept")
+    subspace: float = Field(
+        default=0.8, gt=0, le=1, description="variance share of the dominant healthy directions"
+    )
+    dominant: float = Field(
+        default=0.3, gt=0, le=1, description="variance share that makes a direction dominant"
+    )
+    subspace_weight: float = Field(
+        default=0.25, ge=0, le=1, description="weight of distance along those directions"
+    )
+    quantile: float = Field(default=0.5, ge=0.5, lt=1, description="healthy limit quantile")
+    limit_factor: float = Field(default=4.0, gt=0, description="healthy limit = factor x quantile")
+    limit_floor: float = Field(default=1e-3, gt=0)
+    clip: float = Field(default=50.0, gt=0, description="|z| clip per metric")
+    cap: float = Field(default=10.0, gt=0, description="clip of the per-sample excess")
+    alpha: float = Field(default=0.05, gt=0, le=1, description="EWMA of the excess")
+    half: float = Field(default=1.5, gt=0, description="smoothed excess scoring 0.5")
+    max_rows: int = Field(default=20_000, ge=10, description="reference rows kept")
+    min_std_rel: float = Field(default=1e-3, ge=0)
+    min_std_abs: float = Field(default=1e-6, gt=0)
+    stop_level: float = Field(
+        default=0.1, gt=0, lt=1, description="near zero: below this share of the ref level"
+    )
+    stop_share: float = Field(
+        default=0.5, gt=0, le=1, description="share of metrics near zero that means stopped"
+    )
+    settle: int = Field(default=60, ge=0, description="samples ignored after a stop/restart")
+    regime_step: float = Field(
+        default=0.7, gt=0, description="abrupt step (RMS z over metrics) that may be a regime"
+    )
+    regime_wait: int = Field(
+        default=120, ge=0, description="samples a step is held before judging it (0: never)"
+    )
+    regime_learn: int = Field(default=60, ge=1, description="last held samples that define it")
+    regime_align: float = Field(
+        default=0.7, ge=0, le=1, description="share of the step along the healthy directions"
+    )
+    regime_new: float = Field(
+        default=0.25, ge=0, description="a step's point this far (in limits) from known ones is new"
+    )
+    repair_settle: int = Field(
+        default=360, ge=0, description="samples after a repair before the reference re-learns"
+    )
+    regime_inside: float = Field(
+        default=0.0,
+        ge=-1,
+        le=1,
+        description="margin (share of the range) beyond which a step "
+        "point counts as outside the seen operating range; -0.5 admits every point",
+    )
+    regime_max: int = Field(default=24, ge=1, description="operating points kept per asset")
+
+
 class TrendConfig(_Cfg):
     alpha: float = Field(default=0.01, gt=0, le=1, description="EW weight of the linear trend fit")
     min_points: int = Field(default=30, ge=3)
@@ -164,6 +221,7 @@ class ClassConfig(_Cfg):
     robust: RobustConfig = RobustConfig()
     hst: HSTConfig = HSTConfig()
     drift: DriftConfig = DriftConfig()
+    health: HealthConfig = HealthConfig()
     trend: TrendConfig = TrendConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     alarm: AlarmConfig = AlarmConfig()
@@ -219,6 +277,18 @@ class DetectorConfig:
                 ]
                 raise SettingsError(problems, self.source) from None
         return self._cache[key]
+
+    def with_values(self, values: dict[str, Any]) -> DetectorConfig:
+        """A copy with dotted ``defaults`` keys replaced, e.g. ``{"health.alpha": 0.1}``."""
+        patch: dict[str, Any] = {}
+        for key, value in values.items():
+            node = patch
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+        data = {"defaults": deep_merge(self._defaults, patch), "classes": self._classes}
+        return DetectorConfig(data, self.source)
 
     def override(self, **alarm: Any) -> DetectorConfig:
         """A copy with ``defaults.alarm`` keys replaced (e.g. a benchmark protocol's warm-up)."""

@@ -59,12 +59,13 @@ class Preprocessor:
         self.was_running = True
         self.settling = 0
         self.interval: float | None = None  # usual time between samples (EWMA)
+        self.gap = False  # the last sample came after a silence (a stop nobody reported)
 
     def clean(self, ts: float, values: Mapping[str, object]) -> dict[str, float] | None:
         if self.last_ts is not None and ts <= self.last_ts:
             self.dropped += 1
             return None
-        gap = self._restarted(ts)
+        gap = self.gap = self._restarted(ts)
         self.last_ts = ts
         out: dict[str, float] = {}
         limit = self.cfg.preprocess.stuck_after

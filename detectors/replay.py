@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.asset import AssetDetector
+from detectors.asset import AssetDetector, safe_metric
 from detectors.configuration import ClassConfig
 from forewarn.contract import AnomalyEvent
 from forewarn.errors import ForewarnError
@@ -39,6 +39,7 @@ class Frame:
     columns: list[str]
     values: np.ndarray
     labels: np.ndarray | None = None
+    units: list[str] | None = None  # one machine per distinct value (multi-unit files)
 
 
 @dataclass
@@ -57,8 +58,13 @@ def read_csv(
     time_column: str | None = None,
     columns: Sequence[str] | None = None,
     label_column: str | None = None,
+    unit_column: str | None = None,
 ) -> Frame:
-    """Load a CSV for replay; non-numeric cells become NaN (skipped, never a crash)."""
+    """Load a CSV for replay; non-numeric cells become NaN (skipped, never a crash).
+
+    A column called unit/engine/machine/asset (or ``unit_column``) splits the file into
+    machines, each replayed by its own detector; a cycle counter serves as time.
+    """
     p = Path(path)
     try:
         df = pd.read_csv(p, sep=sep)
@@ -67,9 +73,12 @@ def read_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ReplayError(f"not a readable CSV: {exc}", path=str(p)) from None
     if time_column is None:
-        guess = [c for c in df.columns if str(c).lower() in ("time", "timestamp", "datetime", "ts")]
+        guess = [c for c in df.columns if str(c).strip().lower() in _TIME_NAMES]
         time_column = guess[0] if guess else None
-    wanted = [time_column, label_column, *(columns or [])]
+    if unit_column is None:
+        guess = [c for c in df.columns if str(c).strip().lower() in _UNIT_NAMES]
+        unit_column = guess[0] if guess else None
+    wanted = [time_column, label_column, unit_column, *(columns or [])]
     missing = [c for c in wanted if c is not None and c not in df.columns]
     if missing:
         raise ReplayError(
@@ -78,8 +87,9 @@ def read_csv(
         )
     if time_column is not None:
         stamps = df[time_column].astype(str).tolist()
+        numeric = pd.api.types.is_numeric_dtype(df[time_column])  # a cycle counter, epoch s
         parsed = pd.to_datetime(df[time_column], errors="coerce", utc=True)
-        if parsed.isna().all():
+        if numeric or parsed.isna().all():
             times = pd.to_numeric(df[time_column], errors="coerce").to_numpy(float)
         else:
             times = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(float)
@@ -87,7 +97,7 @@ def read_csv(
         times = np.arange(len(df), dtype=float)
         stamps = [str(i) for i in range(len(df))]
     if columns is None:
-        skip = {time_column, label_column, "anomaly", "changepoint", "label"}
+        skip = {time_column, label_column, unit_column, "anomaly", "changepoint", "label"}
         columns = [c for c in df.columns if c not in skip]
     data = df[list(columns)].apply(pd.to_numeric, errors="coerce")
     data = data.loc[:, data.notna().any()]
@@ -97,7 +107,13 @@ def read_csv(
     if label_column is not None:
         labels = pd.to_numeric(df[label_column], errors="coerce").fillna(0).to_numpy() > 0
         labels = labels.astype(int)
-    return Frame(times, stamps, [str(c) for c in data.columns], data.to_numpy(float), labels)
+    units = None if unit_column is None else df[unit_column].astype(str).tolist()
+    return Frame(times, stamps, [str(c) for c in data.columns], data.to_numpy(float), labels, units)
+
+
+_TIME_NAMES = ("time", "timestamp", "datetime", "ts", "date", "cycle", "cycles", "time_cycles")
+_UNIT_NAMES = ("unit", "unit_id", "unit_number", "unit_nr", "engine", "engine_id", "machine",
+               "machine_id", "asset", "asset_id")  # fmt: skip
 
 
 def _utc(text: str) -> pd.Timestamp:
@@ -148,13 +164,22 @@ def replay(
     asset: str = "replay",
     on_row: Callable[[int], None] | None = None,
 ) -> Result:
-    """Run the detector over every row, in order; one score and alarm per input row."""
-    det = AssetDetector(asset, config)
+    """Run the detector over every row, in order; one score and alarm per input row.
+
+    With units, each unit has its own detector (its own warm-up and reference).
+    """
+    dets: dict[str, AssetDetector] = {}
     cols = frame.columns
     scores: list[float] = []
     alarms: list[int] = []
     events: list[AnomalyEvent] = []
-    for i, (t, row) in enumerate(zip(frame.times.tolist(), frame.values.tolist(), strict=True)):
+    units = frame.units or [""] * len(frame.times)
+    rows = zip(frame.times.tolist(), frame.values.tolist(), units, strict=True)
+    for i, (t, row, unit) in enumerate(rows):
+        det = dets.get(unit)
+        if det is None:
+            name = safe_metric(f"{asset}-{unit}") if unit else asset
+            det = dets[unit] = AssetDetector(name, config)
         if t != t:  # unparseable time: the row cannot be placed, keep the previous state
             scores.append(det.score)
             alarms.append(int(det.alarm.active))
@@ -167,3 +192,13 @@ def replay(
         if on_row is not None:
             on_row(i)
     return Result(frame.times, frame.stamps, scores, alarms, events)
+
+
+def unit_rows(frame: Frame) -> list[list[int]]:
+    """Row indexes of each unit, in order of first appearance (one list without units)."""
+    if frame.units is None:
+        return [list(range(len(frame.times)))]
+    out: dict[str, list[int]] = {}
+    for i, u in enumerate(frame.units):
+        out.setdefault(u, []).append(i)
+    return list(out.values())

@@ -377,4 +377,6 @@ class DetectorService:
             self.dirty.add(asset)
             log.info("asset %s: feedback %s, bar now %.2f", asset, resolution,
                      det.alarm.on_threshold)  # fmt: skip
+        if self._db(store.apply_baseline_requests, self.detectors, self.worker):
+            self.dirty.update(self.detectors)  # a re-learned reference goes out with the checkpoint
         return len(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from detectors.asset import AssetDetector, StateError
 from forewarn.contract import AnomalyEvent
 
 Conn = psycopg.Connection[Any]
+log = logging.getLogger("forewarn.detectors")
 
 
 def store_event(conn: Conn, ev: AnomalyEvent) -> bool:
@@ -45,7 +47,8 @@ def store_event(conn: Conn, ev: AnomalyEvent) -> bool:
 
 
 def save_checkpoints(conn: Conn, detectors: Iterable[AssetDetector], worker: str) -> int:
-    """Upsert the state of each detector; returns how many were written."""
+    """Upsert the state of each detector (and record its reference changes)."""
+    detectors = list(detectors)
     rows = []
     for det in detectors:
         last = det.pre.last_ts
@@ -64,6 +67,29 @@ def save_checkpoints(conn: Conn, detectors: Iterable[AssetDetector], worker: str
     if not rows:
         return 0
     with conn.cursor() as cur:
+        log_rows = [
+            (
+                d.asset,
+                e["reason"],
+                e["actor"],
+                _ts(e["ref_from"]),
+                _ts(e["ref_to"]),
+                e["rows"],
+                e["metrics"],
+                _ts(e["changed_at"]),
+                worker,
+            )
+            for d in detectors
+            for e in getattr(d, "baseline_log", [])
+        ]
+        if log_rows:  # the reference changes ride with the checkpoint that holds them
+            cur.executemany(
+                """insert into detector_baselines (asset, state, reason, actor, ref_from,
+                       ref_to, rows, metrics, changed_at, worker, applied_at)
+                   values (%s, 'applied', %s, %s, %s, %s, %s, %s, %s, %s, now())
+                   on conflict do nothing""",
+                log_rows,
+            )
         cur.executemany(
             """insert into detector_checkpoints (asset, asset_class, detector_version,
                    config_hash, samples, last_ts, state, worker, saved_at)
@@ -75,7 +101,67 @@ def save_checkpoints(conn: Conn, detectors: Iterable[AssetDetector], worker: str
                    worker = excluded.worker, saved_at = now()""",
             rows,
         )
+    for d in detectors:
+        d.baseline_log.clear()  # written in the same transaction as the checkpoint
     return len(rows)
+
+
+def _ts(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, UTC)
+
+
+def request_baseline(
+    conn: Conn, asset: str, since: datetime, until: datetime, why: str, who: str
+) -> int:
+    """Ask the worker that owns ``asset`` to re-learn its reference from a stored window."""
+    row = conn.execute(
+        """insert into detector_baselines (asset, state, reason, actor, ref_from, ref_to)
+           values (%s, 'requested', %s, %s, %s, %s) returning id""",
+        (asset, why, who, since, until),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def apply_baseline_requests(conn: Conn, detectors: dict[str, AssetDetector], worker: str) -> int:
+    """Apply pending ``detectors baseline`` requests for the assets this worker holds."""
+    from detectors.replay import ReplayError, read_db
+
+    reqs = conn.execute(
+        """select id, asset, ref_from, ref_to, reason, actor from detector_baselines
+           where state = 'requested' and asset = any(%s) order by id""",
+        (list(detectors),),
+    ).fetchall()
+    for rid, asset, since, until, why, who in reqs:
+        det = detectors[asset]
+        detail, ok, n = None, False, 0
+        try:
+            frame, _ = read_db(conn, asset, since=since.isoformat(), until=until.isoformat())
+            rows = [
+                (t, {c: v for c, v in zip(frame.columns, vals, strict=True) if v == v})
+                for t, vals in zip(frame.times.tolist(), frame.values.tolist(), strict=True)
+            ]
+            n = len(rows)
+            ok = n >= 10 and det.rebaseline(rows, why, who)
+            if not ok:
+                detail = f"{n} rows in the window: too few or nothing varies"
+        except ReplayError as exc:
+            detail = exc.reason
+        if ok:
+            det.baseline_log.clear()  # this row is the record of the change
+        conn.execute(
+            """update detector_baselines set state = %s, rows = %s, detail = %s, worker = %s,
+                   applied_at = now(), changed_at = now(), metrics = %s where id = %s""",
+            (
+                "applied" if ok else "failed",
+                n,
+                detail,
+                worker,
+                list(det.health.ref.names) if ok and det.health.ref else None,
+                rid,
+            ),
+        )
+    return len(reqs)
 
 
 def load_checkpoint(conn: Conn, asset: str, config_hash: str) -> AssetDetector | None:
@@ -83,11 +169,15 @@ def load_checkpoint(conn: Conn, asset: str, config_hash: str) -> AssetDetector |
     row = conn.execute(
         "select state, config_hash from detector_checkpoints where asset = %s", (asset,)
     ).fetchone()
-    if row is None or row[1] != config_hash:
-        return None  # a new configuration starts a new model (and says so in the log)
+    if row is None:
+        return None
+    if row[1] != config_hash:
+        log.info("asset %s: checkpoint made with another configuration; rebuilding", asset)
+        return None  # a new configuration starts a new model
     try:
         return AssetDetector.loads(bytes(row[0]))
-    except StateError:
+    except StateError as exc:
+        log.info("asset %s: %s; rebuilding the model from a new warm-up", asset, exc.reason)
         return None
 
 

@@ -208,7 +208,7 @@ def test_derived_imbalance_feeds_the_detector():
     det = AssetDetector("p1", CONFIG.for_class("electric_motor"))
     t, x = next(healthy(1))
     det.update(t, x)
-    assert "current_imbalance" in det.robust.stats
+    assert "current_imbalance" in det.features
     assert det.roles["current_imbalance"] == "current_imbalance"
 
 
