@@ -4,7 +4,8 @@ Attack tried: dispatcher and admin tokens scoped to site A reach for site B's as
 history, meters, a reading, downtime), its CSV (export, a row imported for site B or
 overwriting B's asset), its PM plan (create, read, patch, occurrences), the forecast, parts
 from B's store, B's ticket (time, reservation, job plan, photo, decline), the KPIs that span
-every site (maintenance, CSAT), an on-call rotation for B, and the console pages. Existing
+every site (maintenance, CSAT), on-call rotations and escalation chains of B (list, acknowledge),
+and the console pages. Existing
 things of B answer 404, requests naming B answer 403, lists are filtered; an unscoped token
 still sees and does all of it.
 """
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -218,3 +220,39 @@ def test_parts_tickets_photos_and_people(
     r = client.post(f"/tickets/{tb}/reservations", json={"part_id": part, "qty": 1}, headers=u)
     assert r.status_code == 201, r.text
     assert r.json()["store"] == f"store-{w['b']}"
+
+
+def test_oncall_rotations_and_chains(
+    client: TestClient, world: dict[str, Any], db: psycopg.Connection[Any]
+) -> None:
+    """Rotations, escalation chains (API list, acknowledge, console page) of site B."""
+    w, d = world, world["d"]
+    ids: dict[str, dict[str, int]] = {}
+    for key in ("a", "b"):
+        rot = db.execute(
+            "insert into oncall_rotations (name, site, members, handoff_at, created_at)"
+            " values (%s, %s, '{1}', now(), now()) returning id",
+            (f"rot-{w[key]}", w[key]),
+        ).fetchone()
+        chain = db.execute(
+            "insert into escalation_chains (ticket_id, reason, chain, started_at)"
+            " values (%s, 'response_breach', '{1}', now()) returning id",
+            (w[f"ticket_{key}"],),
+        ).fetchone()
+        assert rot is not None and chain is not None
+        ids[key] = {"rotation": rot[0], "chain": chain[0]}
+    rotations = {r["id"] for r in client.get("/notifications/rotations", headers=d).json()}
+    assert ids["a"]["rotation"] in rotations and ids["b"]["rotation"] not in rotations
+    chains = {c["id"] for c in client.get("/notifications/chains", headers=d).json()}
+    assert ids["a"]["chain"] in chains and ids["b"]["chain"] not in chains
+    r = client.post(f"/notifications/chains/{ids['b']['chain']}/ack", headers=d)
+    assert r.status_code == 404, r.text
+    assert client.post(f"/notifications/chains/{ids['a']['chain']}/ack", headers=d).is_success
+    client.cookies.set("fw_console", w["dispatcher_token"])
+    page = client.get("/console/oncall").text
+    assert f"t-{w['a']}" in page and f"t-{w['b']}" not in page
+    # control: the unscoped token sees and acknowledges site B's
+    u = w["u"]
+    rotations = {r["id"] for r in client.get("/notifications/rotations", headers=u).json()}
+    assert ids["b"]["rotation"] in rotations
+    assert client.post(f"/notifications/chains/{ids['b']['chain']}/ack", headers=u).is_success
