@@ -3,11 +3,10 @@
 Attack tried: dispatcher and admin tokens scoped to site A reach for site B's asset (read,
 history, meters, a reading, downtime), its CSV (export, a row imported for site B or
 overwriting B's asset), its PM plan (create, read, patch, occurrences), the forecast, parts
-from B's store, B's ticket (time, reservation, job plan, photo, decline), the KPIs that span
-every site (maintenance, CSAT), on-call rotations and escalation chains of B (list, acknowledge),
-and the console pages. Existing
-things of B answer 404, requests naming B answer 403, lists are filtered; an unscoped token
-still sees and does all of it.
+from B's store, B's ticket (time entries, reservation, job plan, work, photo), the KPIs that
+span every site (maintenance, CSAT), on-call rotations and escalation chains of B (list,
+acknowledge), and the console pages. Existing things of B answer 404, requests naming B
+answer 403, lists are filtered; an unscoped token still sees and does all of it.
 """
 
 from __future__ import annotations
@@ -188,6 +187,7 @@ def test_parts_tickets_photos_and_people(
         ("get", f"/tickets/{tb}/time", None),
         ("post", f"/tickets/{tb}/reservations", {"part_id": part, "qty": 1}),
         ("get", f"/tickets/{tb}/work", None),
+        ("post", f"/tickets/{tb}/job-plan", {"job_plan_id": 1}),
     ]:
         r = client.request(method, path, json=body, headers=d)
         assert r.status_code == 404, (method, path, r.status_code, r.text)
