@@ -123,6 +123,7 @@ def test_asset_register_and_csv(client: TestClient, world: dict[str, Any]) -> No
     client.cookies.set("fw_console", w["dispatcher_token"])
     assert b not in client.get("/console/assets").text
     assert client.get(f"/console/assets/{b}").status_code == 404
+    assert client.get(f"/console/assets/{b}/label").status_code == 404
     # control: the unscoped token sees B's asset and both sites in the export
     u = w["u"]
     assert client.get(f"/assets/{b}/history", headers=u).status_code == 200
@@ -225,7 +226,8 @@ def test_parts_tickets_photos_and_people(
 def test_oncall_rotations_and_chains(
     client: TestClient, world: dict[str, Any], db: psycopg.Connection[Any]
 ) -> None:
-    """Rotations, escalation chains (API list, acknowledge, console page) of site B."""
+    """Rotations, escalation chains (API list, acknowledge, console page) and the
+    notification outbox of site B's ticket."""
     w, d = world, world["d"]
     ids: dict[str, dict[str, int]] = {}
     for key in ("a", "b"):
@@ -241,6 +243,20 @@ def test_oncall_rotations_and_chains(
         ).fetchone()
         assert rot is not None and chain is not None
         ids[key] = {"rotation": rot[0], "chain": chain[0]}
+    channel = db.execute(
+        "insert into notification_channels (role, url, active, created_at)"
+        " values ('dispatcher', 'json://127.0.0.1:9/x', false, now()) returning id"
+    ).fetchone()
+    assert channel is not None
+    for key in ("a", "b"):
+        db.execute(
+            "insert into notification_outbox (channel_id, event, ticket_id, title, body, status,"
+            " next_attempt_at, created_at, delivered_at)"  # delivered: no sender picks it up
+            " values (%s, 'assigned', %s, %s, 'x', 'delivered', now(), now(), now())",
+            (channel[0], w[f"ticket_{key}"], f"out-{w[key]}"),
+        )
+    titles = {o["title"] for o in client.get("/notifications/outbox", headers=d).json()}
+    assert f"out-{w['a']}" in titles and f"out-{w['b']}" not in titles
     rotations = {r["id"] for r in client.get("/notifications/rotations", headers=d).json()}
     assert ids["a"]["rotation"] in rotations and ids["b"]["rotation"] not in rotations
     chains = {c["id"] for c in client.get("/notifications/chains", headers=d).json()}
@@ -255,4 +271,6 @@ def test_oncall_rotations_and_chains(
     u = w["u"]
     rotations = {r["id"] for r in client.get("/notifications/rotations", headers=u).json()}
     assert ids["b"]["rotation"] in rotations
+    titles = {o["title"] for o in client.get("/notifications/outbox", headers=u).json()}
+    assert f"out-{w['b']}" in titles
     assert client.post(f"/notifications/chains/{ids['b']['chain']}/ack", headers=u).is_success
