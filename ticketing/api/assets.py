@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from forewarn.contract.topics import ID_PATTERN
+from ticketing import scope
 from ticketing.api.common import role_extra, roles, store, strict
 from ticketing.cmms import assets as A
 from ticketing.cmms import meters as M
@@ -24,7 +25,7 @@ from ticketing.cmms.schemas import (
     ReadingIn,
 )
 from ticketing.errors import Invalid
-from ticketing.store import Actor
+from ticketing.store import Actor, Tx
 
 router = APIRouter(tags=["assets"])
 ALL = ("admin", "dispatcher", "engineer", "integration")
@@ -43,7 +44,8 @@ CSV_BODY = {
 @router.get("/asset-csv", openapi_extra=role_extra(*ALL), response_class=Response)
 def export_assets(request: Request, site: SiteQ = None, actor: Actor = roles(*ALL)) -> Response:
     """The register as CSV (same columns as the import; documents as a JSON list)."""
-    text = store(request).read(lambda tx: A.export_csv(tx, site))
+    scope.site_param(actor, site)
+    text = store(request).read(lambda tx: A.export_csv(tx, site, actor.sites))
     return Response(text, media_type="text/csv; charset=utf-8")
 
 
@@ -63,7 +65,14 @@ async def import_assets(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     if "\x00" in text:
         raise Invalid("body: CSV must not contain NUL characters", field="body")
     rows = A.parse_csv(text)
-    return store(request).run(lambda tx: A.import_rows(tx, actor, rows))
+
+    def fn(tx: Tx) -> Any:
+        for r in rows:  # a row for another site: 403; another site's existing asset: 404
+            scope.require_site(actor, r["site"])
+            scope.asset(tx, actor, r["asset"])
+        return A.import_rows(tx, actor, rows)
+
+    return store(request).run(fn)
 
 
 @router.get("/assets", response_model=list[AssetOut], openapi_extra=role_extra(*ALL))
@@ -74,7 +83,8 @@ def list_assets(
     actor: Actor = roles(*ALL),
 ) -> Any:
     """The register; ``status=draft`` lists what ingest registered and the team must complete."""
-    return store(request).read(lambda tx: A.listing(tx, site, status))
+    scope.site_param(actor, site)
+    return scope.rows(actor, store(request).read(lambda tx: A.listing(tx, site, status)))
 
 
 @router.post("/assets", response_model=AssetOut, status_code=201, openapi_extra=role_extra(*STAFF))
@@ -85,12 +95,13 @@ def create_asset(
     _strict: None = strict(AssetIn),
 ) -> Any:
     data = body.model_dump(mode="json", exclude_unset=True)
+    scope.site_param(actor, data.get("site"))
     return store(request).run(lambda tx: A.create(tx, actor, data))
 
 
 @router.get("/assets/{asset}", response_model=AssetOut, openapi_extra=role_extra(*ALL))
 def get_asset(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
-    return store(request).read(lambda tx: A.get(tx, asset))
+    return store(request).read(lambda tx: scope.asset_then(tx, actor, asset, A.get, tx, asset))
 
 
 @router.patch("/assets/{asset}", response_model=AssetOut, openapi_extra=role_extra(*STAFF))
@@ -102,25 +113,28 @@ def patch_asset(
     _strict: None = strict(AssetPatch),
 ) -> Any:
     data = body.model_dump(mode="json", exclude_unset=True)
-    return store(request).run(lambda tx: A.patch(tx, actor, asset, data))
+    scope.site_param(actor, data.get("site"))
+    return store(request).run(
+        lambda tx: scope.asset_then(tx, actor, asset, A.patch, tx, actor, asset, data)
+    )
 
 
 @router.delete("/assets/{asset}", status_code=204, openapi_extra=role_extra(*STAFF))
 def delete_asset(request: Request, asset: AssetName, actor: Actor = roles(*STAFF)) -> Response:
     """Only an asset nothing refers to (409 otherwise: retire it instead)."""
-    store(request).run(lambda tx: A.delete(tx, actor, asset))
+    store(request).run(lambda tx: scope.asset_then(tx, actor, asset, A.delete, tx, actor, asset))
     return Response(status_code=204)
 
 
 @router.get("/assets/{asset}/history", response_model=AssetHistory, openapi_extra=role_extra(*ALL))
 def asset_history(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
     """Tickets, anomalies, PM done and meters of one asset."""
-    return store(request).read(lambda tx: A.history(tx, asset))
+    return store(request).read(lambda tx: scope.asset_then(tx, actor, asset, A.history, tx, asset))
 
 
 @router.get("/assets/{asset}/meters", response_model=list[MeterOut], openapi_extra=role_extra(*ALL))
 def asset_meters(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
-    return store(request).read(lambda tx: M.listing(tx, asset))
+    return store(request).read(lambda tx: scope.asset_then(tx, actor, asset, M.listing, tx, asset))
 
 
 @router.post(
@@ -138,5 +152,7 @@ def record_reading(
 ) -> Any:
     """A manual reading; a meter never goes backwards (422 naming ``value``)."""
     return store(request).run(
-        lambda tx: M.record(tx, actor, asset, body.meter, body.value, body.at)
+        lambda tx: scope.asset_then(
+            tx, actor, asset, M.record, tx, actor, asset, body.meter, body.value, body.at
+        )
     )

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from ticketing import customer as C
+from ticketing import scope
 from ticketing.api.common import role_extra, roles, store
 from ticketing.console import pages
 from ticketing.errors import Invalid, TicketingError
@@ -186,7 +187,7 @@ def qr_svg(url: str) -> str:
 )
 def asset_qr(request: Request, asset: str, actor: Actor = roles(*WORKERS)) -> Response:
     """The QR code of the asset's customer report link (made on first use)."""
-    key = store(request).run(lambda tx: C.report_key(tx, asset))
+    key = store(request).run(lambda tx: scope.asset_then(tx, actor, asset, C.report_key, tx, asset))
     return Response(qr_svg(report_url(request, asset, key)), media_type="image/svg+xml")
 
 
@@ -229,7 +230,9 @@ def csat(
     end: Annotated[str | None, RFC3339] = None,
 ) -> Any:
     """Customer satisfaction (1–5): the average and count, overall and per engineer, of the
-    ratings given in [start, end) (RFC 3339 times with an offset)."""
+    ratings given in [start, end) (RFC 3339 times with an offset). Ratings are not kept per
+    site: 403 for a site-scoped token."""
+    scope.require_unscoped(actor, "read CSAT (it spans every site)")
     since, until = instant(start, "start"), instant(end, "end")
     return store(request).read(lambda tx: C.csat(tx, since, until))
 
@@ -241,7 +244,9 @@ def label(request: Request, asset: str) -> Response:
     if not isinstance(actor, Actor):
         return actor
     try:
-        key = store(request).run(lambda tx: C.report_key(tx, asset))
+        key = store(request).run(
+            lambda tx: scope.asset_then(tx, actor, asset, C.report_key, tx, asset)
+        )
     except TicketingError as exc:
         return pages.error_page(request, exc.status, exc.message, actor)
     url = report_url(request, asset, key)

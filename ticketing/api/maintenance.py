@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 
 from forewarn.contract.topics import ID_PATTERN
+from ticketing import scope
 from ticketing import tickets as T
 from ticketing.api.common import MAX_ID, TicketId, role_extra, roles, store, strict
 from ticketing.cmms import assets as A
@@ -33,6 +34,8 @@ ALL = ("admin", "dispatcher", "engineer", "integration")
 STAFF = ("admin", "dispatcher")
 WORKERS = ("admin", "dispatcher", "engineer")
 PlanId = Annotated[int, Path(ge=1, le=MAX_ID, description="preventive plan id")]
+PLAN_SITE = "select a.site from pm_plans p join assets a on a.asset = p.asset where p.id = %s"
+DOWNTIME_SITE = "select a.site from downtime d join assets a on a.asset = d.asset where d.id = %s"
 
 
 def _plan_rules(data: dict[str, Any]) -> None:
@@ -57,8 +60,10 @@ def list_plans(
 ) -> Any:
     return store(request).read(
         lambda tx: tx.all(
-            "select * from pm_plans where (%(a)s::text is null or asset = %(a)s) order by id",
-            {"a": asset},
+            "select * from pm_plans where (%(a)s::text is null or asset = %(a)s)"
+            " and (%(s)s::text[] is null or asset in (select asset from assets"
+            " where site = any(%(s)s))) order by id",
+            {"a": asset, "s": scope.sql_sites(actor)},
         )
     )
 
@@ -77,6 +82,7 @@ def create_plan(
     data = body.model_dump(exclude_unset=True)
 
     def fn(tx: Tx) -> Any:
+        scope.asset(tx, actor, body.asset)
         A.get(tx, body.asset)
         _plan_rules(data)
         return pm.create_plan(tx, actor, data)
@@ -86,7 +92,11 @@ def create_plan(
 
 @router.get("/pm-plans/{plan_id}", response_model=PmPlanOut, openapi_extra=role_extra(*WORKERS))
 def get_plan(request: Request, plan_id: PlanId, actor: Actor = roles(*WORKERS)) -> Any:
-    return store(request).read(lambda tx: pm.get_plan(tx, plan_id))
+    def fn(tx: Tx) -> Any:
+        scope.owned(tx, actor, "pm plan", plan_id, PLAN_SITE)
+        return pm.get_plan(tx, plan_id)
+
+    return store(request).read(fn)
 
 
 @router.patch("/pm-plans/{plan_id}", response_model=PmPlanOut, openapi_extra=role_extra(*STAFF))
@@ -101,7 +111,12 @@ def patch_plan(
     for key in [k for k, v in data.items() if v is None]:
         if key not in ("every_days", "meter", "every_meter", "job_plan_id"):
             del data[key]  # these always have a value: null means "leave it"
-    return store(request).run(lambda tx: pm.patch_plan(tx, actor, plan_id, data))
+
+    def fn(tx: Tx) -> Any:
+        scope.owned(tx, actor, "pm plan", plan_id, PLAN_SITE)
+        return pm.patch_plan(tx, actor, plan_id, data)
+
+    return store(request).run(fn)
 
 
 @router.get(
@@ -111,7 +126,12 @@ def patch_plan(
 )
 def plan_occurrences(request: Request, plan_id: PlanId, actor: Actor = roles(*WORKERS)) -> Any:
     """Every due occurrence: opened (with its ticket) or skipped (a ticket was still open)."""
-    return store(request).read(lambda tx: pm.occurrences(tx, plan_id))
+
+    def fn(tx: Tx) -> Any:
+        scope.owned(tx, actor, "pm plan", plan_id, PLAN_SITE)
+        return pm.occurrences(tx, plan_id)
+
+    return store(request).read(fn)
 
 
 @router.get(
@@ -124,7 +144,8 @@ def forecast(
     actor: Actor = roles(*WORKERS),
 ) -> Any:
     """What comes due in the next ``days`` (meter plans projected from the last week's rate)."""
-    return store(request).read(lambda tx: pm.forecast(tx, days, site))
+    scope.site_param(actor, site)
+    return scope.rows(actor, store(request).read(lambda tx: pm.forecast(tx, days, site)))
 
 
 # --- labour, downtime, KPIs ----------------------------------------------------------------
@@ -181,14 +202,18 @@ def record_downtime(
 ) -> Any:
     """A downtime of the asset (open while ``ended_at`` is missing); planned or not."""
     data = body.model_dump()
-    return store(request).run(lambda tx: labour.add_downtime(tx, actor, asset, data))
+    return store(request).run(
+        lambda tx: scope.asset_then(tx, actor, asset, labour.add_downtime, tx, actor, asset, data)
+    )
 
 
 @router.get(
     "/assets/{asset}/downtime", response_model=list[DowntimeOut], openapi_extra=role_extra(*ALL)
 )
 def asset_downtime(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
-    return store(request).read(lambda tx: labour.downtime_for(tx, asset))
+    return store(request).read(
+        lambda tx: scope.asset_then(tx, actor, asset, labour.downtime_for, tx, asset)
+    )
 
 
 @router.patch(
@@ -201,7 +226,11 @@ def end_downtime(
     actor: Actor = roles(*STAFF),
     _s: None = strict(DowntimeEnd),
 ) -> Any:
-    return store(request).run(lambda tx: labour.end_downtime(tx, actor, downtime_id, body.ended_at))
+    def fn(tx: Tx) -> Any:
+        scope.owned(tx, actor, "downtime", downtime_id, DOWNTIME_SITE)
+        return labour.end_downtime(tx, actor, downtime_id, body.ended_at)
+
+    return store(request).run(fn)
 
 
 @router.get(
@@ -215,7 +244,9 @@ def maintenance_kpis(
     actor: Actor = roles(*STAFF),
 ) -> Any:
     """MTBF, MTTR, PM compliance, planned share and cost over ``from``..``to`` (default:
-    the last 90 days), overall, per asset or per asset class."""
+    the last 90 days), overall, per asset or per asset class. They span every site: 403 for
+    a site-scoped token."""
+    scope.require_unscoped(actor, "read maintenance KPIs (they span every site)")
 
     def fn(tx: Tx) -> Any:
         end = _aware(to, "to") or tx.now

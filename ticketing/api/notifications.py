@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
 
+from ticketing import scope
 from ticketing.api.common import role_extra, roles, store, strict
 from ticketing.errors import Invalid, NotFound
 from ticketing.notifications import oncall, outbox
@@ -198,6 +199,9 @@ def create_rotation(
     request: Request, body: RotationIn, actor: Actor = roles(*STAFF), _s: None = strict(RotationIn)
 ) -> Any:
     """Members take turns of ``period_hours`` from ``handoff_at``; the next one is secondary."""
+    if body.site == "*":
+        scope.require_unscoped(actor, "create an all-site (*) rotation")
+    scope.site_param(actor, body.site)
 
     def fn(tx: Tx) -> Row:
         ids = [*body.members, *([body.supervisor_id] if body.supervisor_id else [])]
@@ -231,10 +235,14 @@ def create_rotation(
 
 @router.get("/rotations", response_model=list[RotationOut], openapi_extra=role_extra(*STAFF))
 def list_rotations(request: Request, actor: Actor = roles(*STAFF)) -> Any:
-    return store(request).read(
-        lambda tx: [
-            _rotation_out(tx, r) for r in tx.all("select * from oncall_rotations order by id")
-        ]
+    return scope.rows(
+        actor,
+        store(request).read(
+            lambda tx: [
+                _rotation_out(tx, r) for r in tx.all("select * from oncall_rotations order by id")
+            ]
+        ),
+        shared="*",
     )
 
 
@@ -248,11 +256,15 @@ def list_chains(
     """Escalation chains; an engineer sees those that page them."""
     mine = (actor.engineer_id or -1) if actor.role == "engineer" else None
     return store(request).read(
-        lambda tx: tx.all(
-            "select * from escalation_chains where (%(t)s::bigint is null or ticket_id = %(t)s)"
-            " and (not %(open)s or acknowledged_at is null)"
-            " and (%(me)s::bigint is null or %(me)s = any(chain)) order by id desc limit 200",
-            {"t": ticket_id, "open": open_only, "me": mine},
+        lambda tx: scope.by_ticket(
+            tx,
+            actor,
+            tx.all(
+                "select * from escalation_chains where (%(t)s::bigint is null or ticket_id = %(t)s)"
+                " and (not %(open)s or acknowledged_at is null)"
+                " and (%(me)s::bigint is null or %(me)s = any(chain)) order by id desc limit 200",
+                {"t": ticket_id, "open": open_only, "me": mine},
+            ),
         )
     )
 
@@ -260,7 +272,8 @@ def list_chains(
 @router.post("/chains/{chain_id}/ack", response_model=ChainOut, openapi_extra=role_extra(*WORKERS))
 def acknowledge(request: Request, chain_id: Id, actor: Actor = roles(*WORKERS)) -> Any:
     """Acknowledge a page: the chain stops climbing (engineers only for pages they got)."""
-    return store(request).run(lambda tx: oncall.acknowledge(tx, actor, chain_id))
+
+    return store(request).run(lambda tx: scope.chain_then(tx, actor, chain_id, oncall.acknowledge))
 
 
 @router.get("/outbox", response_model=list[OutboxOut], openapi_extra=role_extra(*STAFF))
@@ -272,9 +285,14 @@ def list_outbox(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> Any:
     return store(request).read(
-        lambda tx: tx.all(
-            "select * from notification_outbox where (%(t)s::bigint is null or ticket_id = %(t)s)"
-            " and (%(s)s::text is null or status = %(s)s) order by id desc limit %(n)s",
-            {"t": ticket_id, "s": status, "n": limit},
+        lambda tx: scope.by_ticket(
+            tx,
+            actor,
+            tx.all(
+                "select * from notification_outbox where (%(t)s::bigint is null"
+                " or ticket_id = %(t)s) and (%(s)s::text is null or status = %(s)s)"
+                " order by id desc limit %(n)s",
+                {"t": ticket_id, "s": status, "n": limit},
+            ),
         )
     )

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 
 from forewarn.contract.topics import ID_PATTERN
+from ticketing import scope
 from ticketing import tickets as T
 from ticketing.api.common import MAX_ID, TicketId, role_extra, roles, store, strict
 from ticketing.cmms import jobs, parts
@@ -63,7 +64,7 @@ def get_job_plan(request: Request, job_plan_id: JobPlanId, actor: Actor = roles(
 @router.get("/parts", response_model=list[PartOut], openapi_extra=role_extra(*WORKERS))
 def list_parts(request: Request, actor: Actor = roles(*WORKERS)) -> Any:
     """The catalogue with stock per store (on hand, reserved, available, reorder point)."""
-    return store(request).read(parts.listing)
+    return [scope.stock(actor, p) for p in store(request).read(parts.listing)]
 
 
 @router.post("/parts", response_model=PartOut, status_code=201, openapi_extra=role_extra(*STAFF))
@@ -76,7 +77,7 @@ def create_part(
 
 @router.get("/parts/{part_id}", response_model=PartOut, openapi_extra=role_extra(*WORKERS))
 def get_part(request: Request, part_id: PartId, actor: Actor = roles(*WORKERS)) -> Any:
-    return store(request).read(lambda tx: parts.get_part(tx, part_id))
+    return scope.stock(actor, store(request).read(lambda tx: parts.get_part(tx, part_id)))
 
 
 @router.put(
@@ -92,7 +93,12 @@ def set_stock(
 ) -> Any:
     """Count or refill a store; on_hand never below what is reserved (422 naming it)."""
     data = body.model_dump(exclude_none=True)
-    return store(request).run(lambda tx: parts.set_stock(tx, actor, part_id, store_id, data))
+
+    def fn(tx: Tx) -> Any:
+        scope.store(tx, actor, part_id, store_id, data.get("site"))
+        return scope.stock(actor, parts.set_stock(tx, actor, part_id, store_id, data))
+
+    return store(request).run(fn)
 
 
 @router.get("/tickets/{ticket_id}/work", response_model=WorkOut, openapi_extra=role_extra(*WORKERS))
@@ -114,7 +120,7 @@ def attach_job_plan(
     """Attach (or swap) a job plan: steps copied, parts reserved at once (short if none)."""
 
     def fn(tx: Tx) -> Any:
-        row = T.get(tx, ticket_id, lock=True)
+        row = T.get_for(tx, actor, ticket_id, lock=True)
         jobs.attach(tx, actor, row, body.job_plan_id)
         return jobs.work(tx, row)
 
@@ -161,7 +167,7 @@ def reserve_part(
     """Reserve parts for a ticket; more than any store has is a 409 naming ``qty``."""
 
     def fn(tx: Tx) -> Any:
-        row = T.get(tx, ticket_id, lock=True)
+        row = T.get_for(tx, actor, ticket_id, lock=True)
         return parts.reserve(tx, actor, row, body.part_id, body.qty, allow_short=False)
 
     return store(request).run(fn)

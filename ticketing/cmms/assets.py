@@ -168,11 +168,13 @@ def priority_for(tx: Tx, asset: str, priority: str) -> str:
 # --- CSV ---------------------------------------------------------------------------------
 
 
-def export_csv(tx: Tx, site: str | None = None) -> str:
+def export_csv(tx: Tx, site: str | None = None, sites: tuple[str, ...] | None = None) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in listing(tx, site):
+        if sites is not None and row["site"] not in sites:
+            continue  # a site-scoped token exports only its sites
         out = {k: row[k] for k in CSV_COLUMNS}
         out["documents"] = json.dumps(row["documents"]) if row["documents"] else ""
         out["commissioned_on"] = (

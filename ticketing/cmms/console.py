@@ -15,7 +15,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from pydantic import ValidationError
 
 from forewarn.contract.topics import ID_PATTERN
-from ticketing import lifecycle
+from ticketing import lifecycle, scope
 from ticketing.api.assets import STAFF
 from ticketing.cmms import assets as A
 from ticketing.cmms.schemas import AssetIn, AssetPatch
@@ -77,7 +77,7 @@ def register(request: Request, site: str | None = None, status: str | None = Non
         return actor
     site = site if site and re.match(ID_PATTERN, site) else None
     status = status if status in ("draft", "active", "inactive", "retired") else None
-    rows = pages.store(request).read(lambda tx: A.listing(tx, site, status))
+    rows = scope.rows(actor, pages.store(request).read(lambda tx: A.listing(tx, site, status)))
     return pages.render(request, "cmms_assets.html", actor, assets=rows, site=site)
 
 
@@ -93,6 +93,7 @@ async def create(request: Request) -> Response:
         if actor.role not in STAFF:
             raise Forbidden(f"role {actor.role!r} may not edit the asset register")
         data = AssetIn.model_validate(_form_data(form)).model_dump(mode="json", exclude_unset=True)
+        scope.site_param(actor, data.get("site"))
         row = pages.store(request).run(lambda tx: A.create(tx, actor, data))
     except ValidationError as exc:
         return _register_error(request, actor, 422, _errors(exc))
@@ -104,7 +105,7 @@ async def create(request: Request) -> Response:
 
 
 def _register_error(request: Request, actor: Actor, status: int, message: str) -> Response:
-    rows = pages.store(request).read(lambda tx: A.listing(tx))
+    rows = scope.rows(actor, pages.store(request).read(lambda tx: A.listing(tx)))
     return pages.render(
         request, "cmms_assets.html", actor, status=status, error=message, assets=rows
     )
@@ -122,7 +123,9 @@ def _asset_page(
     request: Request, actor: Actor, asset: str, status: int = 200, **ctx: Any
 ) -> Response:
     try:
-        h = pages.store(request).read(lambda tx: A.history(tx, asset))
+        h = pages.store(request).read(
+            lambda tx: scope.asset_then(tx, actor, asset, A.history, tx, asset)
+        )
     except TicketingError as exc:
         return pages.error_page(request, exc.status, exc.message, actor)
     return pages.render(
@@ -168,7 +171,10 @@ async def edit(request: Request, asset: str) -> Response:
             raise Forbidden(f"role {actor.role!r} may not edit the asset register")
         fields = {k: v for k, v in _form_data(form).items() if k != "asset"}
         data = AssetPatch.model_validate(fields).model_dump(mode="json", exclude_unset=True)
-        pages.store(request).run(lambda tx: A.patch(tx, actor, asset, data))
+        scope.site_param(actor, data.get("site"))
+        pages.store(request).run(
+            lambda tx: scope.asset_then(tx, actor, asset, A.patch, tx, actor, asset, data)
+        )
     except ValidationError as exc:
         return _asset_page(request, actor, asset, 422, error=_errors(exc))
     except TicketingError as exc:
@@ -186,7 +192,7 @@ def forecast_page(request: Request, days: int = 30) -> Response:
     if not isinstance(actor, Actor):
         return actor
     days = min(max(days, 1), 366)
-    rows = pages.store(request).read(lambda tx: pm.forecast(tx, days))
+    rows = scope.rows(actor, pages.store(request).read(lambda tx: pm.forecast(tx, days)))
     return pages.render(request, "cmms_forecast.html", actor, rows=rows, days=days)
 
 
@@ -200,7 +206,10 @@ def _work_page(request: Request, actor: Actor, tid: int, status: int = 200, **ct
     def fn(tx: Any) -> dict[str, Any]:
         row = T.get_for(tx, actor, tid)
         w = jobs.work(tx, row)
-        stock = {p["part_id"]: parts.get_part(tx, p["part_id"])["stock"] for p in w["parts"]}
+        stock = {
+            p["part_id"]: scope.stock(actor, parts.get_part(tx, p["part_id"]))["stock"]
+            for p in w["parts"]
+        }
         return {"t": row, "w": w, "stock": stock}
 
     try:
@@ -275,6 +284,10 @@ def kpi_page(request: Request) -> Response:
     actor = pages.current(request, KPI_ROLES)
     if not isinstance(actor, Actor):
         return actor
+    if actor.sites is not None:  # as the API: the figures span every site
+        return pages.error_page(
+            request, 403, "a site-scoped token may not read maintenance KPIs", actor
+        )
 
     def fn(tx: Any) -> dict[str, Any]:
         start = tx.now - timedelta(days=90)

@@ -106,12 +106,15 @@ def reserve(tx: Tx, actor: Actor, ticket: Row, part_id: int, qty: int, *, allow_
     """Take ``qty`` from one store (the ticket's site first). Short: a 409 naming ``qty``,
     or, for a job plan being attached, a ``short`` reservation the dispatcher sees."""
     get_part(tx, part_id)
+    # a site-scoped token takes only from its sites' stores (or shared ones, site null)
+    scope = list(actor.sites) if actor.sites is not None else None
     got = tx.one(
         "update stock s set reserved = s.reserved + %(q)s from (select store from stock"
-        " where part_id = %(p)s and on_hand - reserved >= %(q)s order by site is distinct"
+        " where part_id = %(p)s and on_hand - reserved >= %(q)s and (%(scope)s::text[] is null"
+        " or site is null or site = any(%(scope)s)) order by site is distinct"
         " from %(site)s, on_hand - reserved desc, store limit 1) pick where s.part_id = %(p)s"
         " and s.store = pick.store and s.on_hand - s.reserved >= %(q)s returning s.store",
-        {"q": qty, "p": part_id, "site": ticket["site"]},
+        {"q": qty, "p": part_id, "site": ticket["site"], "scope": scope},
     )
     if got is None and not allow_short:
         available = tx.one(

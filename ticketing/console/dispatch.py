@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from ticketing import customer as C
-from ticketing import dispatch, lifecycle
+from ticketing import dispatch, lifecycle, scope
 from ticketing import kpis as K
 from ticketing import tickets as T
 from ticketing.api.dispatch import DeclineIn
@@ -188,7 +188,7 @@ def new_ticket_form(request: Request) -> Response:
     actor = current(request, STAFF)
     if not isinstance(actor, Actor):
         return actor
-    assets = store(request).read(_assets)
+    assets = scope.rows(actor, store(request).read(_assets))
     return render(
         request, "new_ticket.html", actor, assets=assets, form={}, priorities=lifecycle.PRIORITIES
     )
@@ -232,7 +232,7 @@ def new_ticket(
 def _again(
     request: Request, actor: Actor, form: dict[str, str], error: str, status: int
 ) -> Response:
-    assets = store(request).read(_assets)
+    assets = scope.rows(actor, store(request).read(_assets))
     return render(
         request,
         "new_ticket.html",

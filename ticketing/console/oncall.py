@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ticketing import scope
 from ticketing.console import session
 from ticketing.console.pages import current, error_page, render, store, ticket_id_of
 from ticketing.errors import TicketingError
@@ -26,8 +27,9 @@ def _chains(tx: Tx, actor: Actor) -> list[dict[str, Any]]:
         " from escalation_chains c join tickets t on t.id = c.ticket_id"
         " where (c.acknowledged_at is null or c.acknowledged_at > %s - interval '1 day')"
         " and (%s::bigint is null or %s = any(c.chain))"
+        " and (%s::text[] is null or t.site = any(%s))"
         " order by c.acknowledged_at is not null, c.started_at desc limit 100",
-        (tx.now, mine, mine),
+        (tx.now, mine, mine, scope.sql_sites(actor), scope.sql_sites(actor)),
     )
 
 
@@ -55,7 +57,7 @@ def oncall_ack(request: Request, chain_id: str, csrf: str | None = Form(None)) -
     if not session.csrf_ok(request, csrf):
         return error_page(request, 403, "invalid or missing CSRF token; reload the page", actor)
     try:
-        store(request).run(lambda tx: oncall.acknowledge(tx, actor, cid))
+        store(request).run(lambda tx: scope.chain_then(tx, actor, cid, oncall.acknowledge))
     except TicketingError as exc:
         return error_page(request, exc.status, exc.message, actor)
     return RedirectResponse("/console/oncall", status_code=303)
