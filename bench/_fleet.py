@@ -24,11 +24,12 @@ import psycopg
 import yaml
 
 from bench.sim_modbus import free_base
+from device_sim import Fleet, parse_scenario
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
 from forewarn import yamlsafe
 from forewarn.settings import MqttSettings, deep_merge
-from forewarn.testing import Broker
+from forewarn.testing import Broker, free_port
 from gateway.devicemap import config_from_map
 from tests.pipeline_support import Pipeline, service_env
 
@@ -39,6 +40,7 @@ CLASSES = {  # asset class -> (vendor profile, id prefix)
     "chiller": ("polar_chiller", "H"),
 }
 SITES = ("east", "west")
+EDGES = ("modbus", "mqtt", "sparkplug", "opcua")
 WARMUP_ALARM = 120  # samples: alarms (and so tickets) can happen within the run
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -135,7 +137,8 @@ class Trial:
 
     n: int
     seconds: int
-    edge: str  # "modbus" (simulator -> gateways -> broker) or "mqtt" (MQTT-native devices)
+    edge: str  # one of EDGES: "modbus" or "opcua" (simulator -> gateways -> broker),
+    # "mqtt" (MQTT-native devices) or "sparkplug" (Sparkplug B edge nodes -> ingest)
     cluster_dsn: str
     postmaster: int
     home: Path
@@ -158,6 +161,7 @@ class Trial:
             f"fleet{self.n}",
             FOREWARN_LOG_LEVEL="INFO",
             FOREWARN_DETECTORS__CONFIG=str(detector_config(home / "detectors.yaml")),
+            **edge_env(self.edge),
         )
         p = Pipeline(env=env, logs=home)
         monitor = fmqtt.paho_client(MqttSettings(url=broker.url), f"fleet-monitor-{self.n}")
@@ -199,8 +203,14 @@ class Trial:
         # MQTT-native devices publish every reading (the gateways batch for the Modbus ones).
         scn.write_text(scenario(self.n, total, degrading, batch=1 if self.edge == "mqtt" else 10))
         common = ("sim", "run", str(scn), "--speed", "1", "--start", "now")
-        if self.edge == "mqtt":
-            p.background("sim", *common, "--mqtt")
+        if self.edge in ("mqtt", "sparkplug"):
+            p.background("sim", *common, f"--{self.edge}")
+            return
+        if self.edge == "opcua":
+            port = free_port()
+            for site, path in opcua_gateways(scn, home, port).items():
+                p.background(f"gateway-{site}", "gateway", "run", str(path))
+            p.background("sim", *common, "--opcua", "--opcua-port", str(port))
             return
         devmap = home / "devices.json"
         ports = -(-self.n_devices // 247)  # the simulator puts 247 unit ids on a port
@@ -352,6 +362,35 @@ class Trial:
     @property
     def n_devices(self) -> int:
         return max(1, self.n // (len(SITES) * len(CLASSES))) * len(SITES) * len(CLASSES)
+
+
+def edge_env(edge: str) -> dict[str, str]:
+    """What ingest's environment needs for an edge: Sparkplug intake is off by default."""
+    if edge not in EDGES:
+        raise ValueError(f"edge: {edge!r} is not one of {', '.join(EDGES)}")
+    return {"FOREWARN_SPARKPLUG__ENABLED": "true"} if edge == "sparkplug" else {}
+
+
+def opcua_gateways(scn: Path, home: Path, port: int) -> dict[str, Path]:
+    """One gateway config per site reading the simulator's OPC UA server on ``port``.
+
+    Written before the server starts (the configs depend only on the fleet, not on the
+    server), so the gateways connect with their ordinary reconnect backoff; each samples
+    every second and has a buffer of its own.
+    """
+    from device_sim.opcua_out import OpcuaFleet
+
+    server = OpcuaFleet(Fleet(parse_scenario(scn.read_text())), port=port)
+    paths = server.write_configs(
+        home / "opcua", sampling_interval_ms=1000.0, publishing_interval_ms=1000.0
+    )
+    out = {}
+    for path in paths:
+        cfg = yamlsafe.load(path.read_text())
+        cfg["buffer"] = {"path": str(home / f"gw-{path.stem}-ua.sqlite")}
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        out[path.stem] = path
+    return out
 
 
 def _lag(window: list[Sample], attr: str) -> dict[str, Any]:

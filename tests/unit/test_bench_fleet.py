@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from bench._fleet import Sample, _growth, _lag, scenario
+import pytest
+
+from bench._fleet import SITES, Sample, _growth, _lag, edge_env, opcua_gateways, scenario
 from bench.fleet_scale import ladder
 from device_sim import Fleet, parse_scenario
+from gateway import load as load_gateway
 
 
 def _window(lags: list[float]) -> list[Sample]:
@@ -45,3 +49,27 @@ def test_ladder_stops_at_the_first_failure_and_bisects() -> None:
     best, results = ladder([200, 400, 800, 1600], probe)
     assert tried == [200, 400, 800, 600]
     assert best == 400 and len(results) == 4
+
+
+def test_edges_turn_on_what_ingest_and_the_gateways_need(tmp_path: Path) -> None:
+    """Sparkplug needs intake on in ingest's environment; OPC UA one gateway config per
+    site reading every asset of that site from the simulator's server, each with its own
+    buffer. A misspelt edge is refused, not run as Modbus."""
+    assert edge_env("sparkplug") == {"FOREWARN_SPARKPLUG__ENABLED": "true"}
+    assert edge_env("modbus") == {} and edge_env("opcua") == {}
+    with pytest.raises(ValueError, match="spark"):
+        edge_env("spark")
+    scn = tmp_path / "fleet.yaml"
+    scn.write_text(scenario(16, 60, 2))
+    paths = opcua_gateways(scn, tmp_path, 48401)
+    assert set(paths) == set(SITES)
+    fleet = Fleet(parse_scenario(scn.read_text()))
+    buffers = set()
+    for site, path in paths.items():
+        cfg = load_gateway(path)
+        (server,) = cfg.opcua
+        assert server.url == "opc.tcp://127.0.0.1:48401/forewarn/"
+        assert server.mode == "subscribe" and server.sampling_interval_ms == 1000.0
+        assert {a.asset for a in server.assets} == {a.id for a in fleet.assets if a.site == site}
+        buffers.add(cfg.buffer_path)
+    assert len(buffers) == 2  # two gateways never share one SQLite buffer
