@@ -24,10 +24,10 @@ import psycopg
 import yaml
 
 from bench.sim_modbus import free_base
-from device_sim import Fleet, parse_scenario
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
 from forewarn import yamlsafe
+from forewarn.demo_edges import ingest_env, opcua_gateways
 from forewarn.settings import MqttSettings, deep_merge
 from forewarn.testing import Broker, free_port
 from gateway.devicemap import config_from_map
@@ -40,7 +40,6 @@ CLASSES = {  # asset class -> (vendor profile, id prefix)
     "chiller": ("polar_chiller", "H"),
 }
 SITES = ("east", "west")
-EDGES = ("modbus", "mqtt", "sparkplug", "opcua")
 WARMUP_ALARM = 120  # samples: alarms (and so tickets) can happen within the run
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -161,7 +160,7 @@ class Trial:
             f"fleet{self.n}",
             FOREWARN_LOG_LEVEL="INFO",
             FOREWARN_DETECTORS__CONFIG=str(detector_config(home / "detectors.yaml")),
-            **edge_env(self.edge),
+            **ingest_env(self.edge),
         )
         p = Pipeline(env=env, logs=home)
         monitor = fmqtt.paho_client(MqttSettings(url=broker.url), f"fleet-monitor-{self.n}")
@@ -208,7 +207,15 @@ class Trial:
             return
         if self.edge == "opcua":
             port = free_port()
-            for site, path in opcua_gateways(scn, home, port).items():
+            # The gateways sample every second, as the Modbus ones poll.
+            configs = opcua_gateways(
+                scn,
+                home / "opcua",
+                port,
+                sampling_interval_ms=1000.0,
+                publishing_interval_ms=1000.0,
+            )
+            for site, path in configs.items():
                 p.background(f"gateway-{site}", "gateway", "run", str(path))
             p.background("sim", *common, "--opcua", "--opcua-port", str(port))
             return
@@ -362,35 +369,6 @@ class Trial:
     @property
     def n_devices(self) -> int:
         return max(1, self.n // (len(SITES) * len(CLASSES))) * len(SITES) * len(CLASSES)
-
-
-def edge_env(edge: str) -> dict[str, str]:
-    """What ingest's environment needs for an edge: Sparkplug intake is off by default."""
-    if edge not in EDGES:
-        raise ValueError(f"edge: {edge!r} is not one of {', '.join(EDGES)}")
-    return {"FOREWARN_SPARKPLUG__ENABLED": "true"} if edge == "sparkplug" else {}
-
-
-def opcua_gateways(scn: Path, home: Path, port: int) -> dict[str, Path]:
-    """One gateway config per site reading the simulator's OPC UA server on ``port``.
-
-    Written before the server starts (the configs depend only on the fleet, not on the
-    server), so the gateways connect with their ordinary reconnect backoff; each samples
-    every second and has a buffer of its own.
-    """
-    from device_sim.opcua_out import OpcuaFleet
-
-    server = OpcuaFleet(Fleet(parse_scenario(scn.read_text())), port=port)
-    paths = server.write_configs(
-        home / "opcua", sampling_interval_ms=1000.0, publishing_interval_ms=1000.0
-    )
-    out = {}
-    for path in paths:
-        cfg = yamlsafe.load(path.read_text())
-        cfg["buffer"] = {"path": str(home / f"gw-{path.stem}-ua.sqlite")}
-        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        out[path.stem] = path
-    return out
 
 
 def _lag(window: list[Sample], attr: str) -> dict[str, Any]:

@@ -37,9 +37,10 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from bench._fleet import EDGES, Trial
+from bench._fleet import Trial
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
+from forewarn.demo_edges import EDGES
 from forewarn.settings import MqttSettings
 from forewarn.testing import Broker, PgCluster
 
