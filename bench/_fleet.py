@@ -199,8 +199,10 @@ class Trial:
         scn = home / "fleet.yaml"
         degrading = max(2, self.n // 100)
         total = self.warmup_s + self.seconds + 120
-        # MQTT-native devices publish every reading (the gateways batch for the Modbus ones).
-        scn.write_text(scenario(self.n, total, degrading, batch=1 if self.edge == "mqtt" else 10))
+        # MQTT-native devices and Sparkplug edge nodes publish every reading as it is read
+        # (DDATA by exception); the gateways batch for the Modbus and OPC UA ones.
+        batch = 1 if self.edge in ("mqtt", "sparkplug") else 10
+        scn.write_text(scenario(self.n, total, degrading, batch=batch))
         common = ("sim", "run", str(scn), "--speed", "1", "--start", "now")
         if self.edge in ("mqtt", "sparkplug"):
             p.background("sim", *common, f"--{self.edge}")
