@@ -27,8 +27,9 @@ from bench.sim_modbus import free_base
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
 from forewarn import yamlsafe
+from forewarn.demo_edges import ingest_env, opcua_gateways
 from forewarn.settings import MqttSettings, deep_merge
-from forewarn.testing import Broker
+from forewarn.testing import Broker, free_port
 from gateway.devicemap import config_from_map
 from tests.pipeline_support import Pipeline, service_env
 
@@ -135,7 +136,8 @@ class Trial:
 
     n: int
     seconds: int
-    edge: str  # "modbus" (simulator -> gateways -> broker) or "mqtt" (MQTT-native devices)
+    edge: str  # one of EDGES: "modbus" or "opcua" (simulator -> gateways -> broker),
+    # "mqtt" (MQTT-native devices) or "sparkplug" (Sparkplug B edge nodes -> ingest)
     cluster_dsn: str
     postmaster: int
     home: Path
@@ -158,6 +160,7 @@ class Trial:
             f"fleet{self.n}",
             FOREWARN_LOG_LEVEL="INFO",
             FOREWARN_DETECTORS__CONFIG=str(detector_config(home / "detectors.yaml")),
+            **ingest_env(self.edge),
         )
         p = Pipeline(env=env, logs=home)
         monitor = fmqtt.paho_client(MqttSettings(url=broker.url), f"fleet-monitor-{self.n}")
@@ -196,11 +199,27 @@ class Trial:
         scn = home / "fleet.yaml"
         degrading = max(2, self.n // 100)
         total = self.warmup_s + self.seconds + 120
-        # MQTT-native devices publish every reading (the gateways batch for the Modbus ones).
-        scn.write_text(scenario(self.n, total, degrading, batch=1 if self.edge == "mqtt" else 10))
+        # MQTT-native devices and Sparkplug edge nodes publish every reading as it is read
+        # (DDATA by exception); the gateways batch for the Modbus and OPC UA ones.
+        batch = 1 if self.edge in ("mqtt", "sparkplug") else 10
+        scn.write_text(scenario(self.n, total, degrading, batch=batch))
         common = ("sim", "run", str(scn), "--speed", "1", "--start", "now")
-        if self.edge == "mqtt":
-            p.background("sim", *common, "--mqtt")
+        if self.edge in ("mqtt", "sparkplug"):
+            p.background("sim", *common, f"--{self.edge}")
+            return
+        if self.edge == "opcua":
+            port = free_port()
+            # The gateways sample every second, as the Modbus ones poll.
+            configs = opcua_gateways(
+                scn,
+                home / "opcua",
+                port,
+                sampling_interval_ms=1000.0,
+                publishing_interval_ms=1000.0,
+            )
+            for site, path in configs.items():
+                p.background(f"gateway-{site}", "gateway", "run", str(path))
+            p.background("sim", *common, "--opcua", "--opcua-port", str(port))
             return
         devmap = home / "devices.json"
         ports = -(-self.n_devices // 247)  # the simulator puts 247 unit ids on a port

@@ -11,9 +11,12 @@ the largest sustained size is then held for ``--sustain-s`` (ten minutes by defa
 Baselines measured in the same run, so the pipeline's per-core costs can be read against
 them: raw binary COPY into the hypertable, a bare paho subscriber, bare river
 HalfSpaceTrees. ``--edge mqtt`` replaces simulator+gateways by MQTT-native devices to find
-the server side's own ceiling.
+the server side's own ceiling; ``--edge sparkplug`` by Sparkplug B edge nodes (one per site,
+decoded by ingest's Sparkplug intake); ``--edge opcua`` serves the fleet as one OPC UA
+server that the gateways (one per site) read by subscription.
 
-    python -m bench.fleet_scale [--edge modbus|mqtt] [--sizes 100,200,...] [--sustain-s 600]
+    python -m bench.fleet_scale [--edge modbus|mqtt|sparkplug|opcua] [--sizes 100,200,...]
+        [--sustain-s 600]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from rich.table import Table
 from bench._fleet import Trial
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
+from forewarn.demo_edges import EDGES
 from forewarn.settings import MqttSettings
 from forewarn.testing import Broker, PgCluster
 
@@ -144,7 +148,7 @@ def ladder(sizes: list[int], probe: Any) -> tuple[int | None, list[dict[str, Any
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--edge", choices=("modbus", "mqtt"), default="modbus")
+    ap.add_argument("--edge", choices=EDGES, default="modbus")
     ap.add_argument("--sizes", default=None, help="probe ladder, comma-separated fleet sizes")
     ap.add_argument("--probe-s", type=int, default=60 if QUICK else 150)
     ap.add_argument("--sustain-s", type=int, default=60 if QUICK else 600)
@@ -156,7 +160,11 @@ def main() -> None:
     default = (
         "40,80"
         if QUICK
-        else ("300,500,700,900,1200,1600" if a.edge == "modbus" else "500,1000,2000,3000,4000,6000")
+        else (
+            "300,500,700,900,1200,1600"
+            if a.edge in ("modbus", "opcua")
+            else "500,1000,2000,3000,4000,6000"
+        )
     )
     sizes = [int(x) for x in (a.sizes or default).split(",")]
     out = a.out or RESULTS / (

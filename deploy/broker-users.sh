@@ -1,7 +1,10 @@
 #!/bin/sh
 # The broker's users, for docker-compose (runs in the eclipse-mosquitto image).
 #   (no arguments)            the one-shot `broker-users` service: the services' and the
-#                             simulator's users from the passwords in .env
+#                             simulator's users from the passwords in .env (with
+#                             INGEST_SPARKPLUG=true, services-sparkplug.acl: ingest may
+#                             read Sparkplug B; edge nodes: forewarn gateway
+#                             sparkplug-credentials, see docs/security.md)
 #   gateway GATEWAY SITE      add a gateway: GATEWAY_PASSWORD=... docker compose run --rm
 #                             -e GATEWAY_PASSWORD broker-users gateway gw-north-1 north
 #                             then: docker compose kill -s HUP mosquitto
@@ -45,7 +48,9 @@ else
   add "$auth/services.passwd.new" detectors "${DETECTORS_MQTT_PASSWORD:-}"
   add "$auth/services.passwd.new" ticketing "${TICKETING_MQTT_PASSWORD:-}"
   mv "$auth/services.passwd.new" "$auth/services.passwd"
-  cp "$deploy/services.acl" "$auth/services.acl"
+  acl=services.acl  # INGEST_SPARKPLUG=true: ingest's Sparkplug intake rules too
+  [ "${INGEST_SPARKPLUG:-}" = true ] && acl=services-sparkplug.acl
+  cp "$deploy/$acl" "$auth/services.acl"
   add "$auth/devices.passwd" sim "${SIM_MQTT_PASSWORD:-}"
   grep -q '^user sim$' "$auth/devices.acl" || cat "$deploy/sim.acl" >> "$auth/devices.acl"
 fi

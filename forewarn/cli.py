@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import importlib
 import json
 import os
@@ -130,17 +131,32 @@ def status(config: ConfigOpt = None) -> None:
     raise typer.Exit(0 if ok_all else 1)
 
 
+class DemoEdge(enum.StrEnum):
+    """The edges ``forewarn demo`` can feed the fleet over (see forewarn.demo_edges)."""
+
+    mqtt = "mqtt"
+    sparkplug = "sparkplug"
+    opcua = "opcua"
+
+
 @app.command()
 def demo(
     config: ConfigOpt = None,
     scenario: Annotated[str, typer.Option(help="simulator scenario (name or YAML path)")] = "demo",
     speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 3600.0,
     port: Annotated[int, typer.Option(help="console/API port")] = 8080,
+    edge: Annotated[
+        DemoEdge,
+        typer.Option(
+            help="how the fleet reaches the pipeline: JSON over MQTT, "
+            "Sparkplug B edge nodes, or OPC UA servers read by one gateway per site"
+        ),
+    ] = DemoEdge.mqtt,
 ) -> None:
     """Run the whole pipeline on this machine until Ctrl-C."""
     from forewarn.supervisor import run_demo
 
-    run_demo(load_settings(config), scenario=scenario, speed=speed, port=port)
+    run_demo(load_settings(config), scenario=scenario, speed=speed, port=port, edge=edge.value)
 
 
 def _register_services(only: str | None = None) -> None:

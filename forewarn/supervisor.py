@@ -16,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from forewarn import db as fdb
+from forewarn.demo_edges import demo_edge, ingest_env
 from forewarn.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,24 +126,26 @@ def watch_tickets(settings: Settings) -> Any:
     return client
 
 
-def run_demo(settings: Settings, *, scenario: str, speed: float, port: int) -> None:
+def edge_children(edge: str, scenario: str, speed: float) -> list[Child]:
+    """The simulator (and, for OPC UA, one gateway per site) feeding the fleet over ``edge``."""
+    args = demo_edge(edge, scenario, speed, run_dir() / "opcua")
+    return [Child(name, _forewarn(*argv)) for name, argv in args.items()]
+
+
+def run_demo(
+    settings: Settings, *, scenario: str, speed: float, port: int, edge: str = "mqtt"
+) -> None:
     """Migrate, start every service, print where to look, stop all on Ctrl-C."""
     subprocess.run([str(ROOT / "scripts" / "services.sh"), "start"], check=True)
     applied = fdb.migrate(settings.database.dsn)
     if applied:
         console.print(f"schema migrated: {', '.join(applied)}")
-    env = dict(os.environ)
+    env = {**os.environ, **ingest_env(edge)}
     children = [
         Child("ingest", _forewarn("ingest", "run")),
         Child("detectors", _forewarn("detectors", "run")),
         Child("ticketing", _forewarn("ticketing", "run", "--port", str(port), "--demo-seed")),
-        # One sample a simulated minute: the rate the detectors' simulator classes are tuned for.
-        Child(
-            "sim",
-            _forewarn(
-                "sim", "run", scenario, "--mqtt", "--speed", str(speed), "--sample-period", "60"
-            ),
-        ),
+        *edge_children(edge, scenario, speed),
     ]
     logs = run_dir() / "logs"
     start_children(children, env, logs)

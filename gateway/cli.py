@@ -16,7 +16,14 @@ from rich.table import Table
 
 from forewarn import settings as fsettings
 from gateway import config as gconfig
-from gateway.credentials import SERVICE_RULES, CredentialsError, add_gateway, add_service
+from gateway.credentials import (
+    SERVICE_RULES,
+    CredentialsError,
+    add_gateway,
+    add_service,
+    add_sparkplug_node,
+    service_rules,
+)
 from gateway.devicemap import config_from_map
 from gateway.poller import ReadFailed, client_for, read
 
@@ -209,6 +216,12 @@ def service_credentials(
     password_env: Annotated[
         str | None, typer.Option(help="take the password from this environment variable")
     ] = None,
+    sparkplug: Annotated[
+        bool,
+        typer.Option(
+            "--sparkplug", help="ingest with Sparkplug intake on: also spBv1.0 and republish"
+        ),
+    ] = False,
 ) -> None:
     """Create or update a service's own MQTT user with least-privilege topic rules (the
     simulator is a fleet of devices: its user goes with the devices')."""
@@ -217,8 +230,37 @@ def service_credentials(
     passwd = passwd or Path(f".run/mosquitto/{listener}.passwd")
     acl = acl or Path(f".run/mosquitto/{listener}.acl")
     try:
-        secret = add_service(passwd, acl, service, password)
+        secret = add_service(passwd, acl, service, password, sparkplug=sparkplug)
     except CredentialsError as exc:
         raise typer.BadParameter(exc.reason) from None
-    console.print(f"user [bold]{service}[/]: {'; '.join(SERVICE_RULES[service])}")
+    console.print(f"user [bold]{service}[/]: {'; '.join(service_rules(service, sparkplug))}")
+    _done(secret, password_env)
+
+
+@app.command("sparkplug-credentials")
+def sparkplug_credentials(
+    edge: Annotated[str, typer.Argument(help="edge node id (becomes the MQTT user name)")],
+    group: Annotated[str, typer.Option(help="the only Sparkplug group it may publish in")],
+    passwd: Annotated[Path, typer.Option(help="Mosquitto password_file")] = Path(
+        ".run/mosquitto/devices.passwd"
+    ),
+    acl: Annotated[Path, typer.Option(help="Mosquitto acl_file")] = Path(
+        ".run/mosquitto/devices.acl"
+    ),
+    password_env: Annotated[
+        str | None, typer.Option(help="take the password from this environment variable")
+    ] = None,
+) -> None:
+    """Create or update a Sparkplug B edge node's MQTT user (device listener): it may
+    publish only its own births, data and deaths in its group and read its commands."""
+    password = _password(password_env)
+    prefix = fsettings.current().mqtt.client_id_prefix
+    try:
+        secret = add_sparkplug_node(passwd, acl, edge, group, password, service_prefix=prefix)
+    except CredentialsError as exc:
+        raise typer.BadParameter(exc.reason) from None
+    console.print(
+        f"user [bold]{edge}[/] may publish spBv1.0/{group}/+/{edge} (and /+) and read its NCMD/DCMD"
+        f" ({passwd}, {acl})"
+    )
     _done(secret, password_env)

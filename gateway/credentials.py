@@ -45,6 +45,44 @@ SERVICE_RULES: dict[str, list[str]] = {
 }
 
 
+# Ingest with Sparkplug intake on (``sparkplug.enabled``): it reads every Sparkplug group,
+# asks edge nodes for rebirths, publishes their births/deaths in the gateway status model
+# and republishes the decoded batches as v1 JSON telemetry for the detectors.
+SPARKPLUG_NS = "spBv1.0"
+SPARKPLUG_INGEST_RULES: list[str] = [
+    f"topic read {SPARKPLUG_NS}/+/+/+",
+    f"topic read {SPARKPLUG_NS}/+/+/+/+",
+    f"topic write {SPARKPLUG_NS}/+/NCMD/+",
+    f"topic write {ROOT}/+/gateways/+/status",
+    f"topic write {ROOT}/+/+/telemetry",
+]
+
+
+def service_rules(service: str, sparkplug: bool = False) -> list[str]:
+    """A service's ACL lines; ``sparkplug`` adds what ingest's Sparkplug intake needs."""
+    if service not in SERVICE_RULES:
+        raise CredentialsError(f"unknown service {service!r}: one of {', '.join(SERVICE_RULES)}")
+    if sparkplug and service != "ingest":
+        raise CredentialsError(f"--sparkplug is for ingest (Sparkplug intake), not {service!r}")
+    extra = [r for r in SPARKPLUG_INGEST_RULES if r not in SERVICE_RULES[service]]
+    return SERVICE_RULES[service] + (extra if sparkplug else [])
+
+
+def sparkplug_node_rules(group: str, edge: str) -> list[str]:
+    """ACL lines of Sparkplug edge node ``edge`` of ``group``: its own births, data and
+    deaths (node and devices) and its commands, nothing of another node or group."""
+    try:
+        group, edge = check_id(group, "group"), check_id(edge, "edge node")
+    except ForewarnError as exc:  # a '/', '+' or '#' would widen the rules
+        raise CredentialsError(str(exc)) from None
+    return [
+        f"topic write {SPARKPLUG_NS}/{group}/+/{edge}",
+        f"topic write {SPARKPLUG_NS}/{group}/+/{edge}/+",
+        f"topic read {SPARKPLUG_NS}/{group}/NCMD/{edge}",
+        f"topic read {SPARKPLUG_NS}/{group}/DCMD/{edge}/+",
+    ]
+
+
 def gateway_rules(site: str, gateway: str) -> list[str]:
     """ACL lines of a gateway: its site's telemetry and its own retained status, nothing
     else (no anomalies, ticket events, feedback or another gateway's status)."""
@@ -146,10 +184,32 @@ def add_gateway(
     )
 
 
-def add_service(passwd: Path, acl: Path, service: str, password: str | None = None) -> str:
-    """A service's own user (its name is the service's), with ``SERVICE_RULES``."""
-    if service not in SERVICE_RULES:
-        raise CredentialsError(f"unknown service {service!r}: one of {', '.join(SERVICE_RULES)}")
+def add_service(
+    passwd: Path, acl: Path, service: str, password: str | None = None, sparkplug: bool = False
+) -> str:
+    """A service's own user (its name is the service's), with ``service_rules``."""
+    rules = service_rules(service, sparkplug)
+    comment = f"forewarn {service}" + (" (Sparkplug intake on)" if sparkplug else "")
+    return add_user(passwd, acl, service, rules, password, comment=comment)
+
+
+def add_sparkplug_node(
+    passwd: Path,
+    acl: Path,
+    edge: str,
+    group: str,
+    password: str | None = None,
+    service_prefix: str = "forewarn",
+) -> str:
+    """A Sparkplug edge node's user on the device listener (user name = edge node id, which
+    that listener also forces as its client id)."""
+    rules = sparkplug_node_rules(group, edge)
+    check_device_user(edge, service_prefix)
     return add_user(
-        passwd, acl, service, SERVICE_RULES[service], password, comment=f"forewarn {service}"
+        passwd,
+        acl,
+        edge,
+        rules,
+        password,
+        comment=f"Sparkplug B edge node {edge}, group {group}",
     )

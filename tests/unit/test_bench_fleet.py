@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from bench._fleet import Sample, _growth, _lag, scenario
+import pytest
+
+from bench._fleet import SITES, Sample, _growth, _lag, scenario
 from bench.fleet_scale import ladder
 from device_sim import Fleet, parse_scenario
+from forewarn.demo_edges import demo_edge, ingest_env, opcua_gateways
+from gateway import load as load_gateway
 
 
 def _window(lags: list[float]) -> list[Sample]:
@@ -45,3 +50,45 @@ def test_ladder_stops_at_the_first_failure_and_bisects() -> None:
     best, results = ladder([200, 400, 800, 1600], probe)
     assert tried == [200, 400, 800, 600]
     assert best == 400 and len(results) == 4
+
+
+def test_edges_turn_on_what_ingest_and_the_gateways_need(tmp_path: Path) -> None:
+    """Sparkplug needs intake on in ingest's environment; OPC UA one gateway config per
+    site reading every asset of that site from the simulator's server, each with its own
+    buffer. A misspelt edge is refused, not run as Modbus."""
+    assert ingest_env("sparkplug") == {"FOREWARN_SPARKPLUG__ENABLED": "true"}
+    assert ingest_env("modbus") == {} and ingest_env("opcua") == {}
+    with pytest.raises(ValueError, match="spark"):
+        ingest_env("spark")
+    scn = tmp_path / "fleet.yaml"
+    scn.write_text(scenario(16, 60, 2))
+    paths = opcua_gateways(scn, tmp_path, 48401, sampling_interval_ms=1000.0)
+    assert set(paths) == set(SITES)
+    fleet = Fleet(parse_scenario(scn.read_text()))
+    buffers = set()
+    for site, path in paths.items():
+        cfg = load_gateway(path)
+        (server,) = cfg.opcua
+        assert server.url == "opc.tcp://127.0.0.1:48401/forewarn/"
+        assert server.mode == "subscribe" and server.sampling_interval_ms == 1000.0
+        assert {a.asset for a in server.assets} == {a.id for a in fleet.assets if a.site == site}
+        buffers.add(cfg.buffer_path)
+    assert len(buffers) == 2  # two gateways never share one SQLite buffer
+
+
+def test_demo_edges_feed_the_fleet_over_sparkplug_or_opcua(tmp_path: Path) -> None:
+    """The demo's simulator publishes over the chosen edge; OPC UA adds one gateway per
+    site of the scenario, reading the port the simulator serves. Modbus (which needs the
+    simulator's device map first) and misspelt edges are refused."""
+    spb = demo_edge("sparkplug", "demo", 3600, tmp_path)
+    assert list(spb) == ["sim"] and spb["sim"][-1] == "--sparkplug"
+    ua = demo_edge("opcua", "default", 3600, tmp_path)
+    port = ua["sim"][ua["sim"].index("--opcua-port") + 1]
+    assert set(ua) == {"sim", "gateway-north", "gateway-south"}
+    for site in ("north", "south"):
+        cfg = load_gateway(ua[f"gateway-{site}"][-1])
+        assert cfg.opcua[0].url == f"opc.tcp://127.0.0.1:{port}/forewarn/"
+        assert cfg.opcua[0].sampling_interval_ms == 0.0  # every accelerated write reported
+    for bad in ("modbus", "zigbee"):
+        with pytest.raises(ValueError, match=bad):
+            demo_edge(bad, "demo", 3600, tmp_path)
