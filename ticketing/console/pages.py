@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from forewarn.contract.topics import ID_PATTERN
 from ticketing import engineers as E
-from ticketing import i18n, lifecycle
+from ticketing import i18n, lifecycle, signoff
 from ticketing import tickets as T
 from ticketing.api import tickets as api_tickets
 from ticketing.console import data, session, svg
@@ -140,6 +140,7 @@ def ticket_ctx(request: Request, actor: Actor, ticket_id: int) -> dict[str, Any]
     }
     ctx["resolution_codes"] = RESOLUTION_CODES
     ctx["assignable"] = lifecycle.ASSIGNABLE
+    ctx["signoff"] = store(request).read(lambda tx: signoff.get(tx, ticket_id))
     return ctx
 
 
