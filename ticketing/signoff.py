@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from ticketing import customer as C
 from ticketing.errors import Conflict, Invalid, TicketingError
 from ticketing.records import summary
-from ticketing.store import Row, Tx
+from ticketing.store import Actor, Row, Tx
 
 MAX_SIGNATURE_BYTES = 200_000  # a drawn signature is a few kB; a photo is not a signature
 MAX_SIGNATURE_PIXELS = 2000 * 1000
@@ -79,7 +79,12 @@ def sign(
 ) -> Row:
     """Record the sign-off once, on a resolved or closed ticket, in the table and the audit."""
     C.limit(tx, client, ("signoff", "reply", "rating"), per_hour)
-    row = C.by_code(tx, code, lock=True)
+    return record(tx, C.by_code(tx, code, lock=True), name, satisfied, png, C.CUSTOMER)
+
+
+def record(tx: Tx, row: Row, name: str, satisfied: bool, png: bytes | None, actor: Actor) -> Row:
+    """The sign-off of the locked ticket ``row``; ``actor``: the customer on the tracking
+    page, or the engineer whose phone the customer signed on (the audit says which)."""
     if row["state"] not in ("resolved", "closed"):
         raise Conflict("the work can be signed off once it is resolved")
     digest = hashlib.sha256(png).hexdigest() if png is not None else None
@@ -92,7 +97,7 @@ def sign(
     if new is None:
         raise Conflict("this job was already signed off; thank you")
     after = {"name": name, "satisfied": satisfied, "signature_sha256": digest}
-    tx.audit(C.CUSTOMER, "signed_off", "ticket", row["id"], None, after)
+    tx.audit(actor, "signed_off", "ticket", row["id"], None, after)
     tx.emit("ticket.signed_off", row["site"], row["id"], {**summary(row), **after})
     return new
 

@@ -15,7 +15,7 @@ from ticketing import signoff as S
 from ticketing import tickets as T
 from ticketing.api import customer as CA
 from ticketing.api.common import TicketId, role_extra, roles, store
-from ticketing.console import pages
+from ticketing.console import pages, session
 from ticketing.errors import NotFound, TicketingError
 from ticketing.store import Actor, Tx
 
@@ -88,6 +88,34 @@ def get_signoff(request: Request, ticket_id: TicketId, actor: Actor = roles(*WOR
 )
 def signature(request: Request, ticket_id: TicketId, actor: Actor = roles(*WORKERS)) -> Response:
     return _png(request, actor, ticket_id)
+
+
+@console.post("/tickets/{ticket_id}/signoff", response_class=HTMLResponse)
+async def console_signoff(request: Request, ticket_id: str) -> Response:
+    """The customer signs on the engineer's phone (a queued offline form, too): same checks
+    as the tracking page, recorded with the engineer as the actor; CSRF-checked."""
+    actor = pages.current(request, WORKERS)
+    if not isinstance(actor, Actor):
+        return actor
+    tid = pages.ticket_id_of(ticket_id)
+    try:
+        if tid is None:
+            raise NotFound("ticket", ticket_id[:40])
+        # urlencoded from the page, multipart from the offline queue (FormData); the app's
+        # body limit caps its size, the signature's own cap applies in parse
+        raw = await request.form()
+        form = {k: v for k, v in raw.items() if isinstance(v, str)}
+        if not session.csrf_ok(request, form.get("csrf")):
+            return pages.error_page(request, 403, "the form expired; reload the page", actor)
+        name, satisfied, png = S.parse(form)
+
+        def fn(tx: Tx) -> object:
+            return S.record(tx, T.get_for(tx, actor, tid, lock=True), name, satisfied, png, actor)
+
+        store(request).run(fn)
+    except TicketingError as exc:
+        return pages.error_page(request, exc.status, exc.message, actor)
+    return RedirectResponse(f"/console/tickets/{tid}#signoff", status_code=303)
 
 
 @console.get("/tickets/{ticket_id}/signature.png")

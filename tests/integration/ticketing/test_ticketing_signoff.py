@@ -150,3 +150,54 @@ def test_signoff_refuses_bad_names_signatures_and_strangers(
     other = make_engineer("Other", asset_classes=[cls], shifts=ALL_DAY)
     r = client.get(f"/tickets/{t['id']}/signoff", headers=auth(engineer_token(other)))
     assert r.status_code in (403, 404)
+
+
+def test_customer_signs_on_the_engineers_phone(
+    client, tokens, make_asset, make_engineer, engineer_token, clock
+) -> None:
+    """The console form (urlencoded from the page, multipart from the offline queue). Tried:
+    no CSRF token, before resolution, an engineer who does not have the ticket, twice."""
+    import re
+
+    t, e = _ticket(client, tokens, make_asset, make_engineer, engineer_token)
+    token = e["Authorization"].split()[1]
+    cookie = {"cookie": f"fw_console={token}"}
+    for to in ("accepted", "en_route", "on_site"):
+        client.post(f"/tickets/{t['id']}/transitions", headers=e, json={"to": to})
+    page = client.get(f"/console/tickets/{t['id']}", headers=cookie).text
+    assert 'id="signoff-form"' in page and 'id="signature-pad"' in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    url = f"/console/tickets/{t['id']}/signoff"
+    png = _png()
+    form = {"name": "Zhang", "signature": _url(png)}
+    assert client.post(url, headers=cookie, data=form).status_code == 403  # no CSRF
+    early = client.post(url, headers=cookie, data={**form, "csrf": csrf})
+    assert early.status_code == 409 and "once it is resolved" in early.text
+    _finish = client.post(
+        f"/tickets/{t['id']}/transitions",
+        headers=e,
+        json={"to": "resolved", "resolution_code": "fixed"},
+    )
+    assert _finish.status_code == 200
+    other = make_engineer("Nobody", asset_classes=[f"x_{uid()}"], shifts=ALL_DAY)
+    stranger = {"cookie": f"fw_console={engineer_token(other)}"}
+    board = client.get("/console/board", headers=stranger).text
+    own = re.search(r'name="csrf" value="([^"]+)"', board).group(1)  # a valid token of theirs
+    refused = client.post(url, headers=stranger, data={**form, "csrf": own})
+    assert refused.status_code == 403 and "not assigned to you" in refused.text
+    # as the offline queue sends it: multipart/form-data
+    r = client.post(
+        url,
+        headers=cookie,
+        files={k: (None, v) for k, v in {**form, "csrf": csrf}.items()},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    s = client.get(f"/tickets/{t['id']}/signoff", headers=e).json()
+    assert s["name"] == "Zhang" and s["signed"] and not s["satisfied"]
+    assert s["signature_sha256"] == hashlib.sha256(png).hexdigest()
+    events = client.get(f"/tickets/{t['id']}/events", headers=auth(tokens["admin"])).json()
+    signed = [ev for ev in events if ev["action"] == "signed_off"]
+    assert len(signed) == 1 and signed[0]["role"] == "engineer"  # signed on the phone
+    again = client.post(url, headers=cookie, data={**form, "csrf": csrf})
+    assert again.status_code == 409

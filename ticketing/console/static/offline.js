@@ -1,11 +1,12 @@
-// Forewarn on the phone: ticket actions (accept/decline, status, notes, photos) made without
+// Forewarn on the phone: ticket actions (accept/decline, status, notes, photos, sub-tasks and
+// checklist steps, the customer's signature) made without
 // a network are kept in IndexedDB, in order, and sent when the network is back. The server's
 // state machine decides: a refused action (e.g. the job was reassigned meanwhile) is shown
 // with the server's own message and dropped from the queue.
 "use strict";
 (function () {
   var DB = "forewarn-offline", STORE = "queue";
-  var ACTION = /^\/console\/tickets\/\d+\/(transition|decline|comment|photos)$/;
+  var ACTION = /^\/console\/tickets\/\d+\/(transition|decline|comment|photos|signoff|subtasks(\/\d+)?|steps\/\d+)$/;
   var T = document.documentElement.lang === "zh-CN"
     ? { waiting: "条操作等待同步（离线）", synced: "离线操作已同步", refused: "服务器拒绝了离线操作：" }
     : { waiting: "change(s) waiting to sync (offline)", synced: "Offline changes synced", refused: "The server refused an offline change: " };
