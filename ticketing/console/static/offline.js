@@ -45,9 +45,11 @@
       return n;
     });
   }
-  function entries(form) {
-    var out = [];
-    new FormData(form).forEach(function (v, k) { out.push([k, v]); });  // Files are kept as Blobs
+  function entries(form, submitter) {
+    var out = [], fd = new FormData(form);
+    // The pressed button's value (a checklist step's Pass/Fail) is not in FormData(form).
+    if (submitter && submitter.name && !fd.has(submitter.name)) { fd.append(submitter.name, submitter.value); }
+    fd.forEach(function (v, k) { out.push([k, v]); });  // Files are kept as Blobs
     return out;
   }
   function send(item) {
@@ -92,7 +94,7 @@
     var form = e.target, url = new URL(form.action, location.href);
     if (!ACTION.test(url.pathname) || (form.method || "").toLowerCase() !== "post") { return; }
     e.preventDefault();
-    var fields = entries(form);
+    var fields = entries(form, e.submitter);
     var item = { url: url.pathname, fields: fields, at: new Date().toISOString() };
     var queue = function () {
       return tx("readwrite", function (s) { s.add(item); }).then(function () { form.reset(); return count(); });
