@@ -362,6 +362,11 @@ def create_app(
     app.include_router(attachments_api.router, responses=ERRORS)
     app.include_router(dispatch_api.router, responses=ERRORS)
     app.include_router(attachments_api.console)
+    from ticketing.api import signoff as signoff_api  # customer sign-off (issue 16)
+
+    app.include_router(signoff_api.router, responses=ERRORS)
+    app.include_router(signoff_api.public)
+    app.include_router(signoff_api.console)
     app.state.locale = i18n.locale_settings(settings)
     app.include_router(i18n.router)
     app.include_router(console.router)

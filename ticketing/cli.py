@@ -43,7 +43,7 @@ def run(
         table = Table(title="Demo tokens (Authorization: Bearer <token>)")
         for col in ("who", "role", "token"):
             table.add_column(col)
-        for name, role, token in seed(settings.database.dsn):
+        for name, role, token in seed(settings.database.dsn, people=True):
             table.add_row(name, role, token)
         Console(width=200).print(table)
     uvicorn.run(

@@ -164,7 +164,15 @@ def view(tx: Tx, code: str) -> dict[str, Any]:
         "rating": rating,
         "can_reply": row["state"] != "cancelled",
         "can_rate": row["state"] in ("resolved", "closed") and rating is None,
+        **_signoff(tx, row),
     }
+
+
+def _signoff(tx: Tx, row: Row) -> dict[str, Any]:
+    from ticketing import signoff
+
+    done = signoff.get(tx, row["id"])
+    return {"signoff": done, "can_sign": row["state"] in ("resolved", "closed") and not done}
 
 
 def reply(tx: Tx, code: str, text: str, client: str, per_hour: int) -> Row:

@@ -69,8 +69,11 @@ ENGINEERS: list[dict[str, Any]] = [
 ]
 
 
-def seed(dsn: str) -> list[tuple[str, str, str]]:
-    """Create the demo engineers once, and fresh tokens each run: (name, role, token)."""
+def seed(dsn: str, *, people: bool = False) -> list[tuple[str, str, str]]:
+    """Create the demo engineers once, and fresh tokens each run: (name, role, token).
+    ``people``: also the disabled channels and the on-call rotation (``--demo-seed`` sets
+    it; off for tests that seed into a shared database, where a catch-all rotation would
+    page for every other test's breached ticket)."""
     out = []
     with fdb.connect(dsn, autocommit=True) as conn:
         ids = {}
@@ -90,6 +93,14 @@ def seed(dsn: str) -> list[tuple[str, str, str]]:
         from ticketing.cmms.demo import seed_maintenance
 
         audited(conn, functools.partial(seed_maintenance, actor=DEMO))
+        if people:
+            from ticketing.notifications.demo import seed_people
+
+            on_call = [ids[e["name"]] for e in ENGINEERS if not e.get("supervisor")]
+            boss = next(ids[e["name"]] for e in ENGINEERS if e.get("supervisor"))
+            audited(
+                conn, functools.partial(seed_people, actor=DEMO, members=on_call, supervisor=boss)
+            )
         first = ENGINEERS[0]["name"]
         token = create_token(conn, f"demo-{first}", "engineer", ids[first], actor=DEMO)[1]
         out.append((first, "engineer", token))

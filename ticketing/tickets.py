@@ -158,15 +158,11 @@ def link_customer_report(tx: Tx, actor: Actor, pred: Row, data: TicketCreate) ->
     )
 
 
-def route(
-    tx: Tx,
-    row: Row,
-    reason: str,
-    *,
-    exclude: frozenset[int] = frozenset(),
-    supervisor_fallback: bool = False,
-) -> Row:
-    """Pick the engineer, store the explanation, assign. Leaves the ticket as is if nobody fits."""
+def rank(
+    tx: Tx, row: Row, *, exclude: frozenset[int] = frozenset()
+) -> tuple[list[routing.Candidate], list[Row], dict[int, int], routing.Job, Row]:
+    """Every engineer scored for the ticket by routing, best first (the console's assign list
+    uses it too, so what it shows is what routing would decide)."""
     engineers = tx.all("select * from engineers order by id")
     loads = {
         r["engineer_id"]: r["n"]
@@ -186,6 +182,19 @@ def route(
     job = routing.Job(row["site"], a.get("asset_class"), fault, a.get("lat"), a.get("lon"))
     scale_km = float(tx.options.get("distance_scale_km", 100.0))
     ranked = routing.score(job, engineers, loads, tx.now, scale_km=scale_km, exclude=exclude)
+    return ranked, engineers, loads, job, a
+
+
+def route(
+    tx: Tx,
+    row: Row,
+    reason: str,
+    *,
+    exclude: frozenset[int] = frozenset(),
+    supervisor_fallback: bool = False,
+) -> Row:
+    """Pick the engineer, store the explanation, assign. Leaves the ticket as is if nobody fits."""
+    ranked, engineers, loads, job, a = rank(tx, row, exclude=exclude)
     explanation = routing.explain(ranked)
     if a.get("criticality") == "A":
         explanation += " Asset criticality A (predictive priority raised one step)."

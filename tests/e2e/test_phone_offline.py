@@ -198,3 +198,79 @@ def test_customer_form_and_chinese_console_screenshots(service, browser, dsn) ->
     assert "CST" in page.locator("#due-local").inner_text()  # Shanghai time
     page.screenshot(path=str(IMG / "console-zh-ticket.png"), full_page=False)
     ctx.close()
+
+
+def test_checklist_resolution_and_signature_captured_offline_sync_after_reconnect(
+    service, browser, dsn
+) -> None:
+    """On site without signal: the engineer passes a checklist step (work page from the
+    service worker's cache), ticks a sub-task, resolves the job and the customer signs on
+    the phone's canvas; all four wait in IndexedDB and reach the server in order after
+    reconnect (resolution before the sign-off, which needs it)."""
+    base, _app = service
+    s = _seed(base, dsn, "plant-sh")
+    tid = s["ticket"]["id"]
+    e = {"Authorization": f"Bearer {s['eng']}"}
+    with httpx.Client(base_url=base, headers=e) as c:
+        for to in ("accepted", "en_route", "on_site"):
+            assert c.post(f"/tickets/{tid}/transitions", json={"to": to}).status_code == 200
+        sub = c.post(f"/tickets/{tid}/subtasks", json={"title": "Check the pressure switch"})
+        assert sub.status_code == 201
+    with httpx.Client(base_url=base, headers=s["admin"]) as c:
+        plan = c.post(
+            "/job-plans",
+            json={
+                "name": f"HP trip {tid}",
+                "est_minutes": 30,
+                "steps": [{"text": "Test the HP switch"}],
+            },
+        )
+        assert plan.status_code == 201, plan.text
+        attach = c.post(f"/tickets/{tid}/job-plan", json={"job_plan_id": plan.json()["id"]})
+        assert attach.status_code == 200, attach.text
+    ctx = browser.new_context(**PHONE)
+    page = ctx.new_page()
+    _login(page, base, s["eng"])
+    page.goto(f"{base}/console/tickets/{tid}")
+    assert page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
+
+    page.goto(f"{base}/console/tickets/{tid}/work")  # cached by the service worker
+    page.goto(f"{base}/console/tickets/{tid}")
+    ctx.set_offline(True)
+    page.goto(f"{base}/console/tickets/{tid}/work")  # the checklist, from the cache
+    page.click("tr[data-step='1'] button[value=pass]")
+    page.wait_for_selector("#offline-banner:has-text('1 change(s) waiting')", timeout=WAIT_MS)
+    page.goto(f"{base}/console/tickets/{tid}")
+    page.click(f"li[data-subtask='{sub.json()['id']}'] button")
+    page.select_option("#resolve-form select[name=resolution_code]", "fixed")
+    page.click("#resolve-form button[type=submit]")
+    page.fill("#signoff-form input[name=name]", "李经理")
+    page.check("#signoff-form input[name=satisfied]")
+    box = page.locator("#signature-pad").bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 20, box["y"] + 100)
+    page.mouse.down()
+    for i in range(1, 12):
+        page.mouse.move(box["x"] + 20 + i * 25, box["y"] + 100 - (i % 3) * 30)
+    page.mouse.up()
+    signature = page.locator("#signature-data").input_value()
+    assert signature.startswith("data:image/png;base64,")
+    page.click("#signoff-form button[type=submit]")
+    page.wait_for_selector("#offline-banner:has-text('4 change(s) waiting')", timeout=WAIT_MS)
+    with httpx.Client(base_url=base, headers=s["admin"]) as c:
+        assert c.get(f"/tickets/{tid}").json()["state"] == "on_site"  # nothing sent yet
+        assert c.get(f"/tickets/{tid}/signoff").status_code == 404
+
+    ctx.set_offline(False)
+    page.wait_for_selector("#signoff-signature", timeout=WAIT_MS)  # synced and reloaded
+    with httpx.Client(base_url=base, headers=s["admin"]) as c:
+        t = c.get(f"/tickets/{tid}").json()
+        assert t["state"] == "resolved" and t["subtasks"][0]["done"] is True
+        steps = c.get(f"/tickets/{tid}/work").json()["steps"]
+        assert [x["result"] for x in steps] == ["pass"]  # the pressed button's value kept
+        so = c.get(f"/tickets/{tid}/signoff").json()
+        assert so["name"] == "李经理" and so["satisfied"] is True and so["signed"] is True
+        png = c.get(f"/tickets/{tid}/signoff/signature.png")
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    page.screenshot(path=str(IMG / "phone-signoff.png"), full_page=True)
+    ctx.close()

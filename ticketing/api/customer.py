@@ -45,9 +45,10 @@ def _failure(request: Request, exc: TicketingError, template: str, **ctx: Any) -
     return page
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """The posted form, refusing (413) more than ``max_form_bytes`` whatever the headers say."""
-    cap = _cfg(request).max_form_bytes
+async def _form(request: Request, cap: int | None = None) -> dict[str, str]:
+    """The posted form, refusing (413) more than ``cap`` (default ``max_form_bytes``)
+    whatever the headers say."""
+    cap = cap or _cfg(request).max_form_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap:
         raise C.TooLarge(f"the form is larger than {cap} bytes; please shorten it")

@@ -3,7 +3,7 @@ access and auth (same roles, same state machine), with inline-SVG charts and no 
 
 from fastapi import APIRouter
 
-from ticketing.console import actions, dispatch, oncall, phone, views
+from ticketing.console import actions, dispatch, edits, oncall, phone, views
 from ticketing.console.pages import STATIC
 
 router = APIRouter()
@@ -12,5 +12,6 @@ router.include_router(phone.router)
 router.include_router(oncall.router)
 router.include_router(views.router)
 router.include_router(actions.router)
+router.include_router(edits.router)
 
 __all__ = ["STATIC", "router"]

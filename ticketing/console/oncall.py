@@ -33,6 +33,14 @@ def _chains(tx: Tx, actor: Actor) -> list[dict[str, Any]]:
     )
 
 
+def _rotas(tx: Tx) -> list[dict[str, Any]]:
+    """Who is on call now per rotation: primary, secondary (the next member), supervisor."""
+    return [
+        {**r, "now": oncall.on_call(r, tx.now)[:2]}
+        for r in tx.all("select * from oncall_rotations order by site, id limit 50")
+    ]
+
+
 @router.get("/oncall", response_class=HTMLResponse)
 def oncall_page(request: Request) -> Response:
     actor = current(request, WORKERS)
@@ -41,7 +49,7 @@ def oncall_page(request: Request) -> Response:
 
     def fn(tx: Tx) -> dict[str, Any]:
         names = {e["id"]: e["name"] for e in tx.all("select id, name from engineers")}
-        return {"chains": _chains(tx, actor), "engineer_names": names}
+        return {"chains": _chains(tx, actor), "engineer_names": names, "rotations": _rotas(tx)}
 
     return render(request, "oncall.html", actor, **store(request).read(fn))
 

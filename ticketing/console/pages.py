@@ -14,12 +14,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from forewarn.contract.topics import ID_PATTERN
-from ticketing import engineers as E
-from ticketing import i18n, lifecycle
+from ticketing import i18n, lifecycle, signoff
 from ticketing import tickets as T
 from ticketing.api import tickets as api_tickets
 from ticketing.console import data, session, svg
-from ticketing.store import Actor, Store, Tx
+from ticketing.store import Actor, Row, Store, Tx
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -118,13 +117,23 @@ def ticket_id_of(raw: str) -> int | None:
     return int(raw) if raw.isdigit() and 0 < int(raw) <= 2**62 else None
 
 
+def qualified(tx: Tx, row: Row) -> list[dict[str, Any]]:
+    """The assign list: engineers routing finds eligible for the ticket (skill for the asset
+    class, available, under max load, on shift or on call), best first, with their score."""
+    return [
+        {"id": c.engineer_id, "name": c.name, "load": c.load, "score": c.score}
+        for c in T.rank(tx, row)[0]
+        if c.excluded is None
+    ]
+
+
 def ticket_ctx(request: Request, actor: Actor, ticket_id: int) -> dict[str, Any]:
     def fn(tx: Tx) -> dict[str, Any]:
         row = T.get_for(tx, actor, ticket_id)
         detail = T.detail(tx, row)
         window = data.evidence_window(tx, row, detail["evidence"])
         names = {e["id"]: e["name"] for e in tx.all("select id, name from engineers")}
-        staff = E.listing(tx) if actor.role in STAFF else []
+        staff = qualified(tx, row) if actor.role in STAFF else []
         return {"t": detail, "window": window, "engineer_names": names, "engineers": staff}
 
     ctx = store(request).read(fn)
@@ -140,6 +149,7 @@ def ticket_ctx(request: Request, actor: Actor, ticket_id: int) -> dict[str, Any]
     }
     ctx["resolution_codes"] = RESOLUTION_CODES
     ctx["assignable"] = lifecycle.ASSIGNABLE
+    ctx["signoff"] = store(request).read(lambda tx: signoff.get(tx, ticket_id))
     return ctx
 
 

@@ -294,7 +294,7 @@ def test_static_assets_are_served_locally(client: TestClient) -> None:
 def test_staff_assign_and_comments_go_through_the_api_operations(
     client: TestClient, browser_client: Any, console_tokens: dict[str, str], db: Any, engineer: Any
 ) -> None:
-    eid, tok = engineer()
+    eid, tok = engineer(asset_classes=["centrifugal_pump"])  # qualified: in the assign list
     t = open_ticket(client, console_tokens, db)
     staff = browser_client()
     login(staff, console_tokens["dispatcher"])

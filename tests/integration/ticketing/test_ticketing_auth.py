@@ -89,6 +89,8 @@ TABLE: dict[tuple[str, str], set[str]] = {
     ("POST", "/tickets/{ticket_id}/photos"): WORKERS,
     ("GET", "/tickets/{ticket_id}/attachments/{attachment_id}/file"): WORKERS,
     ("GET", "/tickets/{ticket_id}/attachments/{attachment_id}/thumb"): WORKERS,
+    ("GET", "/tickets/{ticket_id}/signoff"): WORKERS,
+    ("GET", "/tickets/{ticket_id}/signoff/signature.png"): WORKERS,
     ("POST", "/tickets/{ticket_id}/decline"): {"engineer"},
 }
 

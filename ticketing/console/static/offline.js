@@ -1,11 +1,12 @@
-// Forewarn on the phone: ticket actions (accept/decline, status, notes, photos) made without
+// Forewarn on the phone: ticket actions (accept/decline, status, notes, photos, sub-tasks and
+// checklist steps, the customer's signature) made without
 // a network are kept in IndexedDB, in order, and sent when the network is back. The server's
 // state machine decides: a refused action (e.g. the job was reassigned meanwhile) is shown
 // with the server's own message and dropped from the queue.
 "use strict";
 (function () {
   var DB = "forewarn-offline", STORE = "queue";
-  var ACTION = /^\/console\/tickets\/\d+\/(transition|decline|comment|photos)$/;
+  var ACTION = /^\/console\/tickets\/\d+\/(transition|decline|comment|photos|signoff|subtasks(\/\d+)?|steps\/\d+)$/;
   var T = document.documentElement.lang === "zh-CN"
     ? { waiting: "条操作等待同步（离线）", synced: "离线操作已同步", refused: "服务器拒绝了离线操作：" }
     : { waiting: "change(s) waiting to sync (offline)", synced: "Offline changes synced", refused: "The server refused an offline change: " };
@@ -44,9 +45,11 @@
       return n;
     });
   }
-  function entries(form) {
-    var out = [];
-    new FormData(form).forEach(function (v, k) { out.push([k, v]); });  // Files are kept as Blobs
+  function entries(form, submitter) {
+    var out = [], fd = new FormData(form);
+    // The pressed button's value (a checklist step's Pass/Fail) is not in FormData(form).
+    if (submitter && submitter.name && !fd.has(submitter.name)) { fd.append(submitter.name, submitter.value); }
+    fd.forEach(function (v, k) { out.push([k, v]); });  // Files are kept as Blobs
     return out;
   }
   function send(item) {
@@ -91,7 +94,7 @@
     var form = e.target, url = new URL(form.action, location.href);
     if (!ACTION.test(url.pathname) || (form.method || "").toLowerCase() !== "post") { return; }
     e.preventDefault();
-    var fields = entries(form);
+    var fields = entries(form, e.submitter);
     var item = { url: url.pathname, fields: fields, at: new Date().toISOString() };
     var queue = function () {
       return tx("readwrite", function (s) { s.add(item); }).then(function () { form.reset(); return count(); });
