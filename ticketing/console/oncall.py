@@ -33,12 +33,11 @@ def _chains(tx: Tx, actor: Actor) -> list[dict[str, Any]]:
     )
 
 
-def _rotas(tx: Tx) -> list[dict[str, Any]]:
-    """Who is on call now per rotation: primary, secondary (the next member), supervisor."""
-    return [
-        {**r, "now": oncall.on_call(r, tx.now)[:2]}
-        for r in tx.all("select * from oncall_rotations order by site, id limit 50")
-    ]
+def _rotas(tx: Tx, actor: Actor) -> list[dict[str, Any]]:
+    """Who is on call now per rotation of the token's sites: primary, secondary (the next
+    member), supervisor."""
+    rotas = tx.all("select * from oncall_rotations order by site, id limit 50")
+    return [{**r, "now": oncall.on_call(r, tx.now)[:2]} for r in scope.rows(actor, rotas)]
 
 
 @router.get("/oncall", response_class=HTMLResponse)
@@ -49,7 +48,11 @@ def oncall_page(request: Request) -> Response:
 
     def fn(tx: Tx) -> dict[str, Any]:
         names = {e["id"]: e["name"] for e in tx.all("select id, name from engineers")}
-        return {"chains": _chains(tx, actor), "engineer_names": names, "rotations": _rotas(tx)}
+        return {
+            "chains": _chains(tx, actor),
+            "engineer_names": names,
+            "rotations": _rotas(tx, actor),
+        }
 
     return render(request, "oncall.html", actor, **store(request).read(fn))
 
