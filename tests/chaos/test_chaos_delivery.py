@@ -223,7 +223,10 @@ def test_samples_published_while_the_detectors_are_dead_are_scored_once(
     # redelivered one was scored twice, fewer that one was never scored).
     assert _checkpoints_final(dsn, assets) == {a: (1600, tel.ts(1599)) for a in assets}
     opened = [(a, t) for a, t, s in events if s == "open"]
-    assert [a for a, _ in opened] == [tel.leaky], events
+    # Only the leak alarms; a spike inside its episode may add one annotating "open" event on
+    # the same ticket (the spike trees never open an episode of their own).
+    assert {a for a, _ in opened} == {tel.leaky}, events
+    assert 1 <= len(opened) <= 2 and "cleared" not in [s for _, _, s in events[:-1]], events
     assert tel.ts(LEAK) <= opened[0][1] <= tel.ts(1599)
 
 
