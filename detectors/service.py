@@ -76,6 +76,7 @@ class DetectorService:
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue(section.queue_max)
         self.stopping = threading.Event()
         self.counts = {"batches": 0, "samples": 0, "events": 0, "rejected": 0, "foreign": 0}
+        self.last_scored = 0.0  # unix time of the newest sample scored: lag, for /metrics
         self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._conn: Any = None
@@ -113,6 +114,9 @@ class DetectorService:
         self._thread = threading.Thread(target=self._run, name="detectors", daemon=True)
         self._thread.start()
         log.info("detectors worker %s subscribed to %s", self.worker, self.subscription())
+
+    def connected(self) -> bool:
+        return self._client is not None and self._client.is_connected()
 
     def stop(self) -> None:
         """Drain what has arrived, checkpoint every model, disconnect."""
@@ -191,6 +195,7 @@ class DetectorService:
                 events.append(step.event)
         self.counts["batches"] += 1
         self.counts["samples"] += len(batch.samples)
+        self.last_scored = max(self.last_scored, max(s.ts.timestamp() for s in batch.samples))
         self.dirty.add(batch.asset)
         for ev in events:
             self.emit(ev)

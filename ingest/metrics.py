@@ -178,10 +178,10 @@ def reason_class(reason: str) -> str:
 
 REASON_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("size", ("larger than the limit",)),
+    ("asset_mismatch", ("does not match",)),  # before "topic": its text names the topic
     ("topic", ("topic",)),
     ("json", ("not json", "must be a json object")),
     ("version", ("contract version",)),
-    ("asset_mismatch", ("does not match",)),
     ("time", ("in the future", "older than the accepted")),
     ("unknown_asset", ("unknown asset",)),
     ("database", ("database refused",)),

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn import redact
 from forewarn.settings import Settings
-from ticketing import console
+from ticketing import console, probes
 from ticketing.api import other, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
@@ -245,6 +245,7 @@ def create_app(
                 from ticketing.consumer import consume, publisher_client
 
                 publisher = publisher_client(settings.mqtt)
+                app.state.publisher = publisher  # /readyz checks its session
                 listener = MqttPublisher(publisher)
                 store.listeners.append(listener)
                 app.state.mqtt_ready = asyncio.Event()
@@ -295,6 +296,7 @@ def create_app(
             if listener is not None:
                 store.listeners.remove(listener)
             if publisher is not None:
+                app.state.publisher = None
                 publisher.disconnect()
                 publisher.loop_stop()
             webhooks.close()
@@ -322,6 +324,8 @@ def create_app(
     app.add_middleware(RateLimit, rules=default_rules(cfg.login_per_minute, cfg.track_per_minute))
     app.add_middleware(SecurityHeaders)  # outermost: also on 413 and 429 answers
     _handlers(app)
+    probes.install(app, settings.database.dsn)
+    app.include_router(probes.router)  # /healthz, /readyz, /metrics: no token
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)
     app.include_router(console.router)
