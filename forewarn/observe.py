@@ -84,6 +84,40 @@ def readiness(checks: Mapping[str, Check]) -> tuple[bool, dict[str, str]]:
     return all(v == "ok" for v in out.values()), out
 
 
+def endpoints(settings: Settings) -> dict[str, str]:
+    """Base URL of each service's probes under ``settings`` (for ``forewarn status``)."""
+    cfg = observe_settings(settings)
+    near = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+    out = {}
+    for name in ("ingest", "detectors", "gateway"):
+        port = getattr(cfg, f"{name}_port")
+        if port:  # 0 (any free port) and null (off) cannot be found from here
+            out[name] = f"http://{near}:{port}"
+    tk = settings.raw("ticketing")
+    host = str(tk.get("host", "127.0.0.1"))
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    out["ticketing"] = f"http://{host}:{tk.get('port', 8080)}"
+    return out
+
+
+def probe_service(base: str, timeout: float = 1.0) -> tuple[str, str]:
+    """(state, detail) of a service from its ``/readyz``: ready, unready or not answering."""
+    import httpx
+
+    try:
+        r = httpx.get(f"{base}/readyz", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return "down", f"{base}: {type(exc).__name__}"
+    try:
+        checks = r.json().get("checks", {})
+    except ValueError:
+        checks = {}
+    if r.status_code == 200:
+        return "ready", f"{base} " + ", ".join(f"{k} ok" for k in checks)
+    bad = ", ".join(f"{k}: {v}" for k, v in checks.items() if v != "ok")
+    return "unready", f"{base} {bad or f'HTTP {r.status_code}'}"
+
+
 # -- the probe server ---------------------------------------------------------------------
 
 
