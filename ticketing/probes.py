@@ -114,7 +114,9 @@ class Collector(prometheus_client.registry.Collector):
             "webhook deliveries by outcome (pending, delivered, failed)",
             labels=["status"],
         )
-        for status, n in hooks:
+        outcomes = {"pending": 0, "delivered": 0, "failed": 0}  # a zero is a series too
+        outcomes.update({str(status): int(n) for status, n in hooks})
+        for status, n in outcomes.items():
             hook.add_metric([status], float(n))
         yield hook
         dl = CounterMetricFamily(
