@@ -127,10 +127,14 @@ def status(config: ConfigOpt = None) -> None:
     # demo runs with this database and broker (not whatever .run/demo.json names).
     from forewarn import observe
 
-    colour = {"ready": "green", "unready": "yellow", "down": "red"}
+    shown = {
+        "ready": "[green]ready[/]",
+        "unready": "[yellow]unready[/]",
+        "down": "[dim]no answer[/]",
+    }
     for name, base in observe.endpoints(s).items():
         state, detail = observe.probe_service(base)
-        table.add_row(name, f"[{colour[state]}]{state}[/]", detail)
+        table.add_row(name, shown[state], detail)
     for name, pid, alive in running_services(s):
         state = "[green]running[/]" if alive else "[yellow]gone[/]"
         table.add_row(f"demo {name}", state, f"pid {pid}")
