@@ -174,6 +174,127 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
 }
 
 
+# The services' own metrics, scraped by Prometheus (dashboards/prometheus.yml): one
+# "services" board. Panel = (title, visualisation, PromQL expressions).
+PROM = {"type": "prometheus", "uid": "forewarn-prom"}
+PromPanel = tuple[str, str, list[str]]
+SERVICES: dict[str, Any] = {
+    "title": "Services",
+    "panels": [
+        ("Services up", "timeseries", ['up{job=~"forewarn-.*"}']),
+        (
+            "Ingest messages per second",
+            "timeseries",
+            ["sum by (worker) (rate(forewarn_ingest_messages_total[5m]))"],
+        ),
+        (
+            "Ingest dead letters by reason",
+            "timeseries",
+            ["sum by (reason) (rate(forewarn_ingest_dead_letter_reasons_total[5m]))"],
+        ),
+        (
+            "Ingest batch size (messages, p50 and p95)",
+            "timeseries",
+            [
+                "histogram_quantile(0.5, sum by (le) (rate(forewarn_ingest_batch_messages_bucket[5m])))",
+                "histogram_quantile(0.95, sum by (le) (rate(forewarn_ingest_batch_messages_bucket[5m])))",
+            ],
+        ),
+        (
+            "Ingest lag (s) and inbox depth",
+            "timeseries",
+            ["max by (worker) (forewarn_ingest_lag_s)", "sum(forewarn_ingest_inbox_depth)"],
+        ),
+        (
+            "Detector samples scored per second",
+            "timeseries",
+            ["sum by (worker) (rate(forewarn_detectors_samples_total[5m]))"],
+        ),
+        (
+            "Detector lag: seconds behind the newest sample, and inbox depth",
+            "timeseries",
+            [
+                "time() - max by (worker) (forewarn_detectors_last_scored_timestamp_seconds > 0)",
+                "sum by (worker) (forewarn_detectors_inbox_depth)",
+            ],
+        ),
+        (
+            "Anomaly events per hour",
+            "timeseries",
+            ["sum(increase(forewarn_detectors_events_total[1h]))"],
+        ),
+        (
+            "Open tickets and running SLA timers",
+            "timeseries",
+            [
+                "sum by (priority) (forewarn_ticketing_tickets_open)",
+                "sum by (kind) (forewarn_ticketing_sla_timers_running)",
+            ],
+        ),
+        (
+            "SLA breaches (open tickets, and per hour)",
+            "timeseries",
+            [
+                "sum by (priority) (forewarn_ticketing_sla_breached_open)",
+                "sum by (kind) (increase(forewarn_ticketing_sla_breaches_total[1h]))",
+            ],
+        ),
+        (
+            "Webhook deliveries by outcome",
+            "timeseries",
+            ["sum by (status) (forewarn_ticketing_webhook_deliveries)"],
+        ),
+        (
+            "Gateway devices by state",
+            "timeseries",
+            ["sum by (gateway, state) (forewarn_gateway_device_state)"],
+        ),
+        (
+            "Gateway poll time (mean, s) and buffer",
+            "timeseries",
+            [
+                "rate(forewarn_gateway_poll_seconds_sum[5m])"
+                " / rate(forewarn_gateway_poll_seconds_count[5m])",
+                "sum by (gateway) (forewarn_gateway_buffer_samples)",
+            ],
+        ),
+        (
+            "Devices not online",
+            "table",
+            ['forewarn_gateway_device_state{state!="online"} == 1'],
+        ),
+    ],
+}
+
+
+def _prom_panel(i: int, title: str, kind: str, exprs: list[str]) -> dict[str, Any]:
+    return {
+        "id": i + 1,
+        "title": title,
+        "type": kind,
+        "datasource": PROM,
+        "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i // 2) * 8},
+        "targets": [
+            {"refId": chr(ord("A") + j), "datasource": PROM, "expr": e, "instant": kind == "table"}
+            for j, e in enumerate(exprs)
+        ],
+    }
+
+
+def render_services() -> dict[str, Any]:
+    return {
+        "uid": "forewarn-services",
+        "title": SERVICES["title"],
+        "tags": ["forewarn"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "templating": {"list": []},
+        "panels": [_prom_panel(i, *p) for i, p in enumerate(SERVICES["panels"])],
+    }
+
+
 def _panel(i: int, title: str, kind: str, sql: str) -> dict[str, Any]:
     fmt = "table" if kind == "table" else "time_series"
     return {
@@ -208,6 +329,9 @@ def write() -> list[Path]:
         path = HERE / "json" / f"{uid}.json"
         path.write_text(json.dumps(render(uid, spec), indent=2) + "\n")
         out.append(path)
+    path = HERE / "json" / "services.json"
+    path.write_text(json.dumps(render_services(), indent=2) + "\n")
+    out.append(path)
     return out
 
 

@@ -221,17 +221,19 @@ def _settings(config: Path | None) -> tuple[Any, Any]:
 @app.command("run")
 def run(config: SettingsOpt = None) -> None:
     """Run the live detector service until Ctrl-C or SIGTERM (then checkpoint and exit)."""
-    import logging
     import signal
     import threading
 
+    from detectors import metrics
     from detectors.service import DetectorService
+    from forewarn import observe
 
     try:
         s, section = _settings(config)
-        logging.basicConfig(level=s.log_level, format="%(asctime)s %(name)s %(message)s")
+        observe.setup_logging(s, "detectors")
         svc = DetectorService(s, section)
         svc.start()
+        probes = metrics.serve(svc)
     except ForewarnError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -240,6 +242,8 @@ def run(config: SettingsOpt = None) -> None:
         signal.signal(sig, lambda *_: done.set())
     done.wait()
     svc.stop()
+    if probes is not None:
+        probes.stop()
     console.print(f"stopped; {svc.counts}")
 
 

@@ -105,6 +105,7 @@ class DetectorService:
         self.counts = dict.fromkeys(
             ("batches", "samples", "events", "rejected", "foreign", "caught_up"), 0
         )
+        self.last_scored = 0.0  # unix time of the newest sample scored: lag, for /metrics
         self._thread: threading.Thread | None = None
         self._client: paho.Client | None = None
         self._conn: Any = None
@@ -187,6 +188,9 @@ class DetectorService:
             ident,
             "persistent" if self.persistent() else "clean",
         )
+
+    def connected(self) -> bool:
+        return self._client is not None and self._client.is_connected()
 
     def stop(self) -> None:
         """Drain what has arrived, checkpoint every model, disconnect."""
@@ -310,6 +314,7 @@ class DetectorService:
                 events.append(step.event)
         self.counts["batches"] += 1
         self.counts["samples"] += len(batch.samples)
+        self.last_scored = max(self.last_scored, max(s.ts.timestamp() for s in batch.samples))
         self.dirty.add(batch.asset)
         for ev in events:
             self.emit(ev)

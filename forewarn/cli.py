@@ -125,8 +125,21 @@ def status(config: ConfigOpt = None) -> None:
         ok, detail = _probe(fn)
         ok_all &= ok
         table.add_row(part, "[green]up[/]" if ok else "[red]down[/]", detail)
-    for name, pid, alive in running_services():
-        table.add_row(name, "[green]running[/]" if alive else "[yellow]gone[/]", f"pid {pid}")
+    # Services of this configuration: their probes, and the demo's processes only when the
+    # demo runs with this database and broker (not whatever .run/demo.json names).
+    from forewarn import observe
+
+    shown = {
+        "ready": "[green]ready[/]",
+        "unready": "[yellow]unready[/]",
+        "down": "[dim]no answer[/]",
+    }
+    for name, base in observe.endpoints(s).items():
+        state, detail = observe.probe_service(base)
+        table.add_row(name, shown[state], detail)
+    for name, pid, alive in running_services(s):
+        state = "[green]running[/]" if alive else "[yellow]gone[/]"
+        table.add_row(f"demo {name}", state, f"pid {pid}")
     console.print(table)
     raise typer.Exit(0 if ok_all else 1)
 

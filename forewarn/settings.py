@@ -39,6 +39,7 @@ SECTIONS: set[str] = {
     "attachments",
     "customer",
     "locale",
+    "observe",
 }
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,14 +34,25 @@ def _state_file() -> Path:
     return run_dir() / "demo.json"
 
 
-def running_services() -> list[tuple[str, int, bool]]:
-    """(name, pid, alive) of the services the demo supervisor started."""
+def configuration(settings: Settings) -> dict[str, str]:
+    """What makes two configurations the same pipeline: database and broker addresses."""
+    return {"database": fdb.redact(settings.database.dsn), "mqtt": settings.mqtt.url}
+
+
+def running_services(settings: Settings | None = None) -> list[tuple[str, int, bool]]:
+    """(name, pid, alive) of the services the demo supervisor started; with ``settings``,
+    only if the demo runs with that configuration (same database and broker)."""
     try:
         state = json.loads(_state_file().read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return []
+    if not isinstance(state, dict):
+        return []
+    services = state.get("services", {})
+    if settings is not None and state.get("config") != configuration(settings):
+        return []
     out = []
-    for name, pid in state.items():
+    for name, pid in services.items():
         try:
             os.kill(int(pid), 0)
             alive = True
@@ -59,14 +73,61 @@ def _forewarn(*args: str) -> list[str]:
     return [sys.executable, "-m", "forewarn", *args]
 
 
-def start_children(children: list[Child], env: dict[str, str], logs: Path) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets SIGTERM when the supervisor dies, even by SIGKILL.
+
+    The children run in their own session (a terminal's Ctrl-C reaches only the supervisor,
+    which stops them in order), so without this a killed supervisor left them running with
+    their ports held. The setting survives ``exec``; a parent that died before it was made
+    is caught by the ``getppid`` check.
+    """
+
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def say(message: str) -> None:
+    """Print for the operator; a vanished reader (``| tee`` killed, ``| less`` quit) only
+    silences us, it must never skip stopping the children."""
+    try:
+        console.print(message, highlight=False)
+        console.file.flush()
+    except (OSError, SystemExit):  # rich answers a broken pipe with SystemExit(1)
+        # send the rest of our output nowhere, and carry on stopping the children
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+
+def start_children(
+    children: list[Child], env: dict[str, str], logs: Path, config: dict[str, str] | None = None
+) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     for child in children:
         log = open(logs / f"{child.name}.log", "ab")  # noqa: SIM115 - lives as long as the child
         child.proc = subprocess.Popen(
-            list(child.argv), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            list(child.argv),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with(os.getpid()),
         )
-    _state_file().write_text(json.dumps({c.name: c.proc.pid for c in children if c.proc}))
+        log.close()  # the child holds its own copy
+    state = {"config": config or {}, "services": {c.name: c.proc.pid for c in children if c.proc}}
+    _state_file().parent.mkdir(parents=True, exist_ok=True)
+    _state_file().write_text(json.dumps(state))
 
 
 def stop_children(children: list[Child], timeout: float = 15.0) -> None:
@@ -80,7 +141,50 @@ def stop_children(children: list[Child], timeout: float = 15.0) -> None:
                 child.proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.proc.kill()
+                child.proc.wait(5)
     _state_file().unlink(missing_ok=True)
+
+
+def supervise(
+    children: list[Child],
+    env: dict[str, str],
+    logs: Path,
+    *,
+    banner: str = "",
+    config: dict[str, str] | None = None,
+    watcher: Callable[[], Any] | None = None,
+) -> None:
+    """Start ``children``, report exits, stop them all on SIGINT/SIGTERM/SIGHUP or when one
+    fails. The stop runs whatever happened to our stdout."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    start_children(children, env, logs, config)
+    client = None
+    finished: set[str] = set()
+    try:
+        if banner:
+            say(banner)
+        client = watcher() if watcher is not None else None
+        while not stop.wait(0.5):
+            for child in children:
+                code = child.proc.poll() if child.proc else None
+                if code is None or child.name in finished:
+                    continue
+                finished.add(child.name)
+                if child.name == "sim" and code == 0:
+                    say("simulator finished its scenario; the rest keeps running")
+                else:
+                    say(f"[red]{child.name} exited ({code}); see {logs}/{child.name}.log[/]")
+                    stop.set()
+    finally:
+        say("stopping services ...")
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client.disconnect()
+                client.loop_stop()
+        stop_children(children, timeout=30)
+        say("stopped.")
 
 
 def _describe(event: dict[str, Any], ticket: str) -> str | None:
@@ -114,14 +218,14 @@ def watch_tickets(settings: Settings) -> Any:
         except (ValueError, AttributeError):
             return
         if line:
-            console.print(f"[bold yellow]ticket[/] {line}", highlight=False)
+            say(f"[bold yellow]ticket[/] {line}")
 
     client.on_connect = on_connect
     client.on_message = on_message
     try:
         mqtt.connect_paho(client, settings.mqtt)
     except ServiceUnavailable as exc:
-        console.print(f"[yellow]not watching tickets: {exc}[/]")
+        say(f"[yellow]not watching tickets: {exc}[/]")
         return None
     return client
 
@@ -148,8 +252,7 @@ def run_demo(
         *edge_children(edge, scenario, speed),
     ]
     logs = run_dir() / "logs"
-    start_children(children, env, logs)
-    console.print(
+    banner = (
         f"\n[bold green]Forewarn demo running[/] (simulated time x{speed:g})\n"
         f"  console:  http://127.0.0.1:{port}/console  (demo tokens: {logs}/ticketing.log)\n"
         f"  tickets:  forewarn tickets list\n"
@@ -157,35 +260,11 @@ def run_demo(
         f"  logs:     {logs}/\n"
         "Ctrl-C stops everything.\n"
     )
-    stop = False
-
-    def _stop(signum: int, frame: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    watcher = watch_tickets(settings)
-    finished: set[str] = set()
-    try:
-        while not stop:
-            for child in children:
-                code = child.proc.poll() if child.proc else None
-                if code is None or child.name in finished:
-                    continue
-                finished.add(child.name)
-                if child.name == "sim" and code == 0:
-                    console.print("simulator finished its scenario; the rest keeps running")
-                else:
-                    console.print(
-                        f"[red]{child.name} exited ({code}); see {logs}/{child.name}.log[/]"
-                    )
-                    stop = True
-            time.sleep(0.5)
-    finally:
-        console.print("stopping services ...")
-        if watcher is not None:
-            watcher.disconnect()
-            watcher.loop_stop()
-        stop_children(children, timeout=30)
-        console.print("stopped.")
+    supervise(
+        children,
+        env,
+        logs,
+        banner=banner,
+        config=configuration(settings),
+        watcher=lambda: watch_tickets(settings),
+    )

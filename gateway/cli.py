@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +13,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from forewarn import observe
 from forewarn import settings as fsettings
 from gateway import config as gconfig
 from gateway.credentials import (
@@ -46,17 +46,21 @@ def _load(path: Path, settings_file: Path | None) -> gconfig.GatewayConfig:
 @app.command()
 def run(config: ConfigArg, settings_file: SettingsOpt = None) -> None:
     """Poll the devices and publish until Ctrl-C / SIGTERM."""
+    from gateway import metrics
     from gateway.app import Gateway
 
     cfg = _load(config, settings_file)
-    logging.basicConfig(
-        level=fsettings.current().log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    observe.setup_logging(fsettings.current(), "gateway")
 
     async def main() -> None:
         gw = Gateway(cfg)
         gw.install_signals()
-        await gw.run()
+        probes = metrics.serve(gw, fsettings.current())
+        try:
+            await gw.run()
+        finally:
+            if probes is not None:
+                probes.stop()
 
     asyncio.run(main())
 

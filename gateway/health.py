@@ -7,6 +7,7 @@ operator needs (points polled, errors per device, buffer depth and drops, publis
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Literal
 from forewarn.contract import DeviceStatus, GatewayStatus
 
 State = Literal["online", "degraded", "offline"]
+log = logging.getLogger("forewarn.gateway")
 
 
 @dataclass
@@ -31,6 +33,25 @@ class DeviceHealth:
     errors: int = 0
     reconnects: int = 0
     overruns: int = 0
+    poll_s_last: float = 0.0  # duration of the last poll, and totals for a mean (/metrics)
+    poll_s_sum: float = 0.0
+    polls_timed: int = 0
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Log every state transition here, whichever code path makes it (pollers and
+        bridges set ``state`` directly too): operators grep logs, not the status topic."""
+        old = self.__dict__.get("state") if name == "state" else None
+        super().__setattr__(name, value)
+        if old is not None and old != value:
+            level = logging.INFO if value == "online" else logging.WARNING
+            why = f": {self.last_error}" if value != "online" and self.last_error else ""
+            log.log(level, "device %s (asset %s) %s -> %s%s", self.device, self.asset, old,
+                    value, why)  # fmt: skip
+
+    def timed(self, seconds: float) -> None:
+        self.poll_s_last = seconds
+        self.poll_s_sum += seconds
+        self.polls_timed += 1
 
     def ok(self, points: int) -> None:
         self.polls += 1
@@ -45,16 +66,16 @@ class DeviceHealth:
         self.polls += 1
         self.points += points
         self.errors += 1
-        self.state = "degraded" if points else self.state
         self.last_error = error
+        self.state = "degraded" if points else self.state
         if points:
             self.last_poll = datetime.now(UTC)
 
     def down(self, error: str) -> None:
         """No connection or no answer at all."""
         self.errors += 1
-        self.state = "offline"
         self.last_error = error
+        self.state = "offline"
 
     def status(self) -> DeviceStatus:
         return DeviceStatus(

@@ -150,6 +150,7 @@ class Poller:
                         continue
                     self.health.reconnects += 1
                 ts = datetime.now(UTC)
+                started = loop.time()
                 try:
                     values, points, failures = await poll_once(client, dev)
                 except Exception as exc:  # a library surprise must not end this device's task
@@ -157,6 +158,7 @@ class Poller:
                     values, points = {}, 0
                     failures = [ReadFailed(f"unexpected {type(exc).__name__}: {exc}", fatal=True)]
                     client.close()
+                self.health.timed(loop.time() - started)
                 if values:
                     self.sink(dev.asset, ts, values, dev.asset_class)
                 if not failures:

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from forewarn import db as fdb
+from forewarn import observe
 from forewarn import settings as fsettings
 from ingest import config, maintenance
 
@@ -81,7 +82,7 @@ def run(
     from ingest.service import Ingestor
 
     s = _settings(config_file)
-    logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    observe.setup_logging(s, "ingest")
     cfg = config.load(s)
     if group is not None or workers > 1:
         cfg = cfg.model_copy(update={"group": config.IngestSettings(group=group or "ingest").group})

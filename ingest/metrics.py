@@ -1,17 +1,27 @@
-"""Counters of one ingest worker: logged, stored in ``ingest_metrics``, served to Prometheus."""
+"""Counters of one ingest worker: logged, stored in ``ingest_metrics``, served to Prometheus
+(through :mod:`forewarn.observe`, read at scrape time by :class:`Collector`)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import prometheus_client.registry
 import psycopg
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 from forewarn import db as fdb
 from forewarn.errors import ServiceUnavailable
@@ -33,6 +43,7 @@ ON CONFLICT (worker) DO UPDATE SET started_at = excluded.started_at,
     batch_ms_max = excluded.batch_ms_max, lag_s = excluded.lag_s, pending = excluded.pending
 """
 
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, math.inf)
 HELP = {
     "messages": ("counter", "MQTT messages committed (valid or dead-lettered)"),
     "samples": ("counter", "valid samples committed"),
@@ -62,12 +73,29 @@ class Metrics:
     db_retries: int = 0
     lag_s: float = 0.0
     received: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    _sizes: list[int] = field(default_factory=lambda: [0] * len(BATCH_BUCKETS))
+    _size_sum: int = 0
     _ms: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _conn: psycopg.Connection[Any] | None = None
 
-    def committed(self, out: Outcome, messages: int, seconds: float, lag_s: float) -> None:
+    def committed(
+        self,
+        out: Outcome,
+        messages: int,
+        seconds: float,
+        lag_s: float,
+        reasons: list[str] | None = None,
+    ) -> None:
         with self._lock:
+            for reason in reasons or ():
+                cls = reason_class(reason)
+                self.reasons[cls] = self.reasons.get(cls, 0) + 1
+            self._size_sum += messages
+            for i, bound in enumerate(BATCH_BUCKETS):
+                if messages <= bound:
+                    self._sizes[i] += 1
             self.messages += messages
             self.samples += out.samples
             self.rows_written += out.rows_written
@@ -76,6 +104,14 @@ class Metrics:
             self.batches += 1
             self._ms.append(seconds * 1000)
             self.lag_s = lag_s
+
+    def batch_histogram(self) -> tuple[list[tuple[str, float]], float]:
+        """Cumulative ``(le, count)`` buckets and the sum, as Prometheus wants them."""
+        with self._lock:
+            return [
+                ("+Inf" if b == math.inf else str(int(b)), float(n))
+                for b, n in zip(BATCH_BUCKETS, self._sizes, strict=True)
+            ], float(self._size_sum)
 
     def got(self) -> None:
         with self._lock:
@@ -115,16 +151,6 @@ class Metrics:
             f"pending {s['pending']}, db retries {s['db_retries']}"
         )
 
-    def prometheus(self) -> str:
-        s = self.snapshot()
-        out = []
-        for key, (kind, text) in HELP.items():
-            name = f"forewarn_ingest_{key}" + ("_total" if kind == "counter" else "")
-            value = s[key]
-            out.append(f"# HELP {name} {text}\n# TYPE {name} {kind}")
-            out.append(f'{name}{{worker="{self.worker}"}} {0 if value is None else value}')
-        return "\n".join(out) + "\n"
-
     def store(self, dsn: str) -> None:
         """Upsert this worker's row; a database outage only skips one report."""
         try:
@@ -141,24 +167,68 @@ class Metrics:
             self._conn = None
 
 
-def serve(metrics: Metrics, port: int) -> ThreadingHTTPServer:
-    """Serve ``GET /metrics`` in Prometheus text format on a daemon thread."""
+def reason_class(reason: str) -> str:
+    """A dead letter's reason reduced to a few label values (a reason itself is unbounded)."""
+    text = reason.lower()
+    for cls, marks in REASON_CLASSES:
+        if any(m in text for m in marks):
+            return cls
+    return "schema"  # pydantic's field errors: "samples.0.ts: ..."
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.rstrip("/") not in ("/metrics", ""):
-                self.send_error(404)
-                return
-            body = metrics.prometheus().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+REASON_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("size", ("larger than the limit",)),
+    ("asset_mismatch", ("does not match",)),  # before "topic": its text names the topic
+    ("topic", ("topic",)),
+    ("json", ("not json", "must be a json object")),
+    ("version", ("contract version",)),
+    ("time", ("in the future", "older than the accepted")),
+    ("unknown_asset", ("unknown asset",)),
+    ("database", ("database refused",)),
+    ("sparkplug", ("sparkplug", "alias", "birth", "seq")),
+    ("internal", ("unexpected ",)),
+)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=server.serve_forever, name="ingest-metrics", daemon=True).start()
-    return server
+
+class Collector(prometheus_client.registry.Collector):
+    """The worker's counters, read at scrape time (no second set of books to keep)."""
+
+    def __init__(self, metrics: Metrics, inbox: Callable[[], int]) -> None:
+        self.metrics = metrics
+        self.inbox = inbox
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.metrics.snapshot()
+        worker = [self.metrics.worker]
+        for key, (kind, text) in HELP.items():
+            family = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
+            fam = family(f"forewarn_ingest_{key}", text, labels=["worker"])
+            fam.add_metric(worker, float(s[key] or 0))
+            yield fam
+        depth = GaugeMetricFamily(
+            "forewarn_ingest_inbox_depth", "messages waiting to be parsed", labels=["worker"]
+        )
+        depth.add_metric(worker, float(self.inbox()))
+        yield depth
+        reasons = CounterMetricFamily(
+            "forewarn_ingest_dead_letter_reasons",
+            "dead letters by reason class",
+            labels=["worker", "reason"],
+        )
+        for cls, n in sorted(self.metrics.reasons.items()):
+            reasons.add_metric([*worker, cls], float(n))
+        yield reasons
+        sizes = HistogramMetricFamily(
+            "forewarn_ingest_batch_messages",
+            "messages per committed batch",
+            labels=["worker"],
+        )
+        buckets, total = self.metrics.batch_histogram()
+        sizes.add_metric(worker, buckets, total)
+        yield sizes
+
+
+def registry(metrics: Metrics, inbox: Callable[[], int]) -> CollectorRegistry:
+    reg = CollectorRegistry()
+    reg.register(Collector(metrics, inbox))
+    return reg

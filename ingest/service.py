@@ -30,11 +30,11 @@ from tenacity import (
     wait_exponential,
 )
 
-from forewarn import mqtt
+from forewarn import mqtt, observe
 from forewarn.settings import Settings, sparkplug
 from ingest import maintenance
 from ingest.config import IngestSettings
-from ingest.metrics import Metrics, serve
+from ingest.metrics import Metrics, registry
 from ingest.sparkplug import SparkplugIntake, SparkplugWriter
 from ingest.validate import Accepted, Policy, Rejected, check
 from ingest.writer import TRANSIENT, Writer
@@ -76,6 +76,7 @@ class Ingestor:
         role = f"{cfg.client_name}-{cfg.group or 'solo'}-{index}"
         self.name = mqtt.client_id(settings.mqtt, role, unique=False)
         self.metrics = Metrics(self.name)
+        self.index = index
         self.policy = Policy(
             max_future=timedelta(seconds=cfg.max_future_s),
             max_past=timedelta(seconds=cfg.max_past_s),
@@ -154,8 +155,7 @@ class Ingestor:
         self.writer.mark_rollups = not tsl
         if not tsl:
             self._scheduler = maintenance.start_scheduler(dsn, self.cfg)
-        if self.cfg.metrics_port is not None:
-            self._http = serve(self.metrics, self.cfg.metrics_port)
+        self._http = self._probes()
         client = mqtt.paho_client(
             self.settings.mqtt,
             self.name,
@@ -179,6 +179,20 @@ class Ingestor:
         if not self.subscribed.wait(10):
             raise mqtt.unavailable(self.settings.mqtt, "no SUBACK within 10 s")
         return self
+
+    def _probes(self) -> observe.ProbeServer | None:
+        """/metrics, /healthz, /readyz: ``ingest.metrics_port`` if set, else ``observe``."""
+        reg = registry(self.metrics, self.inbox.qsize)
+        checks = {
+            "database": observe.database_check(self.settings.database.dsn),
+            "broker": observe.broker_check(
+                lambda: bool(self.client and self.client.is_connected())
+            ),
+        }
+        if self.cfg.metrics_port is not None:
+            host = observe.observe_settings(self.settings).host
+            return observe.ProbeServer(reg, checks, host, self.cfg.metrics_port).start()
+        return observe.serve(self.settings, "ingest", reg, checks, port_offset=self.index)
 
     def run(self, until: threading.Event) -> None:
         """Block until ``until`` is set, logging and storing metrics periodically."""
@@ -206,7 +220,7 @@ class Ingestor:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         if self._http is not None:
-            self._http.shutdown()
+            self._http.stop()
         self.report()
         self.metrics.close()
         self.writer.close()
@@ -303,4 +317,6 @@ class Ingestor:
             if m.qos and m.session == session:
                 self.client.ack(m.mid, m.qos)
         lag = done - min(m.received for m in batch.messages)
-        self.metrics.committed(out, len(batch.messages), done - started, lag)
+        self.metrics.committed(
+            out, len(batch.messages), done - started, lag, [r.reason for r in dead]
+        )

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn import redact
 from forewarn.settings import Settings
-from ticketing import console, i18n, notifications
+from ticketing import console, i18n, notifications, probes
 from ticketing.api import attachments as attachments_api
 from ticketing.api import customer as customer_api
 from ticketing.api import dispatch as dispatch_api
@@ -256,6 +256,7 @@ def create_app(
                 from ticketing.consumer import consume, publisher_client
 
                 publisher = publisher_client(settings.mqtt)
+                app.state.publisher = publisher  # /readyz checks its session
                 listener = MqttPublisher(publisher)
                 store.listeners.append(listener)
                 app.state.mqtt_ready = asyncio.Event()
@@ -320,6 +321,7 @@ def create_app(
             if listener is not None:
                 store.listeners.remove(listener)
             if publisher is not None:
+                app.state.publisher = None
                 publisher.disconnect()
                 publisher.loop_stop()
             webhooks.close()
@@ -352,6 +354,8 @@ def create_app(
     app.add_middleware(RateLimit, rules=default_rules(cfg.login_per_minute, cfg.track_per_minute))
     app.add_middleware(SecurityHeaders)  # outermost: also on 413 and 429 answers
     _handlers(app)
+    probes.install(app, settings.database.dsn)
+    app.include_router(probes.router)  # /healthz, /readyz, /metrics: no token
     app.include_router(tickets.router, responses=ERRORS)
     app.include_router(other.router, responses=ERRORS)
     app.include_router(notifications_api.router, responses=ERRORS)

@@ -27,13 +27,14 @@ def run(
     import uvicorn
 
     from forewarn import db as fdb
+    from forewarn import observe
     from forewarn.cli import load_settings
     from ticketing.app import create_app
     from ticketing.config import ticketing_settings
 
     settings = load_settings(config)
     cfg = ticketing_settings(settings)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    observe.setup_logging(settings, "ticketing")  # uvicorn's loggers too: log_config=None
     for noisy in ("yoyo", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))
     fdb.migrate(settings.database.dsn)
@@ -51,4 +52,5 @@ def run(
         host=host or cfg.host,
         port=port or cfg.port,
         log_level=settings.log_level.lower(),
+        log_config=None,
     )

@@ -7,6 +7,8 @@ whoever can run this can reach the database anyway.
 from __future__ import annotations
 
 import getpass
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,8 +63,9 @@ def list_(
     site: Annotated[str | None, typer.Option()] = None,
     all_: Annotated[bool, typer.Option("--all", help="include resolved/closed/cancelled")] = False,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON array, for scripts")] = False,
 ) -> None:
-    """Tickets, newest first (open ones unless --all)."""
+    """Tickets, newest first (open ones unless --all). Piped: tab-separated, never cut."""
     store = _store(config)
     where, params = ["true"], []
     if state:
@@ -83,22 +86,14 @@ def list_(
         )
     finally:
         store.close()
-    table = Table(title=f"Tickets ({len(rows)})")
-    for col in (
-        "id",
-        "pri",
-        "state",
-        "source",
-        "site",
-        "asset",
-        "fault",
-        "engineer",
-        "response due",
-        "opened",
-    ):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
+    if as_json:
+        out = [{k: r[k] for k in JSON_FIELDS} for r in rows]
+        sys.stdout.write(json.dumps(out, default=_iso, indent=1) + "\n")
+        return
+    head = ("id", "pri", "state", "source", "site", "asset", "fault", "engineer", "response due",
+            "opened")  # fmt: skip
+    cells = [
+        (
             str(r["id"]),
             r["priority"],
             r["state"],
@@ -110,7 +105,28 @@ def list_(
             _fmt(r["response_due"]),
             _fmt(r["created_at"]),
         )
+        for r in rows
+    ]
+    if not console.is_terminal:  # a pipe or file: whole values, one line per ticket
+        for line in (head, *cells):
+            sys.stdout.write("\t".join(c.replace("\t", " ") for c in line) + "\n")
+        return
+    table = Table(title=f"Tickets ({len(rows)})")
+    for col in head:
+        table.add_column(col)
+    for cell in cells:
+        table.add_row(*cell)
     console.print(table)
+
+
+JSON_FIELDS = (
+    "id", "priority", "state", "source", "site", "asset", "fault_mode", "title", "engineer",
+    "response_due", "resolution_due", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 @app.command()

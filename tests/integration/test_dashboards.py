@@ -61,7 +61,8 @@ def panels() -> Iterator[tuple[str, str, str]]:
         board = json.loads(path.read_text())
         for panel in board["panels"]:
             for target in panel["targets"]:
-                yield path.stem, panel["title"], target["rawSql"]
+                if "rawSql" in target:  # Prometheus panels: see test_services_board_...
+                    yield path.stem, panel["title"], target["rawSql"]
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +151,8 @@ SEEDS: list[Any] = [_seed_rollups_and_metrics, _seed_anomalies_and_tickets]
 
 def test_dashboards_are_built_from_the_spec() -> None:
     module = _build_module()
+    on_disk = json.loads((ROOT / "dashboards" / "json" / "services.json").read_text())
+    assert on_disk == module.render_services(), "run python dashboards/build.py (services)"
     for uid, spec in module.DASHBOARDS.items():
         on_disk = json.loads((ROOT / "dashboards" / "json" / f"{uid}.json").read_text())
         assert on_disk == module.render(uid, spec), (
@@ -162,3 +165,63 @@ def test_panel_sql_returns_rows(seeded: str, board: str, title: str, sql: str) -
     with psycopg.connect(seeded) as conn:
         rows = conn.execute(expand(sql)).fetchall()
     assert rows, f"{board} / {title} returned nothing for seeded data"
+
+
+def _exported(dsn: str) -> set[str]:
+    """Sample names the services' collectors export, from the real collector classes."""
+    import queue
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from detectors.metrics import Collector as DetectorCollector
+    from gateway.health import Health
+    from gateway.metrics import Collector as GatewayCollector
+    from ingest.metrics import Metrics
+    from ingest.metrics import registry as ingest_registry
+    from ticketing.probes import Collector as TicketingCollector
+    from ticketing.probes import EventCounter
+
+    health = Health("g", "s")
+    health.device("d", "a")
+    gw = SimpleNamespace(
+        config=SimpleNamespace(gateway="g"),
+        health=health,
+        uplink=SimpleNamespace(connected=True),
+        buffer=SimpleNamespace(dropped=lambda: (0, 0), depth=lambda: (0, 0)),
+        batcher=SimpleNamespace(samples_added=0, write_errors=0),
+    )
+    det = SimpleNamespace(worker="w", counts={}, inbox=queue.Queue(), detectors={}, last_scored=0.0)
+    metrics = Metrics("w")
+    metrics.reasons["json"] = 1
+    registries = [ingest_registry(metrics, lambda: 0)]
+    for collector in (
+        DetectorCollector(det),  # type: ignore[arg-type]
+        GatewayCollector(gw),  # type: ignore[arg-type]
+        TicketingCollector(dsn, EventCounter()),
+    ):
+        reg = CollectorRegistry()
+        reg.register(collector)
+        registries.append(reg)
+    return {
+        sample.name
+        for reg in registries
+        for fam in text_string_to_metric_families(generate_latest(reg).decode())
+        for sample in fam.samples
+    }
+
+
+def test_services_board_only_names_metrics_the_services_export(seeded: str) -> None:
+    """No SQL for a Prometheus panel: each expression must name series that exist."""
+    exported = _exported(seeded)
+    assert "forewarn_ticketing_tickets_open" in exported  # the database part was read
+    board = json.loads((ROOT / "dashboards" / "json" / "services.json").read_text())
+    seen = 0
+    for panel in board["panels"]:
+        assert panel["datasource"]["uid"] == "forewarn-prom"
+        for target in panel["targets"]:
+            for name in re.findall(r"\bforewarn_[a-z0-9_]+", target["expr"]):
+                seen += 1
+                assert name in exported, f"{panel['title']}: {name} is not exported"
+    assert seen >= len(board["panels"]) - 1  # all but "Services up" name our metrics

@@ -337,12 +337,6 @@ def me(actor: Actor = roles(*ALL)) -> Any:
     }
 
 
-@router.get("/healthz", tags=["auth"], openapi_extra=role_extra(*ALL))
-def healthz(request: Request, actor: Actor = roles(*ALL)) -> dict[str, str]:
-    store(request).read(lambda tx: tx.one("select 1"))
-    return {"status": "ok"}
-
-
 TrackCode = Annotated[str, Path(pattern=r"^[A-Z2-9]{10}$", description="the customer's code")]
 
 

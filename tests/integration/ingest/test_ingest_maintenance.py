@@ -20,6 +20,7 @@ from ingest_helpers import (
     recent,
     wait_for,
 )
+from prometheus_client.parser import text_string_to_metric_families
 
 from forewarn.contract import topics
 from ingest import Ingestor, maintenance
@@ -127,9 +128,16 @@ def test_metrics_are_served_and_stored(
         pub.flush()
         wait_for(lambda: worker.metrics.messages >= 2, 20, "both messages committed")
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        assert f'forewarn_ingest_samples_total{{worker="{worker.name}"}} 7' in text
-        assert f'forewarn_ingest_dead_letters_total{{worker="{worker.name}"}} 1' in text
-        assert f'forewarn_ingest_rows_written_total{{worker="{worker.name}"}} 14' in text
+        values = {
+            (s.name, s.labels.get("reason")): s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+            if s.labels.get("worker") == worker.name
+        }
+        assert values[("forewarn_ingest_samples_total", None)] == 7
+        assert values[("forewarn_ingest_dead_letters_total", None)] == 1
+        assert values[("forewarn_ingest_rows_written_total", None)] == 14
+        assert values[("forewarn_ingest_dead_letter_reasons_total", "json")] == 1  # b"garbage"
         worker.report()
         row = db.execute(
             "select messages, samples, rows_written, dead_letters from ingest_metrics where worker = %s",

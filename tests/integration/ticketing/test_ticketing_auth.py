@@ -40,7 +40,9 @@ TABLE: dict[tuple[str, str], set[str]] = {
     ("GET", "/kpis"): STAFF,
     ("GET", "/audit/verify"): ADMIN,
     ("GET", "/me"): ALL,
-    ("GET", "/healthz"): ALL,
+    ("GET", "/healthz"): PUBLIC,  # probes and the Prometheus scraper hold no token
+    ("GET", "/readyz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
     ("GET", "/track/{code}"): PUBLIC,  # the customer's tracking page: no login by design
     # maintenance (issue 15): the register is written by staff, read by all
     ("GET", "/assets"): ALL,
