@@ -7,56 +7,26 @@ shown drops by one. Screenshots go to artifacts/screenshots/."""
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from browser_support import SHOTS
 
 from forewarn import db as fdb
 from forewarn.settings import Settings
-from forewarn.testing import free_port
+from forewarn.testing import serve_asgi
 from ticketing.app import create_app
 from ticketing.auth import create_token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--headless=new"]
-SHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
 
 
 @pytest.fixture
 def service(settings: Settings) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    app = create_app(settings, background=False, mqtt=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "service did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serve_asgi(create_app(settings, background=False, mqtt=False)) as base:
+        yield base
 
 
 def test_register_map_checklist_and_stock_in_a_browser(

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,59 +22,28 @@ import pytest
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
 from forewarn.settings import Settings
-from forewarn.testing import free_port
+from forewarn.testing import serve_asgi
 from ticketing import demo
 from ticketing.app import create_app
 from ticketing.auth import create_token
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration" / "console"))
+from browser_support import SHOTS, WAIT_MS
 from console_helpers import anomaly_event, seed_asset
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--headless=new",
-]
-SHOTS = Path(__file__).parents[2] / "artifacts" / "screenshots"
-WAIT_MS = 15_000
 
 
 @pytest.fixture
 def service(settings: Settings) -> Iterator[tuple[str, Any]]:
-    import uvicorn
-
-    port = free_port()
     app = create_app(settings, background=True, mqtt=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        ready = getattr(app.state, "mqtt_ready", None)
-        if server.started and ready is not None and ready.is_set():
-            break
-        time.sleep(0.05)
-    assert server.started and app.state.mqtt_ready.is_set(), "service did not start"
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(10)
 
+    def ready() -> bool:
+        event = getattr(app.state, "mqtt_ready", None)
+        return event is not None and event.is_set()
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serve_asgi(app, ready) as base:
+        yield base, app
 
 
 def log_in(page: Any, base: str, token: str) -> None:

@@ -2,14 +2,12 @@
 service worker), the test cuts the network, the engineer accepts the job and takes a photo
 offline (kept in IndexedDB), and after reconnecting both reach the server: the photo is on
 the ticket. Also the customer's QR form and the Chinese console, with screenshots for the
-docs (docs/img)."""
+docs (written to artifacts/screenshots; the copies in docs/img are refreshed by hand)."""
 
 from __future__ import annotations
 
 import io
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from PIL import Image
 
 from forewarn import db as fdb
 from forewarn.settings import Settings
-from forewarn.testing import free_port
+from forewarn.testing import serve_asgi
 from ticketing import customer
 from ticketing.app import create_app
 from ticketing.attachments import AttachmentSettings
@@ -28,44 +26,20 @@ from ticketing.auth import create_token
 from ticketing.i18n import LocaleSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_console_browser import ARGS, CHROMIUM, WAIT_MS  # the same Chromium set-up
+from browser_support import SHOTS, WAIT_MS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-IMG = Path(__file__).parents[2] / "docs" / "img"
+IMG = SHOTS  # copied into docs/img by hand when the pages change; a test run leaves git clean
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 ALL_DAY = [{"days": [0, 1, 2, 3, 4, 5, 6], "start": "00:00", "end": "24:00"}]
 
 
 @pytest.fixture
 def service(settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Any]]:
-    import uvicorn
-
-    port = free_port()
     app = create_app(settings, background=False, mqtt=False)
     app.state.attachments = AttachmentSettings(directory=str(tmp_path / "photos"))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "service did not start"
-    yield f"http://127.0.0.1:{port}", app
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    with serve_asgi(app) as base:
+        yield base, app
 
 
 def _seed(base: str, dsn: str, site: str) -> dict[str, Any]:

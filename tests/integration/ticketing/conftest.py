@@ -87,23 +87,7 @@ def make_engineer(client: TestClient, tokens: dict[str, str]) -> Callable[..., i
 @pytest.fixture
 def live_server(settings: Settings, clock: ManualClock) -> Iterator[str]:
     """The app under a real uvicorn server on a free port (real sockets, real concurrency)."""
-    import threading
-    import time
+    from forewarn.testing import serve_asgi
 
-    import uvicorn
-
-    from forewarn.testing import free_port
-
-    port = free_port()
-    app = create_app(settings, clock=clock, background=False, mqtt=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_asgi(create_app(settings, clock=clock, background=False, mqtt=False)) as base:
+        yield base
