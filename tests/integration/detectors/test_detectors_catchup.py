@@ -122,9 +122,11 @@ def test_an_event_raised_while_the_broker_is_away_is_sent_when_it_returns(
         assert wait_for(lambda: not svc._client.is_connected())
         leak = {"asset": "away-1", "seq": 1, "samples": samples(300, 1200, leak_from=1200)}
         raised = svc.handle(topics.telemetry("s1", "away-1"), json.dumps(leak).encode())
-        assert [e.state for e in raised] == ["open"]
+        # The leak opens one episode; a spike inside it may add an annotating "open" event.
+        assert raised and {e.state for e in raised} == {"open"} and len(raised) <= 2
         broker.start()
-        assert wait_for(lambda: any(e.event_id == raised[0].event_id for e in got), 60)
+        want = {e.event_id for e in raised}
+        assert wait_for(lambda: want <= {e.event_id for e in got}, 60)
     finally:
         svc.stop()
         sub.loop_stop()
