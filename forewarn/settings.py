@@ -29,7 +29,7 @@ DEFAULT_BROKER = "mqtt://127.0.0.1:18839"
 
 # Top-level sections that services validate with :func:`section`. A section name not listed
 # here is refused at load, so a misspelled ``ingset:`` is an error instead of silently ignored
-# settings (tests/unit/test_settings.py checks every ``section()`` call names one of these).
+# settings (tests/unit/test_hostile_config.py checks every ``section()`` call names one of these).
 SECTIONS: set[str] = {
     "ingest",
     "detectors",
