@@ -1,6 +1,6 @@
 """The v1 wire contract: topics, payload models, JSON Schema."""
 
-from forewarn.contract import topics
+from forewarn.contract import topics, wire
 from forewarn.contract.models import (
     VERSION,
     AnomalyEvent,
@@ -30,5 +30,6 @@ __all__ = [
     "json_schema",
     "topics",
     "utc",
+    "wire",
     "write_all",
 ]
