@@ -1,6 +1,7 @@
 """The v1 wire contract: topics, payload models, JSON Schema."""
 
 from forewarn.contract import topics, wire
+from forewarn.contract.inbound import Message, decode_message
 from forewarn.contract.models import (
     VERSION,
     AnomalyEvent,
@@ -23,9 +24,11 @@ __all__ = [
     "DetectorInfo",
     "DeviceStatus",
     "GatewayStatus",
+    "Message",
     "Sample",
     "TelemetryBatch",
     "decode",
+    "decode_message",
     "encode",
     "json_schema",
     "topics",
