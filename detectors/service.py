@@ -45,7 +45,7 @@ from detectors.asset import AssetDetector
 from detectors.configuration import DetectorConfig, load_config
 from forewarn import db as fdb
 from forewarn import mqtt as fmqtt
-from forewarn.contract import AnomalyEvent, TelemetryBatch, decode, encode, topics
+from forewarn.contract import AnomalyEvent, decode_message, encode, topics
 from forewarn.errors import ContractError, ServiceUnavailable
 from forewarn.settings import Section, Settings
 
@@ -295,10 +295,8 @@ class DetectorService:
     # -- work ----------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> list[AnomalyEvent]:
         try:
-            where = topics.parse(topic)
-            batch = decode(TelemetryBatch, payload)
-            if where.asset != batch.asset:
-                raise ContractError(f"topic asset {where.asset!r} != payload {batch.asset!r}")
+            msg = decode_message("telemetry", topic, payload)
+            where, batch = msg.where, msg.body
         except ContractError as exc:
             self.counts["rejected"] += 1  # ingest keeps the dead letter; we only count
             log.debug("rejected %s: %s", topic, exc)

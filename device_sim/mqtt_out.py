@@ -8,7 +8,6 @@ so the broker sees an even stream instead of a burst every B steps.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import paho.mqtt.client as mqtt
 
 from device_sim.engine import Fleet, Frame
 from forewarn import mqtt as fmqtt
-from forewarn.contract import topics, utc
+from forewarn.contract import topics, utc, wire
 from forewarn.settings import MqttSettings
 
 
@@ -31,10 +30,6 @@ class _ClassBuffer:
         self.metrics = list(g.metrics)
         self.assets = [a.id for a in g.assets]
         self.topics = [topics.telemetry(a.site, a.id) for a in g.assets]
-        # Metric names are plain identifiers (contract pattern), so no JSON escaping needed;
-        # 6 significant digits is finer than any simulated sensor's noise.
-        fields = ",".join(f'"{m}":%.6g' for m in g.metrics)
-        self.template = '{"ts":"%s","values":{' + fields + "}}"
         n, m = g.n, len(g.metrics)
         self.values = np.full((batch, n, m), np.nan)
         self.online = np.zeros((batch, n), dtype=bool)
@@ -42,6 +37,20 @@ class _ClassBuffer:
         offset = sum(fleet.groups[c].n for c in list(fleet.groups)[: list(fleet.groups).index(cls)])
         phase = (np.arange(n) + offset) % batch
         self.by_phase = [np.flatnonzero(phase == p) for p in range(batch)]
+
+
+def round6(block: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Round to 6 significant digits (finer than any simulated sensor's noise; keeps
+    payloads short). Dividing an integer by an exact power of ten (or multiplying, for
+    |x| >= 1e6) gives the double nearest the 6-digit decimal, so it prints short."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mag = np.floor(np.log10(np.abs(block)))
+        exp = np.clip(np.where(np.isfinite(mag), 5 - mag, 0.0), -300, 300)  # subnormals: 0
+        small = exp >= 0
+        up = 10.0 ** np.abs(exp)
+        scaled = np.round(np.where(small, block * up, block / up))
+        out: npt.NDArray[np.float64] = np.where(small, scaled / up, scaled * up)
+    return out
 
 
 class Batcher:
@@ -72,8 +81,8 @@ class Batcher:
     def _flush(
         self, b: _ClassBuffer, idx: npt.NDArray[np.int64]
     ) -> Iterator[tuple[str, bytes, int]]:
-        # JSON is written by a per-class template: json.dumps spends most of its time in
-        # float repr, and this path is the simulator's MQTT ceiling (bench/sim_scale.py).
+        # This path is the simulator's MQTT ceiling (bench/sim_scale.py): the contract's
+        # orjson writer, one call per message.
         k, batch = self.k, self.batch
         for i in idx.tolist():
             first = max(int(b.last_flush[i]) + 1, k - batch + 1, 0)
@@ -81,31 +90,24 @@ class Batcher:
             steps = [s for s in range(first, k + 1) if b.online[s % batch, i]]
             if not steps:
                 continue
-            block = b.values[[s % batch for s in steps], i, :]
-            whole = ~np.isnan(block).any(axis=1)
+            block = round6(b.values[[s % batch for s in steps], i, :])
+            whole: list[bool] = np.asarray(np.isfinite(block).all(axis=1)).tolist()
             samples = []
-            for s, row, ok in zip(steps, block.tolist(), whole.tolist(), strict=True):
+            for s, row, ok in zip(steps, block.tolist(), whole, strict=True):
                 if ok:
-                    samples.append(b.template % (self.ts[s % batch], *row))
-                    continue
-                values = {
-                    m: float(f"{v:.6g}") for m, v in zip(b.metrics, row, strict=True) if v == v
-                }
+                    values = dict(zip(b.metrics, row, strict=True))
+                else:  # a sensor dropped out: leave its metric out of this sample
+                    values = {m: v for m, v in zip(b.metrics, row, strict=True) if v == v}
                 if values:
-                    samples.append(
-                        json.dumps(
-                            {"ts": self.ts[s % batch], "values": values}, separators=(",", ":")
-                        )
-                    )
+                    samples.append(wire.sample(self.ts[s % batch], values))
             if not samples:
                 continue
             asset = b.assets[i]
             seq = self.seq.get(asset, 0)
             self.seq[asset] = seq + 1
-            payload = (
-                f'{{"v":1,"asset":"{asset}","asset_class":"{b.cls}","seq":{seq},'
-                f'"samples":[{",".join(samples)}],"historical":false}}'
-            ).encode()
+            payload = wire.telemetry_envelope(
+                asset, seq, wire.encode_samples(samples), asset_class=b.cls
+            )
             yield b.topics[i], payload, len(samples)
 
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from forewarn.contract import topics, utc
+from forewarn.contract import topics, wire
 from gateway.buffer import Buffer, NewBatch
 
 log = logging.getLogger("forewarn.gateway.batcher")
@@ -27,7 +27,7 @@ log = logging.getLogger("forewarn.gateway.batcher")
 class _Open:
     topic: str
     asset_class: str | None
-    samples: list[str] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
     since: float = 0.0
 
 
@@ -71,7 +71,7 @@ class Batcher:
             batch = self._open[asset] = _Open(topics.telemetry(self.site, asset), asset_class)
         if not batch.samples:
             batch.since = time.monotonic()
-        batch.samples.append(json.dumps({"ts": utc(ts), "values": values}, separators=(",", ":")))
+        batch.samples.append(wire.sample(ts, dict(values)))  # a copy: the caller may reuse it
         self.samples_added += 1
         if len(batch.samples) >= self.max_samples:
             self._due.set()
@@ -93,7 +93,7 @@ class Batcher:
                     NewBatch(
                         topic=b.topic,
                         asset=asset,
-                        samples="[" + ",".join(chunk) + "]",
+                        samples=wire.encode_samples(chunk).decode(),
                         n_samples=len(chunk),
                         asset_class=b.asset_class,
                         gateway=self.gateway,
@@ -122,12 +122,11 @@ class Batcher:
 
     def _restore(self, batches: list[NewBatch]) -> None:
         """Put samples of a failed write back in front of newer ones, in order."""
-        by_asset: dict[str, list[str]] = {}
+        by_asset: dict[str, list[dict[str, Any]]] = {}
         for b in batches:
-            by_asset.setdefault(b.asset, []).extend(json.loads(b.samples))
+            by_asset.setdefault(b.asset, []).extend(wire.decode_samples(b.samples))
         for asset, samples in by_asset.items():
-            encoded = [json.dumps(x, separators=(",", ":")) for x in samples]
-            self._open[asset].samples[:0] = encoded
+            self._open[asset].samples[:0] = samples
 
     def _next_deadline(self) -> float:
         opened = [b.since for b in self._open.values() if b.samples]

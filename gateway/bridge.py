@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from forewarn import mqtt
-from forewarn.contract import TelemetryBatch, decode, topics, utc
+from forewarn.contract import TelemetryBatch, decode, topics, wire
 from forewarn.errors import ContractError, ForewarnError
 from forewarn.settings import MqttSettings
 from gateway.buffer import Buffer, NewBatch
@@ -130,13 +129,11 @@ class Bridge:
             self.health.state = "degraded"
             log.warning("bridge %s: refused %s: %s", self.spec.id, msg.topic, exc)
             return
-        samples = json.dumps(
-            [{"ts": utc(x.ts), "values": x.values} for x in batch.samples], separators=(",", ":")
-        )
+        samples = wire.encode_samples([wire.sample(x.ts, x.values) for x in batch.samples])
         new = NewBatch(
             topic=topics.telemetry(self.site, batch.asset),
             asset=batch.asset,
-            samples=samples,
+            samples=samples.decode(),
             n_samples=len(batch.samples),
             asset_class=batch.asset_class,
             gateway=self.gateway,

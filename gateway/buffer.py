@@ -14,7 +14,6 @@ report it (never silent).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -22,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from forewarn.contract import wire
 from forewarn.errors import ForewarnError
 
 _SCHEMA = """
@@ -71,14 +71,9 @@ class Pending:
 
     def payload(self) -> bytes:
         """The v1 TelemetryBatch JSON; samples are stored already encoded."""
-        head = {"v": 1, "asset": self.asset, "seq": self.seq, "historical": self.historical}
-        if self.asset_class:
-            head["asset_class"] = self.asset_class
-        if self.gateway:
-            head["gateway"] = self.gateway
-        return (
-            json.dumps(head, separators=(",", ":"))[:-1] + f',"samples":{self.samples}}}'
-        ).encode()
+        return wire.telemetry_envelope(
+            self.asset, self.seq, self.samples, self.historical, self.asset_class, self.gateway
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from forewarn.contract import TelemetryBatch, decode, topics
+from forewarn.contract import decode_message
 from forewarn.errors import ContractError
 
 Row = tuple[datetime, str, str, float]
@@ -52,21 +52,11 @@ class Policy:
 def check(topic: str, payload: bytes, policy: Policy) -> Accepted | Rejected:
     """Validate one message; never raises for bad input."""
     try:
-        # Before parsing: a message's size bounds what the parser allocates, and the inbox
-        # bounds messages by count only.
-        if policy.max_bytes is not None and len(payload) > policy.max_bytes:
-            raise ContractError(
-                f"payload of {len(payload)} bytes is larger than the limit of "
-                f"{policy.max_bytes} (ingest.max_payload_bytes)"
-            )
-        where = topics.parse(topic)
-        if where.kind != "telemetry" or where.asset is None:
-            raise ContractError(f"not a telemetry topic: {topic!r}")
-        batch = decode(TelemetryBatch, payload)
-        if batch.asset != where.asset:
-            raise ContractError(
-                f"asset {batch.asset!r} in the payload does not match {where.asset!r} in the topic"
-            )
+        # Size is checked before parsing: the inbox bounds messages by count only.
+        msg = decode_message(
+            "telemetry", topic, payload, policy.max_bytes, "ingest.max_payload_bytes"
+        )
+        where, batch = msg.where, msg.body
         now = policy.now()
         # Compare epoch floats: comparing aware datetimes asks each for its offset twice.
         epochs = [s.ts.timestamp() for s in batch.samples]

@@ -29,7 +29,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 
 from forewarn import mqtt as fmqtt
-from forewarn.contract import AnomalyEvent, decode, topics
+from forewarn.contract import decode_message, topics
 from forewarn.errors import ContractError
 from forewarn.settings import MqttSettings
 from ticketing import intake
@@ -91,17 +91,9 @@ def handle(
     accepted over MQTT, and a huge payload is refused before it is parsed.
     """
     try:
-        if max_bytes is not None and len(payload) > max_bytes:
-            raise ContractError(
-                f"payload of {len(payload)} bytes is larger than the limit of {max_bytes}"
-                " (ticketing.max_body_bytes)"
-            )
-        parsed = topics.parse(topic)
-        event = decode(AnomalyEvent, payload)
-        if (parsed.site, parsed.asset) != (event.site, event.asset):
-            raise ContractError(
-                f"topic names {parsed.site}/{parsed.asset} but payload {event.site}/{event.asset}"
-            )
+        event = decode_message(
+            "anomaly", topic, payload, max_bytes, "ticketing.max_body_bytes"
+        ).body
     except ContractError as exc:
         log.warning("dead letter from %s: %s", topic, exc.reason)
         reason = exc.reason

@@ -1,6 +1,7 @@
 """The v1 wire contract: topics, payload models, JSON Schema."""
 
-from forewarn.contract import topics
+from forewarn.contract import topics, wire
+from forewarn.contract.inbound import Message, decode_message
 from forewarn.contract.models import (
     VERSION,
     AnomalyEvent,
@@ -23,12 +24,15 @@ __all__ = [
     "DetectorInfo",
     "DeviceStatus",
     "GatewayStatus",
+    "Message",
     "Sample",
     "TelemetryBatch",
     "decode",
+    "decode_message",
     "encode",
     "json_schema",
     "topics",
     "utc",
+    "wire",
     "write_all",
 ]
