@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
 from ticketing_helpers import anomaly, auth, uid
 
+from forewarn import db as fdb
+from forewarn.settings import Settings
+from ticketing.app import create_app
 from ticketing.demo import ENGINEERS, seed
 
 
-def test_demo_seed_is_repeatable_and_its_tokens_work(client, dsn, db) -> None:
+@pytest.fixture
+def own(admin_dsn: str, settings: Settings) -> Iterator[tuple[str, Any, Any]]:
+    """A database of its own: in the session's shared one, other tests' tickets load the demo
+    engineers and other tests' engineers compete for the same alarm, so routing's choice
+    would depend on which tests ran before."""
+    name = f"fw_demo_seed_{os.getpid()}_{secrets.token_hex(3)}"
+    url = fdb.create_database(admin_dsn, name)
+    try:
+        fdb.migrate(url)
+        mine = settings.model_copy(
+            update={"database": settings.database.model_copy(update={"dsn": url})}
+        )
+        with (
+            TestClient(create_app(mine, background=False, mqtt=False)) as client,
+            fdb.connect(url, autocommit=True) as conn,
+        ):
+            yield url, client, conn
+    finally:
+        fdb.drop_database(admin_dsn, name)
+
+
+def test_demo_seed_is_repeatable_and_its_tokens_work(own: tuple[str, Any, Any]) -> None:
+    dsn, client, db = own
     first = seed(dsn)
     again = seed(dsn)
     names = [e["name"] for e in ENGINEERS]
