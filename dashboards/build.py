@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ticketing.lifecycle import OPEN, T_OPEN  # the one spelling of "open ticket"
+
 HERE = Path(__file__).resolve().parent
 DS = {"type": "grafana-postgresql-datasource", "uid": "forewarn-tsdb"}
 
@@ -47,7 +49,7 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
                 "table",
                 "SELECT a.asset, a.site, a.asset_class, an.time AS last_anomaly, an.score,"
                 " an.fault_mode, (SELECT count(*) FROM tickets t WHERE t.asset = a.asset"
-                " AND t.state NOT IN ('resolved', 'closed', 'cancelled')) AS open_tickets"
+                f" AND {T_OPEN}) AS open_tickets"
                 " FROM assets a LEFT JOIN LATERAL (SELECT time, score, fault_mode FROM anomalies"
                 " WHERE asset = a.asset ORDER BY time DESC LIMIT 1) an ON true"
                 " ORDER BY an.score DESC NULLS LAST, a.asset LIMIT 200",
@@ -138,7 +140,7 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
                 "Open tickets by state and priority",
                 "table",
                 "SELECT state, priority, count(*) AS tickets FROM tickets"
-                " WHERE state NOT IN ('resolved', 'closed', 'cancelled')"
+                f" WHERE {OPEN}"
                 " GROUP BY 1, 2 ORDER BY 2, 1",
             ),
             (

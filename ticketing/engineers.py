@@ -8,12 +8,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ticketing.errors import NotFound
+from ticketing.lifecycle import T_OPEN
 from ticketing.store import Actor, Row, Tx
 
-LOAD = (
-    "(select count(*)::int from tickets t where t.engineer_id = e.id"
-    " and t.state not in ('resolved', 'closed', 'cancelled')) as load"
-)
+LOAD = f"(select count(*)::int from tickets t where t.engineer_id = e.id and {T_OPEN}) as load"
 
 
 def _values(data: dict[str, Any]) -> dict[str, Any]:

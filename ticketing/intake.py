@@ -19,7 +19,6 @@ from ticketing.cmms.assets import priority_for as criticality_priority
 from ticketing.store import Actor, Row, Tx
 
 SEVERITY_PRIORITY = {"critical": "P1", "warning": "P2", "info": "P2"}
-OPEN = "state not in ('resolved', 'closed', 'cancelled')"
 UNKNOWN = "unknown"
 
 
@@ -60,7 +59,7 @@ def _result(ev: AnomalyEvent, outcome: str, row: Row | None) -> dict[str, Any]:
 def _open_ticket(tx: Tx, asset: str, fault: str, *, lock: bool) -> Row | None:
     return tx.one(
         f"select * from tickets where asset = %s and fault_mode = %s and source = 'predictive'"
-        f" and {OPEN}" + (" for update" if lock else ""),
+        f" and {lifecycle.OPEN}" + (" for update" if lock else ""),
         (asset, fault),
     )
 
@@ -118,7 +117,7 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
             "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
             " description, created_at, updated_at, response_due, resolution_due) values"
             " (%s, %s, %s, 'predictive', %s, %s, %s, %s, %s, %s, %s, %s)"
-            f" on conflict (asset, fault_mode) where source = 'predictive' and {OPEN} do nothing"
+            f" on conflict (asset, fault_mode) where source = 'predictive' and {lifecycle.OPEN} do nothing"
             " returning *",
             (
                 tickets.tracking_code(),
@@ -153,7 +152,7 @@ def _merge_with_open(
     'unknown' ticket (if that fault has no ticket of its own). None: no merge, insert."""
     if fault == UNKNOWN:
         row = tx.one(
-            f"select * from tickets where asset = %s and source = 'predictive' and {OPEN}"
+            f"select * from tickets where asset = %s and source = 'predictive' and {lifecycle.OPEN}"
             " order by fault_mode = 'unknown', created_at, id limit 1 for update",
             (ev.asset,),
         )

@@ -62,6 +62,19 @@ def is_open(state: str) -> bool:
     return state not in CLOSED_STATES
 
 
+def open_sql(alias: str = "") -> str:
+    """The SQL condition "the ticket is open", the one spelling of :func:`is_open` for queries
+    (and the Grafana dashboards). It reads like the partial indexes of migration 0040, so the
+    planner can use them and ``on conflict ... where`` can name ``tickets_one_open_predictive``."""
+    column = f"{alias}.state" if alias else "state"
+    closed = ", ".join(f"'{s}'" for s in STATES if s in CLOSED_STATES)
+    return f"{column} not in ({closed})"
+
+
+OPEN = open_sql()  # state not in ('resolved', 'closed', 'cancelled')
+T_OPEN = open_sql("t")  # the same on a table aliased t
+
+
 def raise_priority(priority: str) -> str:
     """One step more urgent (P2 -> P1 -> P0)."""
     i = PRIORITIES.index(priority)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ticketing import lifecycle, tickets
+from ticketing.lifecycle import T_OPEN
 from ticketing.store import SYSTEM, Row, Store, Tx
 
 log = logging.getLogger("ticketing.sla")
-OPEN = "t.state not in ('resolved', 'closed', 'cancelled')"
 WARN = "make_interval(mins => p.warn_before_minutes)"
 # The site's own policy for the priority, else the default one (site '*').
 POLICY = (
@@ -28,18 +28,18 @@ POLICY = (
 )
 
 QUERIES = {
-    "response_breach": f"t.acknowledged_at is null and {OPEN} and t.response_breached_at is null"
+    "response_breach": f"t.acknowledged_at is null and {T_OPEN} and t.response_breached_at is null"
     " and t.response_due <= %(now)s",
-    "resolution_breach": f"t.resolved_at is null and {OPEN} and t.resolution_breached_at is null"
+    "resolution_breach": f"t.resolved_at is null and {T_OPEN} and t.resolution_breached_at is null"
     " and t.resolution_due <= %(now)s",
-    "response_warning": f"t.acknowledged_at is null and {OPEN} and t.response_warned_at is null"
+    "response_warning": f"t.acknowledged_at is null and {T_OPEN} and t.response_warned_at is null"
     f" and t.response_breached_at is null and t.response_due - {WARN} <= %(now)s"
     " and t.response_due > %(now)s",
-    "resolution_warning": f"t.resolved_at is null and {OPEN} and t.resolution_warned_at is null"
+    "resolution_warning": f"t.resolved_at is null and {T_OPEN} and t.resolution_warned_at is null"
     f" and t.resolution_breached_at is null and t.resolution_due - {WARN} <= %(now)s"
     " and t.resolution_due > %(now)s",
     # The engineer who got the ticket by escalation has not accepted it in time either.
-    "escalation_breach": f"t.state = 'assigned' and {OPEN} and t.escalation_due <= %(now)s",
+    "escalation_breach": f"t.state = 'assigned' and {T_OPEN} and t.escalation_due <= %(now)s",
 }
 
 

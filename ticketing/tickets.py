@@ -105,8 +105,8 @@ def create(tx: Tx, actor: Actor, data: TicketCreate) -> tuple[Row, bool]:
         raise NotFound("asset", data.asset)  # a scoped token does not see other sites' assets
     if data.source == "customer":
         pred = tx.one(
-            "select * from tickets where asset = %s and source = 'predictive' and state not in"
-            " ('resolved', 'closed', 'cancelled') order by created_at, id limit 1 for update",
+            f"select * from tickets where asset = %s and source = 'predictive' and {lifecycle.OPEN}"
+            " order by created_at, id limit 1 for update",
             (data.asset,),
         )
         if pred is not None:
@@ -168,7 +168,7 @@ def rank(
         r["engineer_id"]: r["n"]
         for r in tx.all(
             "select engineer_id, count(*)::int as n from tickets where engineer_id is not null"
-            " and state not in ('resolved', 'closed', 'cancelled') group by engineer_id"
+            f" and {lifecycle.OPEN} group by engineer_id"
         )
     }
     a = (

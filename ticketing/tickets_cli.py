@@ -19,7 +19,7 @@ from rich.table import Table
 
 from forewarn import db as fdb
 from forewarn.settings import Settings
-from ticketing import auth, tickets
+from ticketing import auth, lifecycle, tickets
 from ticketing.clock import SystemClock
 from ticketing.errors import AuditBroken, TicketingError
 from ticketing.schemas import TransitionIn
@@ -75,7 +75,7 @@ def list_(
         where.append("site = %s")
         params.append(site)
     if not all_ and not state:
-        where.append("state not in ('resolved', 'closed', 'cancelled')")
+        where.append(lifecycle.OPEN)
     try:
         rows = store.read(
             lambda tx: tx.all(

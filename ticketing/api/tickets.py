@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from ticketing import lifecycle
 from ticketing import records as R
 from ticketing import tickets as T
 from ticketing.api.common import (
@@ -106,7 +107,7 @@ def list_tickets(
         where.append("site = any(%(scope)s)")
         params["scope"] = list(actor.sites)
     if open_only:
-        where.append("state not in ('resolved', 'closed', 'cancelled')")
+        where.append(lifecycle.OPEN)
     params |= {"limit": limit, "offset": offset}
     rows = store(request).read(
         lambda tx: tx.all(

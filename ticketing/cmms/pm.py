@@ -23,11 +23,11 @@ from psycopg import sql
 from ticketing import tickets
 from ticketing.cmms import assets as A
 from ticketing.errors import Conflict, NotFound
+from ticketing.lifecycle import T_OPEN
 from ticketing.schemas import TicketCreate
 from ticketing.store import Actor, Row, Store, Tx
 
 log = logging.getLogger("ticketing.pm")
-OPEN = "t.state not in ('resolved', 'closed', 'cancelled')"
 PM_ACTOR = Actor("pm-scheduler", "system")
 
 
@@ -102,7 +102,7 @@ def due_now(tx: Tx, plan: Row) -> Due | None:
 def open_ticket(tx: Tx, plan_id: int) -> Row | None:
     return tx.one(
         f"select t.id from pm_occurrences o join tickets t on t.id = o.ticket_id"
-        f" where o.plan_id = %s and {OPEN} limit 1",
+        f" where o.plan_id = %s and {T_OPEN} limit 1",
         (plan_id,),
     )
 

@@ -7,9 +7,9 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from ticketing.lifecycle import T_OPEN
 from ticketing.store import Row, Tx
 
-OPEN = "state not in ('resolved', 'closed', 'cancelled')"
 FLEET_LIMIT = 200
 SPARK_POINTS = 48
 EVIDENCE_BEFORE = timedelta(hours=2)
@@ -30,7 +30,7 @@ left join lateral (select time, severity, score, fault_mode, payload from anomal
 left join lateral (select ts, severity, score, fault_mode, payload from ticket_anomalies
   where asset = a.asset order by ts desc limit 1) ta on true
 left join lateral (select count(*)::int as n, min(priority) as top from tickets t
-  where t.asset = a.asset and t.{OPEN}) ot on true
+  where t.asset = a.asset and {T_OPEN}) ot on true
 where (%(site)s::text is null or a.site = %(site)s)
   and (%(scope)s::text[] is null or a.site = any(%(scope)s))
 order by a.site, a.asset limit %(limit)s

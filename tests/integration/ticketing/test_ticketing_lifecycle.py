@@ -156,3 +156,27 @@ def test_manual_assignment_overrides_routing_and_is_audited(
     assert last["after"]["note"] == "knows the site"
     routing = client.get(f"/tickets/{t['id']}", headers=auth(tokens["admin"])).json()["routing"]
     assert routing[-1]["reason"] == "manual" and "overrides routing" in routing[-1]["explanation"]
+
+
+def test_open_sql_is_is_open_and_the_partial_index_predicate(db) -> None:
+    """``lifecycle.OPEN`` is the one SQL spelling of "open ticket" (intake's ON CONFLICT,
+    SLA scans, listings, dashboards): it admits exactly the states ``is_open`` does, and
+    names the same closed states as the partial index intake's ON CONFLICT relies on."""
+    import re
+
+    from ticketing import lifecycle
+
+    got = db.execute(
+        f"select state from unnest(%s::text[]) as s(state) where {lifecycle.OPEN}",
+        (list(lifecycle.STATES),),
+    ).fetchall()
+    assert {r[0] for r in got} == {s for s in lifecycle.STATES if lifecycle.is_open(s)}
+    assert {r[0] for r in got} < set(lifecycle.STATES)
+    (pred,) = db.execute(
+        "select pg_get_expr(indpred, indrelid) from pg_index"
+        " where indexrelid = 'tickets_one_open_predictive'::regclass"
+    ).fetchone()
+    closed = re.search(r"state <> ALL \(ARRAY\[(.*?)\]\)", pred)
+    assert closed is not None, pred
+    assert set(re.findall(r"'(\w+)'::text", closed.group(1))) == lifecycle.CLOSED_STATES
+    assert lifecycle.T_OPEN == "t." + lifecycle.OPEN
