@@ -151,8 +151,14 @@ def require(*roles: str) -> Callable[..., Actor]:
     return check
 
 
+# Who may do what: the role lists every route (and console page) names, declared once.
 ANY_ROLE = ROLES
 STAFF = ("admin", "dispatcher")
+WORKERS = ("admin", "dispatcher", "engineer")  # staff, and engineers on their own tickets
+CREATORS = ("admin", "dispatcher", "integration")  # who opens tickets
+INTAKE = ("admin", "integration")  # who posts anomaly events
+ADMIN = ("admin",)
+ENGINEER = ("engineer",)
 
 
 def require_site(actor: Actor, site: str) -> None:

@@ -8,6 +8,7 @@ as a digest), and a customer sees public statuses and public messages, never nam
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -125,11 +126,8 @@ def by_code(tx: Tx, code: str, *, lock: bool = False) -> Row:
     return row
 
 
-def view(tx: Tx, code: str) -> dict[str, Any]:
-    """What the customer may see: statuses, public messages (theirs and ours), the rating."""
-    import json
-
-    row = by_code(tx, code)
+def public_history(tx: Tx, row: Row) -> list[dict[str, Any]]:
+    """The ticket's public statuses over time (from its audit trail), each change once."""
     history: list[dict[str, Any]] = [
         {"at": row["created_at"], "status": lifecycle.PUBLIC_STATE["new"]}
     ]
@@ -142,6 +140,31 @@ def view(tx: Tx, code: str) -> dict[str, Any]:
         )
         if status and status != history[-1]["status"]:
             history.append({"at": ev["at"], "status": status})
+    return history
+
+
+def track(tx: Tx, code: str) -> dict[str, Any]:
+    """Progress by tracking code (the API's ``/track`` and the console's page): statuses and
+    public messages, no names or notes."""
+    row = by_code(tx, code)
+    messages = tx.all(
+        "select body from comments where ticket_id = %s and not internal order by id",
+        (row["id"],),
+    )
+    return {
+        "tracking_code": code,
+        "status": lifecycle.PUBLIC_STATE[row["state"]],
+        "opened_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "history": public_history(tx, row),
+        "messages": [r["body"] for r in messages],
+    }
+
+
+def view(tx: Tx, code: str) -> dict[str, Any]:
+    """What the customer may see: statuses, public messages (theirs and ours), the rating."""
+    row = by_code(tx, code)
+    history = public_history(tx, row)
     messages = tx.all(
         "select created_at as at, body, role = 'customer' as mine from comments"
         " where ticket_id = %s and not internal order by id",

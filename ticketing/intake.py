@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from forewarn.contract import AnomalyEvent
 from ticketing import lifecycle, tickets
 from ticketing.cmms.assets import priority_for as criticality_priority
+from ticketing.lifecycle import OPEN
 from ticketing.store import Actor, Row, Tx
 
 SEVERITY_PRIORITY = {"critical": "P1", "warning": "P2", "info": "P2"}
@@ -59,7 +60,7 @@ def _result(ev: AnomalyEvent, outcome: str, row: Row | None) -> dict[str, Any]:
 def _open_ticket(tx: Tx, asset: str, fault: str, *, lock: bool) -> Row | None:
     return tx.one(
         f"select * from tickets where asset = %s and fault_mode = %s and source = 'predictive'"
-        f" and {lifecycle.OPEN}" + (" for update" if lock else ""),
+        f" and {OPEN}" + (" for update" if lock else ""),
         (asset, fault),
     )
 
@@ -112,27 +113,8 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
     if merged is not None:
         return mark("evidence", merged)
     for _ in range(5):
-        response_due, resolution_due = tickets.deadlines(tx, priority, tx.now, a["site"])
-        row = tx.one(
-            "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
-            " description, created_at, updated_at, response_due, resolution_due) values"
-            " (%s, %s, %s, 'predictive', %s, %s, %s, %s, %s, %s, %s, %s)"
-            f" on conflict (asset, fault_mode) where source = 'predictive' and {lifecycle.OPEN} do nothing"
-            " returning *",
-            (
-                tickets.tracking_code(),
-                ev.asset,
-                a["site"],
-                priority,
-                fault,
-                f"{fault.replace('_', ' ')} suspected on {ev.asset}",
-                _describe(ev),
-                tx.now,
-                tx.now,
-                response_due,
-                resolution_due,
-            ),
-        )
+        title = f"{fault.replace('_', ' ')} suspected on {ev.asset}"
+        row = tickets.insert(tx, a, "predictive", priority, fault, title, _describe(ev))
         if row is not None:
             mark("opened", row)
             row = tickets.after_open(tx, actor, row)
@@ -152,7 +134,7 @@ def _merge_with_open(
     'unknown' ticket (if that fault has no ticket of its own). None: no merge, insert."""
     if fault == UNKNOWN:
         row = tx.one(
-            f"select * from tickets where asset = %s and source = 'predictive' and {lifecycle.OPEN}"
+            f"select * from tickets where asset = %s and source = 'predictive' and {OPEN}"
             " order by fault_mode = 'unknown', created_at, id limit 1 for update",
             (ev.asset,),
         )

@@ -15,17 +15,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ticketing import lifecycle, tickets
+from ticketing import lifecycle, policies, tickets
 from ticketing.lifecycle import T_OPEN
 from ticketing.store import SYSTEM, Row, Store, Tx
 
 log = logging.getLogger("ticketing.sla")
 WARN = "make_interval(mins => p.warn_before_minutes)"
 # The site's own policy for the priority, else the default one (site '*').
-POLICY = (
-    "join lateral (select * from sla_policies p where p.priority = t.priority"
-    " and p.site in (t.site, '*') order by p.site = '*' limit 1) p on true"
-)
+POLICY = f"join lateral ({policies.lookup('t.priority', 't.site')}) p on true"
 
 QUERIES = {
     "response_breach": f"t.acknowledged_at is null and {T_OPEN} and t.response_breached_at is null"

@@ -8,15 +8,21 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from ticketing import lifecycle, routing
+from ticketing import lifecycle, policies, routing
 from ticketing.cmms import hooks as cmms_hooks
 from ticketing.errors import Conflict, Forbidden, Invalid, InvalidTransition, NotFound
+from ticketing.lifecycle import OPEN
 from ticketing.records import SUMMARY, add_comment, feedback, summary, update
 from ticketing.schemas import TicketCreate, TransitionIn
 from ticketing.store import SYSTEM, Actor, Row, Tx
 
 EVIDENCE_LIMIT = 100
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# One open predictive ticket per (asset, fault mode): index tickets_one_open_predictive.
+ON_CONFLICT = {
+    True: f" on conflict (asset, fault_mode) where source = 'predictive' and {OPEN} do nothing",
+    False: "",
+}
 ENGINEER_MAY = frozenset({"accepted", "en_route", "on_site", "waiting_parts", "resolved", "new"})
 
 
@@ -57,11 +63,7 @@ def out(row: Row) -> dict[str, Any]:
 
 def deadlines(tx: Tx, priority: str, start: Any, site: str = "*") -> tuple[Any, Any]:
     """Response and resolution deadlines from the site's policy, else the default one."""
-    p = tx.one(
-        "select * from sla_policies where priority = %s and site in (%s, '*')"
-        " order by site = '*' limit 1",
-        (priority, site),
-    )
+    p = tx.one(policies.lookup("%s", "%s"), (priority, site))
     if p is None:
         return None, None
     return (
@@ -105,35 +107,61 @@ def create(tx: Tx, actor: Actor, data: TicketCreate) -> tuple[Row, bool]:
         raise NotFound("asset", data.asset)  # a scoped token does not see other sites' assets
     if data.source == "customer":
         pred = tx.one(
-            f"select * from tickets where asset = %s and source = 'predictive' and {lifecycle.OPEN}"
+            f"select * from tickets where asset = %s and source = 'predictive' and {OPEN}"
             " order by created_at, id limit 1 for update",
             (data.asset,),
         )
         if pred is not None:
             return link_customer_report(tx, actor, pred, data), True
-    response_due, resolution_due = deadlines(tx, data.priority, tx.now, a["site"])
-    row = tx.one(
+    row = insert(
+        tx,
+        a,
+        data.source,
+        data.priority,
+        data.fault_mode or "unknown",
+        data.title,
+        data.description,
+        data.contact,
+    )
+    assert row is not None
+    return after_open(tx, actor, row), False
+
+
+def insert(
+    tx: Tx,
+    a: Row,
+    source: str,
+    priority: str,
+    fault_mode: str,
+    title: str,
+    description: str,
+    contact: str | None = None,
+) -> Row | None:
+    """Insert a ticket opened now on asset ``a``, with its policy's deadlines (no audit, event
+    or routing: :func:`after_open` does those). A predictive ticket is not inserted (None)
+    while the asset has an open one for the fault: index ``tickets_one_open_predictive``."""
+    response_due, resolution_due = deadlines(tx, priority, tx.now, a["site"])
+    return tx.one(
         "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
         " description, contact, created_at, updated_at, response_due, resolution_due)"
-        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) returning *",
+        " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        f"{ON_CONFLICT[source == 'predictive']} returning *",
         (
             tracking_code(),
             a["asset"],
             a["site"],
-            data.source,
-            data.priority,
-            data.fault_mode or "unknown",
-            data.title,
-            data.description,
-            data.contact,
+            source,
+            priority,
+            fault_mode,
+            title,
+            description,
+            contact,
             tx.now,
             tx.now,
             response_due,
             resolution_due,
         ),
     )
-    assert row is not None
-    return after_open(tx, actor, row), False
 
 
 def link_customer_report(tx: Tx, actor: Actor, pred: Row, data: TicketCreate) -> Row:
@@ -168,7 +196,7 @@ def rank(
         r["engineer_id"]: r["n"]
         for r in tx.all(
             "select engineer_id, count(*)::int as n from tickets where engineer_id is not null"
-            f" and {lifecycle.OPEN} group by engineer_id"
+            f" and {OPEN} group by engineer_id"
         )
     }
     a = (

@@ -19,7 +19,7 @@ from rich.table import Table
 
 from forewarn import db as fdb
 from forewarn.settings import Settings
-from ticketing import auth, lifecycle, tickets
+from ticketing import auth, reads, tickets
 from ticketing.clock import SystemClock
 from ticketing.errors import AuditBroken, TicketingError
 from ticketing.schemas import TransitionIn
@@ -67,21 +67,15 @@ def list_(
 ) -> None:
     """Tickets, newest first (open ones unless --all). Piped: tab-separated, never cut."""
     store = _store(config)
-    where, params = ["true"], []
-    if state:
-        where.append("state = %s")
-        params.append(state)
-    if site:
-        where.append("site = %s")
-        params.append(site)
-    if not all_ and not state:
-        where.append(lifecycle.OPEN)
     try:
         rows = store.read(
-            lambda tx: tx.all(
-                "select t.*, e.name as engineer from tickets t left join engineers e on"
-                f" e.id = t.engineer_id where {' and '.join(where)} order by t.id desc limit %s",
-                [*params, limit],
+            lambda tx: reads.listing(
+                tx,
+                states=[state] if state else None,
+                site=site,
+                open_only=not all_ and not state,
+                limit=limit,
+                engineer_names=True,
             )
         )
     finally:

@@ -19,8 +19,7 @@ CALLS = {"execute", "executemany", "executescript", "all", "one", "copy", "strea
 # (file, interpolated expression): reviewed, safe.
 REVIEWED = {
     # WHERE clauses joined from constant fragments with %(name)s placeholders.
-    ("ticketing/api/tickets.py", "' and '.join(where)"),
-    ("ticketing/tickets_cli.py", "' and '.join(where)"),
+    ("ticketing/reads.py", "' and '.join(where)"),
     # a key of the QUERIES constant, iterated by the code itself
     ("ticketing/sla.py", "where"),
     # sqlite: a run of '?' placeholders, and a setting limited to FULL|NORMAL by its model

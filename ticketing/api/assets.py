@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Path, Query, Request, Response
 
 from forewarn.contract.topics import ID_PATTERN
 from ticketing import scope
-from ticketing.api.common import role_extra, roles, store, strict
+from ticketing.api.common import role_router, roles, store, strict
+from ticketing.auth import ANY_ROLE, STAFF, WORKERS
 from ticketing.cmms import assets as A
 from ticketing.cmms import meters as M
 from ticketing.cmms.schemas import (
@@ -27,10 +28,7 @@ from ticketing.cmms.schemas import (
 from ticketing.errors import Invalid
 from ticketing.store import Actor, Tx
 
-router = APIRouter(tags=["assets"])
-ALL = ("admin", "dispatcher", "engineer", "integration")
-STAFF = ("admin", "dispatcher")
-WORKERS = ("admin", "dispatcher", "engineer")
+router = role_router(tags=["assets"])
 AssetName = Annotated[str, Path(pattern=ID_PATTERN, description="asset id")]
 SiteQ = Annotated[str | None, Query(pattern=ID_PATTERN)]
 CSV_BODY = {
@@ -41,8 +39,10 @@ CSV_BODY = {
 }
 
 
-@router.get("/asset-csv", openapi_extra=role_extra(*ALL), response_class=Response)
-def export_assets(request: Request, site: SiteQ = None, actor: Actor = roles(*ALL)) -> Response:
+@router.get("/asset-csv", response_class=Response)
+def export_assets(
+    request: Request, site: SiteQ = None, actor: Actor = roles(*ANY_ROLE)
+) -> Response:
     """The register as CSV (same columns as the import; documents as a JSON list)."""
     scope.site_param(actor, site)
     text = store(request).read(lambda tx: A.export_csv(tx, site, actor.sites))
@@ -52,7 +52,7 @@ def export_assets(request: Request, site: SiteQ = None, actor: Actor = roles(*AL
 @router.post(
     "/asset-csv",
     response_model=ImportResult,
-    openapi_extra={**role_extra(*STAFF), **CSV_BODY},
+    openapi_extra=CSV_BODY,
 )
 async def import_assets(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     """Create or update assets from CSV, all or nothing: the first bad row is a 422 naming
@@ -75,19 +75,19 @@ async def import_assets(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     return store(request).run(fn)
 
 
-@router.get("/assets", response_model=list[AssetOut], openapi_extra=role_extra(*ALL))
+@router.get("/assets", response_model=list[AssetOut])
 def list_assets(
     request: Request,
     site: SiteQ = None,
     status: Annotated[str | None, Query(pattern="^(draft|active|inactive|retired)$")] = None,
-    actor: Actor = roles(*ALL),
+    actor: Actor = roles(*ANY_ROLE),
 ) -> Any:
     """The register; ``status=draft`` lists what ingest registered and the team must complete."""
     scope.site_param(actor, site)
     return scope.rows(actor, store(request).read(lambda tx: A.listing(tx, site, status)))
 
 
-@router.post("/assets", response_model=AssetOut, status_code=201, openapi_extra=role_extra(*STAFF))
+@router.post("/assets", response_model=AssetOut, status_code=201)
 def create_asset(
     request: Request,
     body: AssetIn,
@@ -99,12 +99,12 @@ def create_asset(
     return store(request).run(lambda tx: A.create(tx, actor, data))
 
 
-@router.get("/assets/{asset}", response_model=AssetOut, openapi_extra=role_extra(*ALL))
-def get_asset(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
+@router.get("/assets/{asset}", response_model=AssetOut)
+def get_asset(request: Request, asset: AssetName, actor: Actor = roles(*ANY_ROLE)) -> Any:
     return store(request).read(lambda tx: scope.asset_then(tx, actor, asset, A.get, tx, asset))
 
 
-@router.patch("/assets/{asset}", response_model=AssetOut, openapi_extra=role_extra(*STAFF))
+@router.patch("/assets/{asset}", response_model=AssetOut)
 def patch_asset(
     request: Request,
     asset: AssetName,
@@ -119,21 +119,21 @@ def patch_asset(
     )
 
 
-@router.delete("/assets/{asset}", status_code=204, openapi_extra=role_extra(*STAFF))
+@router.delete("/assets/{asset}", status_code=204)
 def delete_asset(request: Request, asset: AssetName, actor: Actor = roles(*STAFF)) -> Response:
     """Only an asset nothing refers to (409 otherwise: retire it instead)."""
     store(request).run(lambda tx: scope.asset_then(tx, actor, asset, A.delete, tx, actor, asset))
     return Response(status_code=204)
 
 
-@router.get("/assets/{asset}/history", response_model=AssetHistory, openapi_extra=role_extra(*ALL))
-def asset_history(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
+@router.get("/assets/{asset}/history", response_model=AssetHistory)
+def asset_history(request: Request, asset: AssetName, actor: Actor = roles(*ANY_ROLE)) -> Any:
     """Tickets, anomalies, PM done and meters of one asset."""
     return store(request).read(lambda tx: scope.asset_then(tx, actor, asset, A.history, tx, asset))
 
 
-@router.get("/assets/{asset}/meters", response_model=list[MeterOut], openapi_extra=role_extra(*ALL))
-def asset_meters(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
+@router.get("/assets/{asset}/meters", response_model=list[MeterOut])
+def asset_meters(request: Request, asset: AssetName, actor: Actor = roles(*ANY_ROLE)) -> Any:
     return store(request).read(lambda tx: scope.asset_then(tx, actor, asset, M.listing, tx, asset))
 
 
@@ -141,7 +141,6 @@ def asset_meters(request: Request, asset: AssetName, actor: Actor = roles(*ALL))
     "/assets/{asset}/meters",
     response_model=MeterOut,
     status_code=201,
-    openapi_extra=role_extra(*WORKERS),
 )
 def record_reading(
     request: Request,

@@ -17,16 +17,16 @@ from starlette.datastructures import UploadFile
 
 from ticketing import attachments as A
 from ticketing import tickets as T
-from ticketing.api.common import TicketId, role_extra, roles, store
+from ticketing.api.common import TicketId, role_router, roles, store
+from ticketing.auth import WORKERS
 from ticketing.console import pages, session
 from ticketing.errors import Invalid, NotFound, TicketingError
 from ticketing.records import add_comment
 from ticketing.schemas import MAX_ID, Attachment
 from ticketing.store import Actor, Row, Tx
 
-router = APIRouter(prefix="/tickets", tags=["tickets"])
+router = role_router(prefix="/tickets", tags=["tickets"])
 console = APIRouter(prefix="/console", include_in_schema=False)
-WORKERS = ("admin", "dispatcher", "engineer")
 UPLOAD_DOC: dict[int | str, dict[str, Any]] = {
     200: {"model": Attachment, "description": "the same photo was already on the ticket"},
     411: {"description": "the upload must declare its Content-Length"},
@@ -89,7 +89,6 @@ def _save(
     status_code=201,
     responses=UPLOAD_DOC,
     openapi_extra={
-        **role_extra(*WORKERS),
         "requestBody": {
             "required": True,
             "content": {
@@ -150,7 +149,6 @@ def _file(request: Request, actor: Actor, ticket_id: int, att_id: int, thumb: bo
 
 @router.get(
     "/{ticket_id}/attachments/{attachment_id}/file",
-    openapi_extra=role_extra(*WORKERS),
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
 )
@@ -162,7 +160,6 @@ def photo_file(
 
 @router.get(
     "/{ticket_id}/attachments/{attachment_id}/thumb",
-    openapi_extra=role_extra(*WORKERS),
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}},
 )

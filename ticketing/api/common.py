@@ -7,9 +7,11 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ValidationError
 
@@ -39,12 +41,32 @@ def store(request: Request) -> Store:
 
 
 def roles(*names: str) -> Any:
-    """Depends() for the route, and the roles in the OpenAPI (``x-roles``)."""
+    """Depends() admitting ``names`` (role lists: :mod:`ticketing.auth`); :class:`RoleRoute`
+    documents them in the OpenAPI (``x-roles``), so a route names its roles once."""
     return Depends(require(*names))
 
 
-def role_extra(*names: str) -> dict[str, Any]:
-    return {"x-roles": list(names)}
+def _admitted(dependant: Dependant) -> tuple[str, ...] | None:
+    for dep in dependant.dependencies:
+        found = getattr(dep.call, "roles", None) or _admitted(dep)
+        if found:
+            return tuple(found)
+    return None
+
+
+class RoleRoute(APIRoute):
+    """A route whose OpenAPI operation lists the roles its :func:`roles` dependency admits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        admitted = _admitted(self.dependant)
+        if admitted is not None and "x-roles" not in (self.openapi_extra or {}):
+            self.openapi_extra = {**(self.openapi_extra or {}), "x-roles": list(admitted)}
+
+
+def role_router(**kwargs: Any) -> APIRouter:
+    """An APIRouter of :class:`RoleRoute` routes."""
+    return APIRouter(route_class=RoleRoute, **kwargs)
 
 
 def idempotent(

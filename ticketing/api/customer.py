@@ -17,16 +17,15 @@ from pydantic import BaseModel, ValidationError
 
 from ticketing import customer as C
 from ticketing import scope
-from ticketing.api.common import role_extra, roles, store
+from ticketing.api.common import role_router, roles, store
+from ticketing.auth import STAFF, WORKERS
 from ticketing.console import pages
 from ticketing.errors import Invalid, TicketingError
 from ticketing.store import Actor, Tx
 
 public = APIRouter(prefix="/customer", include_in_schema=False)
 labels = APIRouter(prefix="/console", include_in_schema=False)  # the console's session cookie
-router = APIRouter(tags=["customer"])
-WORKERS = ("admin", "dispatcher", "engineer")
-STAFF = ("admin", "dispatcher")
+router = role_router(tags=["customer"])
 
 
 def _cfg(request: Request) -> C.CustomerSettings:
@@ -182,7 +181,6 @@ def qr_svg(url: str) -> str:
 
 @router.get(
     "/assets/{asset}/qr.svg",
-    openapi_extra=role_extra(*WORKERS),
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}, "description": "the QR code"}},
 )
@@ -223,7 +221,7 @@ class CsatOut(BaseModel):
     engineers: list[CsatEngineer]
 
 
-@router.get("/kpis/csat", response_model=CsatOut, openapi_extra=role_extra(*STAFF))
+@router.get("/kpis/csat", response_model=CsatOut)
 def csat(
     request: Request,
     actor: Actor = roles(*STAFF),

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import StringConstraints
 
 from ticketing import dispatch
 from ticketing import tickets as T
-from ticketing.api.common import TicketId, role_extra, roles, store, strict
+from ticketing.api.common import TicketId, role_router, roles, store, strict
+from ticketing.auth import ENGINEER
 from ticketing.schemas import NO_NUL, In, Storable, TicketOut
 from ticketing.store import Actor
 
-router = APIRouter(prefix="/tickets", tags=["tickets"])
+router = role_router(prefix="/tickets", tags=["tickets"])
 
 
 class DeclineIn(In):
@@ -23,14 +24,13 @@ class DeclineIn(In):
 @router.post(
     "/{ticket_id}/decline",
     response_model=TicketOut,
-    openapi_extra=role_extra("engineer"),
     responses={409: {"description": "already accepted (or not assigned)"}},
 )
 def decline(
     request: Request,
     ticket_id: TicketId,
     body: DeclineIn,
-    actor: Actor = roles("engineer"),
+    actor: Actor = roles(*ENGINEER),
     _strict: None = strict(DeclineIn),
 ) -> Any:
     """Decline an assigned job: it is routed to someone else (never back to you)."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 
 from forewarn.contract.topics import ID_PATTERN
 from ticketing import scope
 from ticketing import tickets as T
-from ticketing.api.common import MAX_ID, TicketId, role_extra, roles, store, strict
+from ticketing.api.common import MAX_ID, TicketId, role_router, roles, store, strict
+from ticketing.auth import ANY_ROLE, STAFF, WORKERS
 from ticketing.cmms import assets as A
 from ticketing.cmms import labour, pm
 from ticketing.cmms.schemas import (
@@ -29,10 +30,7 @@ from ticketing.cmms.schemas import (
 from ticketing.errors import Invalid
 from ticketing.store import Actor, Tx
 
-router = APIRouter(tags=["maintenance"])
-ALL = ("admin", "dispatcher", "engineer", "integration")
-STAFF = ("admin", "dispatcher")
-WORKERS = ("admin", "dispatcher", "engineer")
+router = role_router(tags=["maintenance"])
 PlanId = Annotated[int, Path(ge=1, le=MAX_ID, description="preventive plan id")]
 PLAN_SITE = "select a.site from pm_plans p join assets a on a.asset = p.asset where p.id = %s"
 DOWNTIME_SITE = "select a.site from downtime d join assets a on a.asset = d.asset where d.id = %s"
@@ -52,7 +50,7 @@ def _plan_rules(data: dict[str, Any]) -> None:
         )
 
 
-@router.get("/pm-plans", response_model=list[PmPlanOut], openapi_extra=role_extra(*WORKERS))
+@router.get("/pm-plans", response_model=list[PmPlanOut])
 def list_plans(
     request: Request,
     asset: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -68,9 +66,7 @@ def list_plans(
     )
 
 
-@router.post(
-    "/pm-plans", response_model=PmPlanOut, status_code=201, openapi_extra=role_extra(*STAFF)
-)
+@router.post("/pm-plans", response_model=PmPlanOut, status_code=201)
 def create_plan(
     request: Request,
     body: PmPlanIn,
@@ -90,7 +86,7 @@ def create_plan(
     return store(request).run(fn)
 
 
-@router.get("/pm-plans/{plan_id}", response_model=PmPlanOut, openapi_extra=role_extra(*WORKERS))
+@router.get("/pm-plans/{plan_id}", response_model=PmPlanOut)
 def get_plan(request: Request, plan_id: PlanId, actor: Actor = roles(*WORKERS)) -> Any:
     def fn(tx: Tx) -> Any:
         scope.owned(tx, actor, "pm plan", plan_id, PLAN_SITE)
@@ -99,7 +95,7 @@ def get_plan(request: Request, plan_id: PlanId, actor: Actor = roles(*WORKERS)) 
     return store(request).read(fn)
 
 
-@router.patch("/pm-plans/{plan_id}", response_model=PmPlanOut, openapi_extra=role_extra(*STAFF))
+@router.patch("/pm-plans/{plan_id}", response_model=PmPlanOut)
 def patch_plan(
     request: Request,
     plan_id: PlanId,
@@ -122,7 +118,6 @@ def patch_plan(
 @router.get(
     "/pm-plans/{plan_id}/occurrences",
     response_model=list[OccurrenceOut],
-    openapi_extra=role_extra(*WORKERS),
 )
 def plan_occurrences(request: Request, plan_id: PlanId, actor: Actor = roles(*WORKERS)) -> Any:
     """Every due occurrence: opened (with its ticket) or skipped (a ticket was still open)."""
@@ -134,9 +129,7 @@ def plan_occurrences(request: Request, plan_id: PlanId, actor: Actor = roles(*WO
     return store(request).read(fn)
 
 
-@router.get(
-    "/maintenance/forecast", response_model=list[ForecastOut], openapi_extra=role_extra(*WORKERS)
-)
+@router.get("/maintenance/forecast", response_model=list[ForecastOut])
 def forecast(
     request: Request,
     days: Annotated[int, Query(ge=1, le=366)] = 30,
@@ -160,7 +153,6 @@ AssetName = Annotated[str, Path(pattern=ID_PATTERN, description="asset id")]
     "/tickets/{ticket_id}/time",
     response_model=TimeOut,
     status_code=201,
-    openapi_extra=role_extra(*WORKERS),
 )
 def book_time(
     request: Request,
@@ -176,9 +168,7 @@ def book_time(
     )
 
 
-@router.get(
-    "/tickets/{ticket_id}/time", response_model=list[TimeOut], openapi_extra=role_extra(*WORKERS)
-)
+@router.get("/tickets/{ticket_id}/time", response_model=list[TimeOut])
 def ticket_time(request: Request, ticket_id: TicketId, actor: Actor = roles(*WORKERS)) -> Any:
     def fn(tx: Tx) -> Any:
         T.get_for(tx, actor, ticket_id)
@@ -191,7 +181,6 @@ def ticket_time(request: Request, ticket_id: TicketId, actor: Actor = roles(*WOR
     "/assets/{asset}/downtime",
     response_model=DowntimeOut,
     status_code=201,
-    openapi_extra=role_extra(*STAFF),
 )
 def record_downtime(
     request: Request,
@@ -207,18 +196,14 @@ def record_downtime(
     )
 
 
-@router.get(
-    "/assets/{asset}/downtime", response_model=list[DowntimeOut], openapi_extra=role_extra(*ALL)
-)
-def asset_downtime(request: Request, asset: AssetName, actor: Actor = roles(*ALL)) -> Any:
+@router.get("/assets/{asset}/downtime", response_model=list[DowntimeOut])
+def asset_downtime(request: Request, asset: AssetName, actor: Actor = roles(*ANY_ROLE)) -> Any:
     return store(request).read(
         lambda tx: scope.asset_then(tx, actor, asset, labour.downtime_for, tx, asset)
     )
 
 
-@router.patch(
-    "/downtime/{downtime_id}", response_model=DowntimeOut, openapi_extra=role_extra(*STAFF)
-)
+@router.patch("/downtime/{downtime_id}", response_model=DowntimeOut)
 def end_downtime(
     request: Request,
     downtime_id: DowntimeId,
@@ -233,9 +218,7 @@ def end_downtime(
     return store(request).run(fn)
 
 
-@router.get(
-    "/maintenance/kpis", response_model=list[MaintenanceKpi], openapi_extra=role_extra(*STAFF)
-)
+@router.get("/maintenance/kpis", response_model=list[MaintenanceKpi])
 def maintenance_kpis(
     request: Request,
     from_: Annotated[str | None, Query(alias="from", pattern=ISO, description=ISO_DOC)] = None,

@@ -9,19 +9,18 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_validator
 
 from ticketing import scope
-from ticketing.api.common import role_extra, roles, store, strict
+from ticketing.api.common import role_router, roles, store, strict
+from ticketing.auth import STAFF, WORKERS
 from ticketing.errors import Invalid, NotFound
 from ticketing.notifications import oncall, outbox
 from ticketing.schemas import MAX_ID, NO_NUL, In, Short, Storable
 from ticketing.store import Actor, Row, Tx
 
-router = APIRouter(prefix="/notifications", tags=["notifications"])
-STAFF = ("admin", "dispatcher")
-WORKERS = ("admin", "dispatcher", "engineer")
+router = role_router(prefix="/notifications", tags=["notifications"])
 EventName = Literal[
     "*", "assigned", "sla_warning", "breach", "escalation", "customer_reply", "low_stock"
 ]
@@ -124,9 +123,7 @@ def _masked(row: Row) -> Row:
     return {**row, "url": url}
 
 
-@router.post(
-    "/channels", response_model=ChannelOut, status_code=201, openapi_extra=role_extra(*STAFF)
-)
+@router.post("/channels", response_model=ChannelOut, status_code=201)
 def create_channel(
     request: Request, body: ChannelIn, actor: Actor = roles(*STAFF), _s: None = strict(ChannelIn)
 ) -> Any:
@@ -161,15 +158,13 @@ def create_channel(
     return store(request).run(fn)
 
 
-@router.get("/channels", response_model=list[ChannelOut], openapi_extra=role_extra(*STAFF))
+@router.get("/channels", response_model=list[ChannelOut])
 def list_channels(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     rows = store(request).read(lambda tx: tx.all("select * from notification_channels order by id"))
     return [_masked(r) for r in rows]
 
 
-@router.delete(
-    "/channels/{channel_id}", response_model=ChannelOut, openapi_extra=role_extra(*STAFF)
-)
+@router.delete("/channels/{channel_id}", response_model=ChannelOut)
 def deactivate_channel(request: Request, channel_id: Id, actor: Actor = roles(*STAFF)) -> Any:
     """Deactivate (kept for the outbox's history); pending messages to it fail."""
 
@@ -192,9 +187,7 @@ def _rotation_out(tx: Tx, row: Row) -> Row:
     return {**row, "on_call_now": oncall.on_call(row, tx.now)[:2]}
 
 
-@router.post(
-    "/rotations", response_model=RotationOut, status_code=201, openapi_extra=role_extra(*STAFF)
-)
+@router.post("/rotations", response_model=RotationOut, status_code=201)
 def create_rotation(
     request: Request, body: RotationIn, actor: Actor = roles(*STAFF), _s: None = strict(RotationIn)
 ) -> Any:
@@ -233,7 +226,7 @@ def create_rotation(
     return store(request).run(fn)
 
 
-@router.get("/rotations", response_model=list[RotationOut], openapi_extra=role_extra(*STAFF))
+@router.get("/rotations", response_model=list[RotationOut])
 def list_rotations(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     return scope.rows(
         actor,
@@ -246,7 +239,7 @@ def list_rotations(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     )
 
 
-@router.get("/chains", response_model=list[ChainOut], openapi_extra=role_extra(*WORKERS))
+@router.get("/chains", response_model=list[ChainOut])
 def list_chains(
     request: Request,
     actor: Actor = roles(*WORKERS),
@@ -269,14 +262,14 @@ def list_chains(
     )
 
 
-@router.post("/chains/{chain_id}/ack", response_model=ChainOut, openapi_extra=role_extra(*WORKERS))
+@router.post("/chains/{chain_id}/ack", response_model=ChainOut)
 def acknowledge(request: Request, chain_id: Id, actor: Actor = roles(*WORKERS)) -> Any:
     """Acknowledge a page: the chain stops climbing (engineers only for pages they got)."""
 
     return store(request).run(lambda tx: scope.chain_then(tx, actor, chain_id, oncall.acknowledge))
 
 
-@router.get("/outbox", response_model=list[OutboxOut], openapi_extra=role_extra(*STAFF))
+@router.get("/outbox", response_model=list[OutboxOut])
 def list_outbox(
     request: Request,
     actor: Actor = roles(*STAFF),

@@ -6,14 +6,14 @@ import json
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from forewarn.contract import AnomalyEvent
 from ticketing import engineers as E
 from ticketing import intake, kpis, lifecycle
-from ticketing.api.common import EngineerId, role_extra, roles, store, strict
-from ticketing.auth import require_site, require_unscoped
+from ticketing.api.common import EngineerId, role_router, roles, store, strict
+from ticketing.auth import ADMIN, ANY_ROLE, INTAKE, STAFF, WORKERS, require_site, require_unscoped
 from ticketing.errors import AuditBroken, Forbidden, NotFound
 from ticketing.lifecycle import Priority
 from ticketing.notify import check_target
@@ -35,17 +35,13 @@ from ticketing.schemas import (
 )
 from ticketing.store import Actor, Tx, verify_chain
 
-router = APIRouter()
-ALL = ("admin", "dispatcher", "engineer", "integration")
-STAFF = ("admin", "dispatcher")
-INTAKE = ("admin", "integration")
+router = role_router()
 
 
 @router.post(
     "/anomalies",
     response_model=AnomalyResult,
     tags=["anomalies"],
-    openapi_extra=role_extra(*INTAKE),
     responses={200: {"model": AnomalyResult, "description": "duplicate or no new ticket"}},
     status_code=201,
 )
@@ -77,7 +73,6 @@ def post_anomaly(
     "/engineers",
     response_model=list[EngineerOut],
     tags=["engineers"],
-    openapi_extra=role_extra(*STAFF),
 )
 def list_engineers(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     return store(request).read(E.listing)
@@ -88,7 +83,6 @@ def list_engineers(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     response_model=EngineerOut,
     status_code=201,
     tags=["engineers"],
-    openapi_extra=role_extra(*STAFF),
 )
 def create_engineer(
     request: Request,
@@ -103,12 +97,11 @@ def create_engineer(
     "/engineers/{engineer_id}",
     response_model=EngineerOut,
     tags=["engineers"],
-    openapi_extra=role_extra("admin", "dispatcher", "engineer"),
 )
 def get_engineer(
     request: Request,
     engineer_id: EngineerId,
-    actor: Actor = roles("admin", "dispatcher", "engineer"),
+    actor: Actor = roles(*WORKERS),
 ) -> Any:
     if actor.role == "engineer" and actor.engineer_id != engineer_id:
         raise Forbidden("engineers may read only their own record")
@@ -119,7 +112,6 @@ def get_engineer(
     "/engineers/{engineer_id}",
     response_model=EngineerOut,
     tags=["engineers"],
-    openapi_extra=role_extra(*STAFF),
 )
 def patch_engineer(
     request: Request,
@@ -136,7 +128,6 @@ def patch_engineer(
     "/sla/policies",
     response_model=list[SlaPolicyOut],
     tags=["sla"],
-    openapi_extra=role_extra(*STAFF),
 )
 def sla_policies(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     rows = store(request).read(
@@ -149,13 +140,12 @@ def sla_policies(request: Request, actor: Actor = roles(*STAFF)) -> Any:
     "/sla/policies/{priority}",
     response_model=SlaPolicyOut,
     tags=["sla"],
-    openapi_extra=role_extra("admin"),
 )
 def put_sla_policy(
     request: Request,
     priority: Priority,
     body: SlaPolicy,
-    actor: Actor = roles("admin"),
+    actor: Actor = roles(*ADMIN),
     site: Annotated[
         str,
         Query(
@@ -201,12 +191,11 @@ def put_sla_policy(
     response_model=WebhookOut,
     status_code=201,
     tags=["webhooks"],
-    openapi_extra=role_extra("admin"),
 )
 def create_webhook(
     request: Request,
     body: WebhookIn,
-    actor: Actor = roles("admin"),
+    actor: Actor = roles(*ADMIN),
     _strict: None = strict(WebhookIn),
 ) -> Any:
     """Subscribe a URL to event types; the HMAC secret is returned once."""
@@ -237,21 +226,18 @@ def create_webhook(
     "/webhooks",
     response_model=list[WebhookOut],
     tags=["webhooks"],
-    openapi_extra=role_extra("admin"),
 )
-def list_webhooks(request: Request, actor: Actor = roles("admin")) -> Any:
+def list_webhooks(request: Request, actor: Actor = roles(*ADMIN)) -> Any:
     require_unscoped(actor, "manage webhooks (they carry every site's events)")
     rows = store(request).read(lambda tx: tx.all("select * from webhooks order by id"))
     return [{**r, "secret": None} for r in rows]
 
 
-@router.delete(
-    "/webhooks/{webhook_id}", status_code=204, tags=["webhooks"], openapi_extra=role_extra("admin")
-)
+@router.delete("/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
 def delete_webhook(
     request: Request,
     webhook_id: Annotated[int, Path(ge=1, le=MAX_ID)],
-    actor: Actor = roles("admin"),
+    actor: Actor = roles(*ADMIN),
 ) -> None:
     """Deactivate (kept for the delivery log)."""
     require_unscoped(actor, "manage webhooks (they carry every site's events)")
@@ -279,13 +265,12 @@ def delete_webhook(
     "/webhooks/{webhook_id}/deliveries",
     response_model=list[DeliveryOut],
     tags=["webhooks"],
-    openapi_extra=role_extra("admin"),
 )
 def deliveries(
     request: Request,
     webhook_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    actor: Actor = roles("admin"),
+    actor: Actor = roles(*ADMIN),
 ) -> Any:
     require_unscoped(actor, "manage webhooks (they carry every site's events)")
 
@@ -300,7 +285,7 @@ def deliveries(
     return store(request).read(fn)
 
 
-@router.get("/kpis", response_model=KpiOut, tags=["kpis"], openapi_extra=role_extra(*STAFF))
+@router.get("/kpis", response_model=KpiOut, tags=["kpis"])
 def get_kpis(
     request: Request, group_by: kpis.GroupBy = "none", actor: Actor = roles(*STAFF)
 ) -> Any:
@@ -310,10 +295,8 @@ def get_kpis(
     return {"group_by": group_by, "rows": rows}
 
 
-@router.get(
-    "/audit/verify", response_model=VerifyOut, tags=["audit"], openapi_extra=role_extra("admin")
-)
-def audit_verify(request: Request, actor: Actor = roles("admin")) -> Any:
+@router.get("/audit/verify", response_model=VerifyOut, tags=["audit"])
+def audit_verify(request: Request, actor: Actor = roles(*ADMIN)) -> Any:
     """Recompute the hash chain; ``ok: false`` names the first event that does not verify."""
     require_unscoped(actor, "verify the audit chain (it spans every site)")
     try:
@@ -327,8 +310,8 @@ def audit_verify(request: Request, actor: Actor = roles("admin")) -> Any:
         }
 
 
-@router.get("/me", response_model=Me, tags=["auth"], openapi_extra=role_extra(*ALL))
-def me(actor: Actor = roles(*ALL)) -> Any:
+@router.get("/me", response_model=Me, tags=["auth"])
+def me(actor: Actor = roles(*ANY_ROLE)) -> Any:
     return {
         "name": actor.name,
         "role": actor.role,

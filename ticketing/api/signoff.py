@@ -14,15 +14,15 @@ from ticketing import customer as C
 from ticketing import signoff as S
 from ticketing import tickets as T
 from ticketing.api import customer as CA
-from ticketing.api.common import TicketId, role_extra, roles, store
+from ticketing.api.common import TicketId, role_router, roles, store
+from ticketing.auth import WORKERS
 from ticketing.console import pages, session
 from ticketing.errors import NotFound, TicketingError
 from ticketing.store import Actor, Tx
 
 public = APIRouter(prefix="/customer", include_in_schema=False)
 console = APIRouter(prefix="/console", include_in_schema=False)
-router = APIRouter(prefix="/tickets", tags=["tickets"])
-WORKERS = ("admin", "dispatcher", "engineer")
+router = role_router(prefix="/tickets", tags=["tickets"])
 PNG_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=300"}
 
 
@@ -74,7 +74,7 @@ def _png(request: Request, actor: Actor, ticket_id: int) -> Response:
     return Response(store(request).read(fn), media_type="image/png", headers=PNG_HEADERS)
 
 
-@router.get("/{ticket_id}/signoff", response_model=SignoffOut, openapi_extra=role_extra(*WORKERS))
+@router.get("/{ticket_id}/signoff", response_model=SignoffOut)
 def get_signoff(request: Request, ticket_id: TicketId, actor: Actor = roles(*WORKERS)) -> Any:
     """The customer's sign-off of the work (404 until there is one)."""
     return _read(request, actor, ticket_id)
@@ -82,7 +82,6 @@ def get_signoff(request: Request, ticket_id: TicketId, actor: Actor = roles(*WOR
 
 @router.get(
     "/{ticket_id}/signoff/signature.png",
-    openapi_extra=role_extra(*WORKERS),
     response_class=Response,
     responses={200: {"content": {"image/png": {}}, "description": "the drawn signature"}},
 )

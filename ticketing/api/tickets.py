@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 
-from ticketing import lifecycle
+from ticketing import reads
 from ticketing import records as R
 from ticketing import tickets as T
 from ticketing.api.common import (
@@ -15,11 +15,12 @@ from ticketing.api.common import (
     SubtaskId,
     TicketId,
     idempotent,
-    role_extra,
+    role_router,
     roles,
     store,
     strict,
 )
+from ticketing.auth import ANY_ROLE, CREATORS, STAFF, WORKERS
 from ticketing.lifecycle import Priority, Source, State
 from ticketing.schemas import (
     AssignIn,
@@ -40,18 +41,13 @@ from ticketing.schemas import (
 )
 from ticketing.store import Actor, Tx
 
-router = APIRouter(prefix="/tickets", tags=["tickets"])
-ALL = ("admin", "dispatcher", "engineer", "integration")
-STAFF = ("admin", "dispatcher")
-WORKERS = ("admin", "dispatcher", "engineer")
-CREATORS = ("admin", "dispatcher", "integration")
+router = role_router(prefix="/tickets", tags=["tickets"])
 
 
 @router.post(
     "",
     response_model=CreateResult,
     status_code=201,
-    openapi_extra=role_extra(*CREATORS),
     responses={200: {"model": CreateResult, "description": "joined an open predictive ticket"}},
 )
 def create_ticket(
@@ -71,10 +67,10 @@ def create_ticket(
     return idempotent(request, actor, idempotency_key, body, fn, CreateResult)
 
 
-@router.get("", response_model=list[TicketOut], openapi_extra=role_extra(*ALL))
+@router.get("", response_model=list[TicketOut])
 def list_tickets(
     request: Request,
-    actor: Actor = roles(*ALL),
+    actor: Actor = roles(*ANY_ROLE),
     state: Annotated[list[State] | None, Query()] = None,
     priority: Priority | None = None,
     source: Source | None = None,
@@ -86,47 +82,26 @@ def list_tickets(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Any:
     """Tickets, newest first. Engineers get only their own."""
-    if actor.role == "engineer":
-        engineer_id = actor.engineer_id or -1
-    where: list[str] = ["true"]
-    params: dict[str, Any] = {}
-    for col, val in (
-        ("priority", priority),
-        ("source", source),
-        ("site", site),
-        ("asset", asset),
-        ("engineer_id", engineer_id),
-    ):
-        if val is not None:
-            where.append(f"{col} = %({col})s")
-            params[col] = val
-    if state:
-        where.append("state = any(%(states)s)")
-        params["states"] = list(state)
-    if actor.sites is not None:  # a site-scoped token lists only its sites
-        where.append("site = any(%(scope)s)")
-        params["scope"] = list(actor.sites)
-    if open_only:
-        where.append(lifecycle.OPEN)
-    params |= {"limit": limit, "offset": offset}
-    rows = store(request).read(
-        lambda tx: tx.all(
-            f"select * from tickets where {' and '.join(where)} order by id desc"
-            " limit %(limit)s offset %(offset)s",
-            params,
-        )
-    )
-    return [T.out(r) for r in rows]
+    filters = {
+        "states": state,
+        "priority": priority,
+        "source": source,
+        "site": site,
+        "asset": asset,
+        "engineer_id": engineer_id,
+        "open_only": open_only,
+        "limit": limit,
+        "offset": offset,
+    }
+    return store(request).read(lambda tx: reads.visible(tx, actor, **filters))
 
 
-@router.get("/{ticket_id}", response_model=TicketDetail, openapi_extra=role_extra(*ALL))
-def get_ticket(request: Request, ticket_id: TicketId, actor: Actor = roles(*ALL)) -> Any:
+@router.get("/{ticket_id}", response_model=TicketDetail)
+def get_ticket(request: Request, ticket_id: TicketId, actor: Actor = roles(*ANY_ROLE)) -> Any:
     return store(request).read(lambda tx: T.detail(tx, T.get_for(tx, actor, ticket_id)))
 
 
-@router.get(
-    "/{ticket_id}/events", response_model=list[TimelineEvent], openapi_extra=role_extra(*WORKERS)
-)
+@router.get("/{ticket_id}/events", response_model=list[TimelineEvent])
 def ticket_timeline(
     request: Request,
     ticket_id: TicketId,
@@ -135,28 +110,14 @@ def ticket_timeline(
     after_seq: Annotated[int, Query(ge=0, le=MAX_ID, description="page after this seq")] = 0,
 ) -> Any:
     """The ticket's audit events, oldest first (page with ``after_seq``)."""
-    import json
-
-    def fn(tx: Tx) -> list[dict[str, Any]]:
-        T.get_for(tx, actor, ticket_id)
-        rows = tx.all(
-            "select seq, at, actor, role, action, body from audit_events"
-            " where entity = 'ticket' and entity_id = %s and seq > %s order by seq limit %s",
-            (str(ticket_id), after_seq, limit),
-        )
-        out = []
-        for r in rows:
-            body = json.loads(r.pop("body"))
-            out.append({**r, "before": body.get("before"), "after": body.get("after")})
-        return out
-
-    return store(request).read(fn)
+    return store(request).read(
+        lambda tx: reads.timeline(tx, actor, ticket_id, after_seq=after_seq, limit=limit)
+    )
 
 
 @router.post(
     "/{ticket_id}/transitions",
     response_model=TicketOut,
-    openapi_extra=role_extra(*WORKERS),
     responses={409: {"description": "not allowed from the current state; lists the allowed ones"}},
 )
 def transition(
@@ -175,7 +136,7 @@ def transition(
     return idempotent(request, actor, idempotency_key, body, fn, TicketOut)
 
 
-@router.post("/{ticket_id}/assign", response_model=TicketOut, openapi_extra=role_extra(*STAFF))
+@router.post("/{ticket_id}/assign", response_model=TicketOut)
 def assign(
     request: Request,
     ticket_id: TicketId,
@@ -193,7 +154,7 @@ def assign(
     return idempotent(request, actor, idempotency_key, body, fn, TicketOut)
 
 
-@router.patch("/{ticket_id}", response_model=TicketOut, openapi_extra=role_extra(*STAFF))
+@router.patch("/{ticket_id}", response_model=TicketOut)
 def patch_ticket(
     request: Request,
     ticket_id: TicketId,
@@ -217,7 +178,6 @@ def patch_ticket(
     "/{ticket_id}/subtasks",
     response_model=Subtask,
     status_code=201,
-    openapi_extra=role_extra(*WORKERS),
 )
 def add_subtask(
     request: Request,
@@ -233,9 +193,7 @@ def add_subtask(
     return idempotent(request, actor, idempotency_key, body, fn, Subtask)
 
 
-@router.patch(
-    "/{ticket_id}/subtasks/{subtask_id}", response_model=Subtask, openapi_extra=role_extra(*WORKERS)
-)
+@router.patch("/{ticket_id}/subtasks/{subtask_id}", response_model=Subtask)
 def set_subtask(
     request: Request,
     ticket_id: TicketId,
@@ -255,7 +213,6 @@ def set_subtask(
     "/{ticket_id}/comments",
     response_model=Comment,
     status_code=201,
-    openapi_extra=role_extra(*WORKERS),
 )
 def add_comment(
     request: Request,
@@ -276,7 +233,6 @@ def add_comment(
     "/{ticket_id}/attachments",
     response_model=Attachment,
     status_code=201,
-    openapi_extra=role_extra(*WORKERS),
 )
 def add_attachment(
     request: Request,

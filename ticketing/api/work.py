@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 
 from forewarn.contract.topics import ID_PATTERN
 from ticketing import scope
 from ticketing import tickets as T
-from ticketing.api.common import MAX_ID, TicketId, role_extra, roles, store, strict
+from ticketing.api.common import MAX_ID, TicketId, role_router, roles, store, strict
+from ticketing.auth import STAFF, WORKERS
 from ticketing.cmms import jobs, parts
 from ticketing.cmms.schemas import (
     AttachIn,
@@ -29,24 +30,19 @@ from ticketing.cmms.schemas import (
 )
 from ticketing.store import Actor, Tx
 
-router = APIRouter(tags=["work"])
-ALL = ("admin", "dispatcher", "engineer", "integration")
-STAFF = ("admin", "dispatcher")
-WORKERS = ("admin", "dispatcher", "engineer")
+router = role_router(tags=["work"])
 JobPlanId = Annotated[int, Path(ge=1, le=MAX_ID, description="job plan id")]
 PartId = Annotated[int, Path(ge=1, le=MAX_ID, description="part id")]
 Position = Annotated[int, Path(ge=1, le=10_000, description="checklist step position")]
 StoreName = Annotated[str, Path(pattern=ID_PATTERN, description="store id")]
 
 
-@router.get("/job-plans", response_model=list[JobPlanOut], openapi_extra=role_extra(*WORKERS))
+@router.get("/job-plans", response_model=list[JobPlanOut])
 def list_job_plans(request: Request, actor: Actor = roles(*WORKERS)) -> Any:
     return store(request).read(jobs.listing)
 
 
-@router.post(
-    "/job-plans", response_model=JobPlanOut, status_code=201, openapi_extra=role_extra(*STAFF)
-)
+@router.post("/job-plans", response_model=JobPlanOut, status_code=201)
 def create_job_plan(
     request: Request, body: JobPlanIn, actor: Actor = roles(*STAFF), _s: None = strict(JobPlanIn)
 ) -> Any:
@@ -54,20 +50,18 @@ def create_job_plan(
     return store(request).run(lambda tx: jobs.create(tx, actor, data))
 
 
-@router.get(
-    "/job-plans/{job_plan_id}", response_model=JobPlanOut, openapi_extra=role_extra(*WORKERS)
-)
+@router.get("/job-plans/{job_plan_id}", response_model=JobPlanOut)
 def get_job_plan(request: Request, job_plan_id: JobPlanId, actor: Actor = roles(*WORKERS)) -> Any:
     return store(request).read(lambda tx: jobs.get(tx, job_plan_id))
 
 
-@router.get("/parts", response_model=list[PartOut], openapi_extra=role_extra(*WORKERS))
+@router.get("/parts", response_model=list[PartOut])
 def list_parts(request: Request, actor: Actor = roles(*WORKERS)) -> Any:
     """The catalogue with stock per store (on hand, reserved, available, reorder point)."""
     return [scope.stock(actor, p) for p in store(request).read(parts.listing)]
 
 
-@router.post("/parts", response_model=PartOut, status_code=201, openapi_extra=role_extra(*STAFF))
+@router.post("/parts", response_model=PartOut, status_code=201)
 def create_part(
     request: Request, body: PartIn, actor: Actor = roles(*STAFF), _s: None = strict(PartIn)
 ) -> Any:
@@ -75,14 +69,12 @@ def create_part(
     return store(request).run(lambda tx: parts.create_part(tx, actor, data))
 
 
-@router.get("/parts/{part_id}", response_model=PartOut, openapi_extra=role_extra(*WORKERS))
+@router.get("/parts/{part_id}", response_model=PartOut)
 def get_part(request: Request, part_id: PartId, actor: Actor = roles(*WORKERS)) -> Any:
     return scope.stock(actor, store(request).read(lambda tx: parts.get_part(tx, part_id)))
 
 
-@router.put(
-    "/parts/{part_id}/stock/{store_id}", response_model=PartOut, openapi_extra=role_extra(*STAFF)
-)
+@router.put("/parts/{part_id}/stock/{store_id}", response_model=PartOut)
 def set_stock(
     request: Request,
     part_id: PartId,
@@ -101,15 +93,13 @@ def set_stock(
     return store(request).run(fn)
 
 
-@router.get("/tickets/{ticket_id}/work", response_model=WorkOut, openapi_extra=role_extra(*WORKERS))
+@router.get("/tickets/{ticket_id}/work", response_model=WorkOut)
 def ticket_work(request: Request, ticket_id: TicketId, actor: Actor = roles(*WORKERS)) -> Any:
     """The job plan, its checklist and the parts (reserved, short, issued) of a ticket."""
     return store(request).read(lambda tx: jobs.work(tx, T.get_for(tx, actor, ticket_id)))
 
 
-@router.post(
-    "/tickets/{ticket_id}/job-plan", response_model=WorkOut, openapi_extra=role_extra(*STAFF)
-)
+@router.post("/tickets/{ticket_id}/job-plan", response_model=WorkOut)
 def attach_job_plan(
     request: Request,
     ticket_id: TicketId,
@@ -130,7 +120,6 @@ def attach_job_plan(
 @router.post(
     "/tickets/{ticket_id}/steps/{position}",
     response_model=WorkOut,
-    openapi_extra=role_extra(*WORKERS),
 )
 def record_step(
     request: Request,
@@ -155,7 +144,6 @@ def record_step(
     "/tickets/{ticket_id}/reservations",
     response_model=ReservationOut,
     status_code=201,
-    openapi_extra=role_extra(*STAFF),
 )
 def reserve_part(
     request: Request,

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from forewarn.contract.topics import ID_PATTERN
 from ticketing import lifecycle, scope
-from ticketing.api.assets import STAFF
+from ticketing.auth import STAFF, WORKERS
 from ticketing.cmms import assets as A
 from ticketing.cmms.schemas import AssetIn, AssetPatch
 from ticketing.console import pages, session
@@ -185,7 +185,6 @@ async def edit(request: Request, asset: str) -> Response:
 @router.get("/maintenance/forecast", response_class=HTMLResponse)
 def forecast_page(request: Request, days: int = 30) -> Response:
     """What comes due in the next 30 days (like ``GET /maintenance/forecast``)."""
-    from ticketing.api.maintenance import WORKERS
     from ticketing.cmms import pm
 
     actor = pages.current(request, WORKERS)
@@ -221,7 +220,6 @@ def _work_page(request: Request, actor: Actor, tid: int, status: int = 200, **ct
 
 @router.get("/tickets/{ticket_id}/work", response_class=HTMLResponse)
 def work_page(request: Request, ticket_id: str, msg: str | None = None) -> Response:
-    from ticketing.api.work import WORKERS
 
     actor = pages.current(request, WORKERS)
     if not isinstance(actor, Actor):
@@ -236,7 +234,6 @@ def work_page(request: Request, ticket_id: str, msg: str | None = None) -> Respo
 async def step_post(request: Request, ticket_id: str, position: int) -> Response:
     """A checklist step from a form, as ``POST /tickets/{id}/steps/{position}``."""
     from ticketing import tickets as T
-    from ticketing.api.work import WORKERS
     from ticketing.cmms import jobs
     from ticketing.cmms.schemas import StepResultIn
 
@@ -278,10 +275,9 @@ def kpi_page(request: Request) -> Response:
     """MTBF, MTTR, PM compliance, planned share and cost, last 90 days (like the API)."""
     from datetime import timedelta
 
-    from ticketing.api.maintenance import STAFF as KPI_ROLES
     from ticketing.cmms import labour
 
-    actor = pages.current(request, KPI_ROLES)
+    actor = pages.current(request, STAFF)
     if not isinstance(actor, Actor):
         return actor
     if actor.sites is not None:  # as the API: the figures span every site

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ticketing import scope
+from ticketing.auth import WORKERS
 from ticketing.console import session
 from ticketing.console.pages import current, error_page, render, store, ticket_id_of
 from ticketing.errors import TicketingError
@@ -17,7 +18,6 @@ from ticketing.notifications import oncall
 from ticketing.store import Actor, Tx
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-WORKERS = ("admin", "dispatcher", "engineer")
 
 
 def _chains(tx: Tx, actor: Actor) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from forewarn.contract.topics import ID_PATTERN
-from ticketing import i18n, lifecycle, signoff
+from ticketing import i18n, lifecycle, reads, signoff
 from ticketing import tickets as T
-from ticketing.api import tickets as api_tickets
+from ticketing.auth import STAFF, WORKERS
 from ticketing.console import data, session, svg
 from ticketing.store import Actor, Row, Store, Tx
 
@@ -25,8 +25,6 @@ STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.add_extension("jinja2.ext.i18n")  # {% trans %}; gettext per request (i18n)
 
-WORKERS = api_tickets.WORKERS
-STAFF = api_tickets.STAFF
 BOARD_STATES = ("new", "assigned", "accepted", "en_route", "on_site", "waiting_parts")
 DONE_SHOWN = 12
 ENGINEER_ACTIONS = {
@@ -139,7 +137,9 @@ def ticket_ctx(request: Request, actor: Actor, ticket_id: int) -> dict[str, Any]
     ctx = store(request).read(fn)
     ctx["chart"] = svg.evidence_chart(ctx["window"])
     ctx["timeline"] = (
-        api_tickets.ticket_timeline(request, ticket_id, actor) if actor.role in WORKERS else []
+        store(request).read(lambda tx: reads.timeline(tx, actor, ticket_id))
+        if actor.role in WORKERS
+        else []
     )
     actions = (
         STAFF_ACTIONS if actor.role in STAFF else ENGINEER_ACTIONS if actor.role in WORKERS else {}

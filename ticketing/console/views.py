@@ -8,11 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from ticketing import customer, lifecycle, reads
 from ticketing import engineers as E
-from ticketing import lifecycle
 from ticketing import tickets as T
-from ticketing.api import other as api_other
-from ticketing.api import tickets as api_tickets
 from ticketing.console import data, dispatch, session, svg
 from ticketing.console.pages import (
     BOARD_STATES,
@@ -49,19 +47,7 @@ def login_form(request: Request, next: str = "/console/board") -> Response:
 
 
 def _board(request: Request, actor: Actor) -> dict[str, Any]:
-    rows = api_tickets.list_tickets(
-        request,
-        actor,
-        state=None,
-        priority=None,
-        source=None,
-        site=None,
-        asset=None,
-        engineer_id=None,
-        open_only=False,
-        limit=300,
-        offset=0,
-    )
+    rows = store(request).read(lambda tx: reads.visible(tx, actor, limit=300))
     names = store(request).read(dispatch.names)
     filters = dispatch.board_filters(request)
     rows = dispatch.apply_filters(rows, filters, names)
@@ -247,7 +233,7 @@ def track(request: Request, code: str) -> Response:
             code=code[:20],
         )
     try:
-        info = api_other.track(request, code)
+        info = store(request).read(lambda tx: customer.track(tx, code))
     except TicketingError as exc:
         return render(
             request,
