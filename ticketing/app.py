@@ -27,11 +27,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from forewarn import redact
 from forewarn.settings import Settings
 from ticketing import console, i18n, notifications, probes
+from ticketing.api import anomalies, audit, engineers, kpis, me, tickets, track
 from ticketing.api import attachments as attachments_api
 from ticketing.api import customer as customer_api
 from ticketing.api import dispatch as dispatch_api
 from ticketing.api import notifications as notifications_api
-from ticketing.api import other, tickets
+from ticketing.api import sla as sla_api
+from ticketing.api import webhooks as webhooks_api
 from ticketing.attachments import attachment_settings
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
@@ -357,7 +359,14 @@ def create_app(
     probes.install(app, settings.database.dsn)
     app.include_router(probes.router)  # /healthz, /readyz, /metrics: no token
     app.include_router(tickets.router, responses=ERRORS)
-    app.include_router(other.router, responses=ERRORS)
+    app.include_router(anomalies.router, responses=ERRORS)
+    app.include_router(engineers.router, responses=ERRORS)
+    app.include_router(sla_api.router, responses=ERRORS)
+    app.include_router(webhooks_api.router, responses=ERRORS)
+    app.include_router(kpis.router, responses=ERRORS)
+    app.include_router(audit.router, responses=ERRORS)
+    app.include_router(me.router, responses=ERRORS)
+    app.include_router(track.router, responses=ERRORS)
     app.include_router(notifications_api.router, responses=ERRORS)
     app.state.customer = customer_settings(settings)
     app.include_router(customer_api.router, responses=ERRORS)

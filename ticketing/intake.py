@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 from forewarn.contract import AnomalyEvent
 from ticketing import lifecycle, tickets
 from ticketing.cmms.assets import priority_for as criticality_priority
+from ticketing.errors import NotFound
 from ticketing.lifecycle import OPEN
 from ticketing.store import Actor, Row, Tx
 
@@ -66,7 +67,12 @@ def _open_ticket(tx: Tx, asset: str, fault: str, *, lock: bool) -> Row | None:
 
 
 def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
-    """Record one anomaly event and open or update the predictive ticket it calls for."""
+    """Record one anomaly event and open or update the predictive ticket it calls for.
+    A site-scoped actor's event must name an asset of its sites (else 404, as if unknown)."""
+    if actor.sites is not None:  # the event's site is the actor's; the asset must be too
+        known = tx.one("select site from assets where asset = %s", (ev.asset,))
+        if known is not None and not actor.sees(known["site"]):
+            raise NotFound("asset", ev.asset)
     fault = ev.fault_mode or UNKNOWN
     fresh = tx.one(
         "insert into ticket_anomalies (event_id, asset, site, fault_mode, severity, score, ts,"
