@@ -1,23 +1,19 @@
 """The FastAPI application: ``create_app(settings)``.
 
-The app owns a connection pool, the SLA monitor and webhook sender (driven by APScheduler
-in the background), and the MQTT consumer/publisher. A scan runs at start, so deadlines
-that passed while the service was down are handled at once.
+Routes, middleware and error answers are set up here; what runs beside them (pool, SLA
+monitor, senders, MQTT, scheduler) is a :class:`~ticketing.runtime.Runtime`, started and
+stopped by the app's lifespan.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
-from apscheduler.schedulers.background import BackgroundScheduler
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -26,29 +22,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forewarn import redact
 from forewarn.settings import Settings
-from ticketing import console, i18n, notifications, probes
-from ticketing.api import anomalies, audit, engineers, kpis, me, tickets, track
+from ticketing import console, i18n, probes
+from ticketing.api import anomalies, audit, engineers, kpis, me, sla, tickets, track, webhooks
 from ticketing.api import attachments as attachments_api
 from ticketing.api import customer as customer_api
 from ticketing.api import dispatch as dispatch_api
 from ticketing.api import notifications as notifications_api
-from ticketing.api import sla as sla_api
-from ticketing.api import webhooks as webhooks_api
 from ticketing.attachments import attachment_settings
 from ticketing.clock import Clock, SystemClock
 from ticketing.config import TicketingSettings, ticketing_settings
 from ticketing.customer import customer_settings
 from ticketing.errors import TicketingError
 from ticketing.httpsec import RateLimit, SecurityHeaders, default_rules
-from ticketing.notify import MqttPublisher, WebhookSender
+from ticketing.runtime import Runtime
 from ticketing.schemas import ErrorOut
-from ticketing.sla import SlaMonitor
-from ticketing.store import Store
 
 log = logging.getLogger("ticketing")
-HERE = Path(__file__).parent
-TEMPLATES = HERE / "templates"  # the web console (a later issue) renders from here
-STATIC = HERE / "static"
 
 
 class BodyLimit:
@@ -217,117 +206,22 @@ def create_app(
     (tests call ``app.state.sla.scan()`` with a manual clock); ``mqtt`` overrides the setting."""
     cfg = config or ticketing_settings(settings)
     redact.install()  # webhook URLs carry credentials; also when run without the CLI
-    store = Store(
-        settings.database.dsn,
+    runtime = Runtime.build(
+        settings,
+        cfg,
         clock or SystemClock(),
-        min_size=cfg.pool_min,
-        max_size=max(cfg.pool_min, cfg.pool_max),
+        background=background,
+        mqtt=cfg.mqtt_enabled if mqtt is None else mqtt,
     )
-    store.options["distance_scale_km"] = cfg.distance_scale_km
-    sla = SlaMonitor(store)
-    webhooks = WebhookSender(
-        store,
-        max_attempts=cfg.webhook_max_attempts,
-        backoff_s=cfg.webhook_backoff_s,
-        timeout_s=cfg.webhook_timeout_s,
-        allow_private=cfg.webhook_allow_private,
-    )
-    use_mqtt = cfg.mqtt_enabled if mqtt is None else mqtt
-    notifier, people_jobs = notifications.install(store, settings)
-
-    def expire_keys() -> None:
-        """Idempotency keys replay for ``idempotency_ttl_h``; then they are forgotten."""
-        store.run(
-            lambda tx: tx.conn.execute(
-                "delete from idempotency_keys where created_at < %s",
-                (tx.now - timedelta(hours=cfg.idempotency_ttl_h),),
-            )
-        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(store.open)
-        webhooks.open()
-        publisher = consumer = listener = None
-        scheduler: BackgroundScheduler | None = None
         try:
-            handled = await asyncio.to_thread(sla.scan)
-            if handled:
-                log.info("start-up SLA scan handled %d due deadline(s)", len(handled))
-            if use_mqtt:
-                from ticketing.consumer import consume, publisher_client
-
-                publisher = publisher_client(settings.mqtt)
-                app.state.publisher = publisher  # /readyz checks its session
-                listener = MqttPublisher(publisher)
-                store.listeners.append(listener)
-                app.state.mqtt_ready = asyncio.Event()
-                consumer = asyncio.create_task(
-                    consume(
-                        store,
-                        settings.mqtt,
-                        group=cfg.mqtt_group,
-                        ready=app.state.mqtt_ready,
-                        max_bytes=cfg.max_body_bytes,
-                    )
-                )
-            if background:
-                scheduler = BackgroundScheduler(timezone="UTC")
-                scheduler.add_job(
-                    sla.scan,
-                    "interval",
-                    seconds=cfg.sla_scan_interval_s,
-                    id="sla",
-                    max_instances=1,
-                    coalesce=True,
-                )
-                scheduler.add_job(
-                    webhooks.deliver_due,
-                    "interval",
-                    seconds=cfg.webhook_interval_s,
-                    id="webhooks",
-                    max_instances=1,
-                    coalesce=True,
-                )
-                scheduler.add_job(
-                    expire_keys,
-                    "interval",
-                    minutes=30,
-                    id="idempotency",
-                    max_instances=1,
-                    coalesce=True,
-                )
-                for job_id, fn, seconds in app.state.jobs:  # added by feature modules
-                    scheduler.add_job(
-                        fn,
-                        "interval",
-                        seconds=seconds,
-                        id=job_id,
-                        max_instances=1,
-                        coalesce=True,
-                        next_run_time=datetime.now(UTC),  # a first pass at start
-                    )
-                for job_id, job, every in people_jobs:
-                    scheduler.add_job(
-                        job, "interval", seconds=every, id=job_id, max_instances=1, coalesce=True
-                    )
-                scheduler.start()
+            await runtime.start()
+            app.state.mqtt_ready = runtime.mqtt_ready
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=True)
-            if consumer is not None:
-                consumer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await consumer
-            if listener is not None:
-                store.listeners.remove(listener)
-            if publisher is not None:
-                app.state.publisher = None
-                publisher.disconnect()
-                publisher.loop_stop()
-            webhooks.close()
-            await asyncio.to_thread(store.close)
+            await runtime.stop()
 
     app = FastAPI(
         title="Forewarn ticketing",
@@ -341,13 +235,13 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.store = store
-    app.state.sla = sla
-    app.state.webhooks = webhooks
-    app.state.notifier = notifier
+    app.state.runtime = runtime
+    store = app.state.store = runtime.store
+    app.state.sla = runtime.sla
+    app.state.webhooks = runtime.webhooks
+    app.state.notifier = runtime.notifier
     app.state.config = cfg
-    app.state.expire_keys = expire_keys
-    app.state.jobs = []
+    app.state.expire_keys = runtime.expire_keys
     app.state.attachments = attachment_settings(settings)
     app.add_middleware(
         BodyLimit, limit=cfg.max_body_bytes, uploads=app.state.attachments.max_bytes + 65536
@@ -358,15 +252,8 @@ def create_app(
     _handlers(app)
     probes.install(app, settings.database.dsn)
     app.include_router(probes.router)  # /healthz, /readyz, /metrics: no token
-    app.include_router(tickets.router, responses=ERRORS)
-    app.include_router(anomalies.router, responses=ERRORS)
-    app.include_router(engineers.router, responses=ERRORS)
-    app.include_router(sla_api.router, responses=ERRORS)
-    app.include_router(webhooks_api.router, responses=ERRORS)
-    app.include_router(kpis.router, responses=ERRORS)
-    app.include_router(audit.router, responses=ERRORS)
-    app.include_router(me.router, responses=ERRORS)
-    app.include_router(track.router, responses=ERRORS)
+    for resource in (tickets, anomalies, engineers, sla, webhooks, kpis, audit, me, track):
+        app.include_router(resource.router, responses=ERRORS)
     app.include_router(notifications_api.router, responses=ERRORS)
     app.state.customer = customer_settings(settings)
     app.include_router(customer_api.router, responses=ERRORS)

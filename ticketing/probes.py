@@ -138,7 +138,7 @@ def install(app: Any, dsn: str) -> None:
 def _checks(request: Request) -> dict[str, observe.Check]:
     state = request.app.state
     checks = {"database": observe.database_check(state.store.dsn)}
-    publisher = getattr(state, "publisher", None)
+    publisher = state.runtime.publisher
     if publisher is not None:
         checks["broker"] = observe.broker_check(publisher.is_connected)
     return checks

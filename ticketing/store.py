@@ -74,12 +74,25 @@ def chain_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+EmitHook = Callable[["Tx", str, str, "int | None", dict[str, Any]], None]
+
+
+@dataclass
+class Options:
+    """The configuration domain code reads inside a transaction (set when the app is built)."""
+
+    distance_scale_km: float = 100.0  # routing: the distance whose score is 0
+    labour_rate_per_h: float = 60.0  # CMMS: default labour cost of a time entry
+    public_url: str = ""  # notifications: the base of links to the console
+    emit_hooks: list[EmitHook] = field(default_factory=list)  # e.g. notifications' outbox
+
+
 @dataclass
 class Tx:
     conn: psycopg.Connection[Row]
     now: datetime
     emitted: list[Emitted] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)
 
     def one(self, query: Query, params: Any = None) -> Row | None:
         return self.conn.execute(query, params).fetchone()
@@ -149,7 +162,7 @@ class Tx:
             (event_type, Jsonb(json.loads(canonical(body))), self.now, self.now, event_type),
         )
         self.emitted.append(Emitted(event_type, site, ticket_id, body, topic))
-        for hook in self.options.get("emit_hooks", ()):  # e.g. notifications' outbox
+        for hook in self.options.emit_hooks:  # e.g. notifications' outbox
             hook(self, event_type, site, ticket_id, body)
 
 
@@ -157,13 +170,21 @@ _RETRY = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 class Store:
-    def __init__(self, dsn: str, clock: Clock, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        clock: Clock,
+        *,
+        min_size: int = 1,
+        max_size: int = 8,
+        options: Options | None = None,
+    ) -> None:
         self.clock = clock
         self.dsn = dsn
         self.sizes = (min_size, max_size)
         self.pool = self._new_pool()
         self.listeners: list[Callable[[list[Emitted]], None]] = []
-        self.options: dict[str, Any] = {}
+        self.options = options or Options()
 
     def _new_pool(self) -> ConnectionPool[psycopg.Connection[Row]]:
         return ConnectionPool(

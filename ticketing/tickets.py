@@ -208,7 +208,7 @@ def rank(
     )
     fault = row["fault_mode"] if row["fault_mode"] != "unknown" else None
     job = routing.Job(row["site"], a.get("asset_class"), fault, a.get("lat"), a.get("lon"))
-    scale_km = float(tx.options.get("distance_scale_km", 100.0))
+    scale_km = tx.options.distance_scale_km
     ranked = routing.score(job, engineers, loads, tx.now, scale_km=scale_km, exclude=exclude)
     return ranked, engineers, loads, job, a
 

@@ -38,7 +38,7 @@ def add_time(tx: Tx, actor: Actor, ticket: Row, data: dict[str, Any]) -> Row:
         raise NotFound("engineer", eng)
     rate = data.get("rate_per_h")
     if rate is None:
-        rate = float(tx.options.get("labour_rate_per_h", 60.0))
+        rate = tx.options.labour_rate_per_h
     row = tx.one(
         "insert into time_entries (ticket_id, engineer_id, started_at, ended_at, rate_per_h,"
         " note, created_by, created_at) values (%s, %s, %s, %s, %s, %s, %s, %s) returning *",

@@ -16,7 +16,7 @@ def install(
     from ticketing.api import assets, maintenance, work
     from ticketing.cmms import console, meters, pm
 
-    store.options["labour_rate_per_h"] = cfg.labour_rate_per_h
+    store.options.labour_rate_per_h = cfg.labour_rate_per_h
     app.include_router(assets.router, responses=responses)
     app.include_router(maintenance.router, responses=responses)
     app.include_router(work.router, responses=responses)
@@ -29,4 +29,6 @@ def install(
         return pm.scan(store)
 
     app.state.maintenance_scan = maintenance_scan
-    app.state.jobs.append(("maintenance", maintenance_scan, cfg.maintenance_scan_interval_s))
+    app.state.runtime.jobs.append(
+        ("maintenance", maintenance_scan, cfg.maintenance_scan_interval_s)
+    )

@@ -38,10 +38,10 @@ def install(store: Store, settings: Settings) -> tuple[NotificationSender, list[
         backoff_s=cfg.backoff_s,
         max_backoff_s=cfg.max_backoff_s,
     )
-    store.options["public_url"] = cfg.public_url.rstrip("/")
+    store.options.public_url = cfg.public_url.rstrip("/")
     if not cfg.enabled:
         return sender, []
-    store.options.setdefault("emit_hooks", []).append(on_event)
+    store.options.emit_hooks.append(on_event)
     jobs: list[Job] = [
         ("notifications", sender.deliver_due, cfg.interval_s),
         ("escalation_chains", lambda: advance_chains(store), 30.0),

@@ -54,7 +54,7 @@ def _dispatch(tx: Tx, event_type: str, ticket_id: int | None, body: dict[str, An
     t = _ticket(tx, ticket_id)
     if t is None:
         return
-    url = tx.options.get("public_url", "")
+    url = tx.options.public_url
     changes = body.get("changes") or {}
     if event_type == "ticket.assigned":
         note = str(changes.get("note") or "")

@@ -84,7 +84,7 @@ def _page(
     c = ctx(
         tx,
         ticket,
-        tx.options.get("public_url", ""),
+        tx.options.public_url,
         chain=chain["id"],
         ack_minutes=rotation["ack_minutes"],
         **extra,
