@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import paho.mqtt.client as paho
 import psycopg
 from psycopg_pool import PoolTimeout
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from forewarn import mqtt as fmqtt
 from forewarn.contract import decode_message, topics
@@ -61,21 +62,32 @@ def _until_stored(fn: Callable[[], T], what: str, stopping: threading.Event | No
     Every write here is idempotent on ``event_id``, so a retry after a commit whose answer was
     lost is a no-op. While stopping, give up (:class:`Abandoned`): the broker redelivers.
     """
-    delay = 0.5
-    while True:
-        try:
-            return fn()
-        except TRANSIENT as exc:
-            if stopping is not None and stopping.is_set():
-                raise Abandoned(what) from exc
-            log.warning(
-                "database unavailable (%s); retrying %s in %.1f s", type(exc).__name__, what, delay
-            )
-            if stopping is not None:
-                stopping.wait(delay)
-            else:
-                time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "database unavailable (%s); retrying %s in %.1f s", type(exc).__name__, what, delay
+        )
+
+    def pause(seconds: float) -> None:  # cut short when the service stops
+        if stopping is not None:
+            stopping.wait(seconds)
+        else:
+            time.sleep(seconds)
+
+    retrying = Retrying(
+        retry=retry_if_exception_type(TRANSIENT),
+        wait=wait_exponential(multiplier=0.5, max=10.0),  # 0.5 s, doubled, at most 10 s
+        stop=lambda state: stopping is not None and stopping.is_set(),
+        sleep=pause,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(fn)
+    except TRANSIENT as exc:  # only raised once stopping: leave it to the broker
+        raise Abandoned(what) from exc
 
 
 def handle(

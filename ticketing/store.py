@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ import psycopg.sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
 from ticketing.clock import Clock
 from ticketing.errors import AuditBroken
@@ -207,22 +207,25 @@ class Store:
 
     def run(self, fn: Callable[[Tx], T], *, attempts: int = 5) -> T:
         """Run ``fn`` in one transaction (retried on deadlock), then publish what it emitted."""
-        for attempt in range(attempts):
-            try:
-                with self.pool.connection() as conn, conn.transaction():
-                    tx = Tx(conn, self.clock.now(), options=self.options)
-                    result = fn(tx)
-                break
-            except _RETRY:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(0.01 * (attempt + 1))
+        retrying = Retrying(
+            retry=retry_if_exception_type(_RETRY),
+            stop=stop_after_attempt(attempts),
+            wait=wait_incrementing(start=0.01, increment=0.01),
+            reraise=True,
+        )
+        result, tx = retrying(self._transaction, fn)
         for listener in self.listeners:
             try:
                 listener(tx.emitted)
             except Exception:  # a publisher failure must not fail a committed change
                 log.exception("event listener failed")
         return result
+
+    def _transaction(self, fn: Callable[[Tx], T]) -> tuple[T, Tx]:
+        with self.pool.connection() as conn, conn.transaction():
+            tx = Tx(conn, self.clock.now(), options=self.options)
+            result = fn(tx)
+        return result, tx
 
     def read(self, fn: Callable[[Tx], T]) -> T:
         with self.pool.connection() as conn:
