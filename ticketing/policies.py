@@ -6,6 +6,9 @@ statement of that rule, for a ticket's deadlines and for the SLA scans alike.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from ticketing.schemas import SlaPolicy
 from ticketing.store import Actor, Row, Tx
 
@@ -16,6 +19,17 @@ def lookup(priority: str, site: str) -> str:
     return (
         f"select * from sla_policies p where p.priority = {priority}"
         f" and p.site in ({site}, '*') order by p.site = '*' limit 1"
+    )
+
+
+def deadlines(tx: Tx, priority: str, start: Any, site: str = "*") -> tuple[Any, Any]:
+    """Response and resolution deadlines from the site's policy, else the default one."""
+    p = tx.one(lookup("%s", "%s"), (priority, site))
+    if p is None:
+        return None, None
+    return (
+        start + timedelta(minutes=p["response_minutes"]),
+        start + timedelta(minutes=p["resolution_minutes"]),
     )
 
 

@@ -130,7 +130,7 @@ class SlaMonitor:
 
     def _new_deadline(self, tx: Tx, row: Row) -> None:
         """The new engineer's own time to accept: the policy's response minutes, from now."""
-        response_due, _ = tickets.deadlines(tx, row["priority"], tx.now, row["site"])
+        response_due, _ = policies.deadlines(tx, row["priority"], tx.now, row["site"])
         tickets.update(
             tx,
             SYSTEM,

@@ -5,7 +5,6 @@ before/after and emits the event: nothing changes in place without an event."""
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
 from typing import Any
 
 from ticketing import lifecycle, policies, routing
@@ -59,17 +58,6 @@ def get_for(tx: Tx, actor: Actor, ticket_id: int, *, lock: bool = False) -> Row:
 
 def out(row: Row) -> dict[str, Any]:
     return {**row, "allowed_transitions": lifecycle.allowed(row["state"])}
-
-
-def deadlines(tx: Tx, priority: str, start: Any, site: str = "*") -> tuple[Any, Any]:
-    """Response and resolution deadlines from the site's policy, else the default one."""
-    p = tx.one(policies.lookup("%s", "%s"), (priority, site))
-    if p is None:
-        return None, None
-    return (
-        start + timedelta(minutes=p["response_minutes"]),
-        start + timedelta(minutes=p["resolution_minutes"]),
-    )
 
 
 def asset(tx: Tx, name: str) -> Row:
@@ -140,7 +128,7 @@ def insert(
     """Insert a ticket opened now on asset ``a``, with its policy's deadlines (no audit, event
     or routing: :func:`after_open` does those). A predictive ticket is not inserted (None)
     while the asset has an open one for the fault: index ``tickets_one_open_predictive``."""
-    response_due, resolution_due = deadlines(tx, priority, tx.now, a["site"])
+    response_due, resolution_due = policies.deadlines(tx, priority, tx.now, a["site"])
     return tx.one(
         "insert into tickets (tracking_code, asset, site, source, priority, fault_mode, title,"
         " description, contact, created_at, updated_at, response_due, resolution_due)"
@@ -377,7 +365,7 @@ def patch(tx: Tx, actor: Actor, row: Row, changes: dict[str, Any]) -> Row:
 def priority_deadlines(tx: Tx, row: Row, priority: str) -> dict[str, Any]:
     """Deadlines of a more urgent priority, counted from the ticket's opening, if earlier."""
     out: dict[str, Any] = {}
-    resp, res = deadlines(tx, priority, row["created_at"], row["site"])
+    resp, res = policies.deadlines(tx, priority, row["created_at"], row["site"])
     if (
         resp
         and row["acknowledged_at"] is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ticketing import tickets
+from ticketing import policies
 from ticketing.notifications import oncall, outbox
 from ticketing.store import SYSTEM, Row, Tx
 
@@ -59,7 +59,7 @@ def _dispatch(tx: Tx, event_type: str, ticket_id: int | None, body: dict[str, An
     if event_type == "ticket.assigned":
         note = str(changes.get("note") or "")
         if note.startswith("routing (escalation)"):
-            new_due = tickets.deadlines(tx, t["priority"], tx.now, t["site"])[0]
+            new_due = policies.deadlines(tx, t["priority"], tx.now, t["site"])[0]
             ctx = oncall.ctx(tx, t, url, new_due=new_due)
             outbox.to_engineer(tx, t["engineer_id"], "escalation", ctx, ticket_id=t["id"])
             outbox.to_role(tx, "supervisor", "escalation", ctx, ticket_id=t["id"])
