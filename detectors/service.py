@@ -294,16 +294,24 @@ class DetectorService:
 
     # -- work ----------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> list[AnomalyEvent]:
+        """Score one telemetry message; returns the events it raised.
+
+        Ownership is read from the topic before the payload is decoded: with static
+        partitions every worker receives every asset's telemetry, and decoding the
+        ``partitions - 1`` shares it does not own was most of its parsing work (a payload
+        bad for another worker's asset is that worker's to count, not ours).
+        """
         try:
-            msg = decode_message("telemetry", topic, payload)
-            where, batch = msg.where, msg.body
+            where = topics.parse(topic)
         except ContractError as exc:
-            self.counts["rejected"] += 1  # ingest keeps the dead letter; we only count
-            log.debug("rejected %s: %s", topic, exc)
-            return []
-        if not self.owns(batch.asset):
+            return self._reject(topic, exc)
+        if where.asset is not None and not self.owns(where.asset):
             self.counts["foreign"] += 1
             return []
+        try:
+            batch = decode_message("telemetry", topic, payload).body
+        except ContractError as exc:
+            return self._reject(topic, exc)
         det = self.detector(where.site, batch.asset, batch.asset_class)
         events = []
         for sample in batch.samples:
@@ -317,6 +325,11 @@ class DetectorService:
         for ev in events:
             self.emit(ev)
         return events
+
+    def _reject(self, topic: str, exc: ContractError) -> list[AnomalyEvent]:
+        self.counts["rejected"] += 1  # ingest keeps the dead letter; we only count
+        log.debug("rejected %s: %s", topic, exc)
+        return []
 
     def detector(self, site: str, asset: str, asset_class: str | None) -> AssetDetector:
         det = self.detectors.get(asset)
