@@ -385,14 +385,16 @@ class DetectorService:
 
     def apply_feedback(self) -> int:
         rows = self._db(store.pending_feedback, list(self.detectors))
-        for ticket_id, asset, resolution in rows:
-            det = self.detectors[asset]
-            det.feedback(resolution)
+        for fb in rows:
+            det = self.detectors[fb.asset]
+            det.feedback(fb.resolution_code)
             on = det.alarm.on_threshold
-            self._db(store.mark_applied, ticket_id, asset, resolution, on, self.worker)
-            self.dirty.add(asset)
-            log.info("asset %s: feedback %s, bar now %.2f", asset, resolution,
-                     det.alarm.on_threshold)  # fmt: skip
+            self._db(
+                store.mark_applied, fb.ticket_id, fb.asset, fb.resolution_code, on, self.worker
+            )
+            self.dirty.add(fb.asset)
+            log.info("asset %s: feedback %s (ticket %d), bar now %.2f", fb.asset,
+                     fb.resolution_code, fb.ticket_id, on)  # fmt: skip
         if self._db(store.apply_baseline_requests, self.detectors, self.worker):
             self.dirty.update(self.detectors)  # a re-learned reference goes out with the checkpoint
         return len(rows)
