@@ -182,6 +182,19 @@ def load_checkpoint(conn: Conn, asset: str, config_hash: str) -> AssetDetector |
         return None
 
 
+FEEDBACK_COLUMNS = (  # as pending_feedback selects them
+    "ticket_id",
+    "site",
+    "asset",
+    "fault_mode",
+    "resolution_code",
+    "confirmed_fault_mode",
+    "event_ids",
+    "opened_at",
+    "resolved_at",
+)
+
+
 def pending_feedback(conn: Conn, assets: Iterable[str]) -> list[DetectorFeedback]:
     """Resolutions from ticketing (table detector_feedback) not yet applied, oldest first.
 
@@ -208,19 +221,6 @@ def pending_feedback(conn: Conn, assets: Iterable[str]) -> list[DetectorFeedback
         except ValidationError as exc:  # written around the contract: skip it, do not die
             log.warning("detector_feedback of ticket %s skipped: %s", r[0], exc.errors()[0]["msg"])
     return out
-
-
-FEEDBACK_COLUMNS = (
-    "ticket_id",
-    "site",
-    "asset",
-    "fault_mode",
-    "resolution_code",
-    "confirmed_fault_mode",
-    "event_ids",
-    "opened_at",
-    "resolved_at",
-)
 
 
 def mark_applied(
