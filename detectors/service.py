@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 import paho.mqtt.client as paho
 import psycopg
 from pydantic import Field, model_validator
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
 from detectors import catchup, store
 from detectors.asset import AssetDetector
@@ -51,6 +52,8 @@ from forewarn.settings import Section, Settings
 
 log = logging.getLogger("forewarn.detectors")
 T = TypeVar("T")
+# Connection trouble, worth a retry on a new connection (as ingest's writer says).
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError, ServiceUnavailable)
 
 
 class DetectorsSettings(Section):
@@ -273,37 +276,60 @@ class DetectorService:
 
         Every store call is idempotent (upserts, ``on conflict do nothing``, reads), so a
         retry after a lost connection cannot double anything; without this the processing
-        thread died on the first lost connection and the worker went silent.
+        thread died on the first lost connection and the worker went silent. Retried
+        forever (0.5 s doubling to 10 s), except while stopping; tenacity, as in ingest.
         """
-        delay, attempts = 0.5, 0
-        while True:
-            try:
-                return fn(self._conn, *args)
-            except (psycopg.OperationalError, ServiceUnavailable) as exc:
-                attempts += 1
-                if self.stopping.is_set() and attempts > 3:
-                    raise
-                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
-                log.warning("database: %s; reconnecting in %.1f s", reason, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-                with contextlib.suppress(ServiceUnavailable):
-                    self._conn = fdb.connect(self.settings.database.dsn, autocommit=True)
+        return self._retrying()(self._call, fn, *args)
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._conn is None:  # lost on the previous attempt
+            self._conn = fdb.connect(self.settings.database.dsn, autocommit=True)
+        try:
+            return fn(self._conn, *args)
+        except TRANSIENT:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+            raise
+
+    def _retrying(self) -> Retrying:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            reason = str(exc).strip().splitlines()[0] if exc and str(exc).strip() else exc
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning("database: %s; reconnecting in %.1f s", reason, wait)
+
+        def give_up(state: RetryCallState) -> bool:
+            return self.stopping.is_set() and state.attempt_number > 3
+
+        return Retrying(
+            retry=retry_if_exception_type(TRANSIENT),
+            wait=wait_exponential(multiplier=0.5, max=10.0),
+            stop=give_up,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
 
     # -- work ----------------------------------------------------------------------------
     def handle(self, topic: str, payload: bytes) -> list[AnomalyEvent]:
+        """Score one telemetry message; returns the events it raised.
+
+        Ownership is read from the topic before the payload is decoded: with static
+        partitions every worker receives every asset's telemetry, and decoding the
+        ``partitions - 1`` shares it does not own was most of its parsing work (a payload
+        bad for another worker's asset is that worker's to count, not ours).
+        """
         try:
-            msg = decode_message("telemetry", topic, payload)
-            where, batch = msg.where, msg.body
+            where = topics.parse(topic)
         except ContractError as exc:
-            self.counts["rejected"] += 1  # ingest keeps the dead letter; we only count
-            log.debug("rejected %s: %s", topic, exc)
-            return []
-        if not self.owns(batch.asset):
+            return self._reject(topic, exc)
+        if where.asset is not None and not self.owns(where.asset):
             self.counts["foreign"] += 1
             return []
+        try:
+            batch = decode_message("telemetry", topic, payload).body
+        except ContractError as exc:
+            return self._reject(topic, exc)
         det = self.detector(where.site, batch.asset, batch.asset_class)
         events = []
         for sample in batch.samples:
@@ -317,6 +343,11 @@ class DetectorService:
         for ev in events:
             self.emit(ev)
         return events
+
+    def _reject(self, topic: str, exc: ContractError) -> list[AnomalyEvent]:
+        self.counts["rejected"] += 1  # ingest keeps the dead letter; we only count
+        log.debug("rejected %s: %s", topic, exc)
+        return []
 
     def detector(self, site: str, asset: str, asset_class: str | None) -> AssetDetector:
         det = self.detectors.get(asset)
@@ -372,14 +403,16 @@ class DetectorService:
 
     def apply_feedback(self) -> int:
         rows = self._db(store.pending_feedback, list(self.detectors))
-        for ticket_id, asset, resolution in rows:
-            det = self.detectors[asset]
-            det.feedback(resolution)
+        for fb in rows:
+            det = self.detectors[fb.asset]
+            det.feedback(fb.resolution_code)
             on = det.alarm.on_threshold
-            self._db(store.mark_applied, ticket_id, asset, resolution, on, self.worker)
-            self.dirty.add(asset)
-            log.info("asset %s: feedback %s, bar now %.2f", asset, resolution,
-                     det.alarm.on_threshold)  # fmt: skip
+            self._db(
+                store.mark_applied, fb.ticket_id, fb.asset, fb.resolution_code, on, self.worker
+            )
+            self.dirty.add(fb.asset)
+            log.info("asset %s: feedback %s (ticket %d), bar now %.2f", fb.asset,
+                     fb.resolution_code, fb.ticket_id, on)  # fmt: skip
         if self._db(store.apply_baseline_requests, self.detectors, self.worker):
             self.dirty.update(self.detectors)  # a re-learned reference goes out with the checkpoint
         return len(rows)

@@ -9,9 +9,10 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
+from pydantic import ValidationError
 
 from detectors.asset import AssetDetector, StateError
-from forewarn.contract import AnomalyEvent
+from forewarn.contract import AnomalyEvent, DetectorFeedback
 
 Conn = psycopg.Connection[Any]
 log = logging.getLogger("forewarn.detectors")
@@ -181,20 +182,45 @@ def load_checkpoint(conn: Conn, asset: str, config_hash: str) -> AssetDetector |
         return None
 
 
-def pending_feedback(conn: Conn, assets: Iterable[str]) -> list[tuple[int, str, str]]:
-    """Resolutions from ticketing (table detector_feedback) not yet applied, oldest first."""
+FEEDBACK_COLUMNS = (  # as pending_feedback selects them
+    "ticket_id",
+    "site",
+    "asset",
+    "fault_mode",
+    "resolution_code",
+    "confirmed_fault_mode",
+    "event_ids",
+    "opened_at",
+    "resolved_at",
+)
+
+
+def pending_feedback(conn: Conn, assets: Iterable[str]) -> list[DetectorFeedback]:
+    """Resolutions from ticketing (table detector_feedback) not yet applied, oldest first.
+
+    The table is the only way feedback travels (forewarn.contract.tickets says why); rows
+    come back as the contract's model, so both ends read the same record.
+    """
     names = list(assets)
     if not names:
         return []
     rows = conn.execute(
-        """select f.ticket_id, f.asset, f.resolution_code from detector_feedback f
+        """select f.ticket_id, f.site, f.asset, f.fault_mode, f.resolution_code,
+                  f.confirmed_fault_mode, f.event_ids, f.opened_at, f.resolved_at
+           from detector_feedback f
            where f.asset = any(%s) and f.resolution_code in ('confirmed', 'fixed', 'no_fault_found')
              and not exists (select 1 from detector_feedback_applied a
                              where a.ticket_id = f.ticket_id)
            order by f.resolved_at, f.ticket_id""",
         (names,),
     ).fetchall()
-    return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+    out = []
+    for r in rows:
+        try:
+            out.append(DetectorFeedback.model_validate(dict(zip(FEEDBACK_COLUMNS, r, strict=True))))
+        except ValidationError as exc:  # written around the contract: skip it, do not die
+            log.warning("detector_feedback of ticket %s skipped: %s", r[0], exc.errors()[0]["msg"])
+    return out
 
 
 def mark_applied(

@@ -78,7 +78,9 @@ def db_status(config: ConfigOpt = None) -> None:
 @contract_app.command("schema")
 def contract_schema(
     out: Annotated[Path | None, typer.Option(help="write *.schema.json files here")] = None,
-    name: Annotated[str, typer.Argument(help="telemetry, anomaly or status")] = "telemetry",
+    name: Annotated[
+        str, typer.Argument(help="telemetry, anomaly, status, ticket or feedback")
+    ] = "telemetry",
 ) -> None:
     """Print (or write) the JSON Schema of the v1 payloads."""
     from forewarn import contract

@@ -2,6 +2,9 @@
 
 Order of precedence (highest first): environment ``FOREWARN_<SECTION>__<KEY>``,
 the YAML file (``--config``, ``$FOREWARN_CONFIG`` or ``./forewarn.yaml``), defaults.
+The environment is read by the few lines of :func:`_env_overrides`, not pydantic-settings:
+service sections stay raw until each service validates its own (so no central model knows
+their fields' types, which pydantic-settings needs to read nested variables).
 Each service validates its own section with :func:`section`, so services add keys
 without touching this module; every error names the full key and why.
 """
@@ -137,13 +140,22 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
             if not isinstance(node, dict):
                 break
         else:
-            try:
-                parsed = yamlsafe.load(value) if value else value
-            except yaml.YAMLError:
-                parsed = value
-            # A DSN or URL must stay a string even if it happens to parse as YAML.
-            node[path[-1]] = parsed if isinstance(parsed, int | float | bool | list) else value
+            node[path[-1]] = _env_value(value)
     return tree
+
+
+def _env_value(value: str) -> Any:
+    """A YAML flow list or mapping (``[a, b]``, ``{k: v}``) becomes one; any other value
+    stays the string it is, for the section's model to convert: ``"20"`` becomes an int
+    where the field is one, while a numeric password, user or client id stays a string
+    (parsing every value as YAML made ``FOREWARN_MQTT__PASSWORD=123456`` an int, refused)."""
+    if value[:1] not in ("[", "{"):
+        return value
+    try:
+        parsed = yamlsafe.load(value)
+    except yaml.YAMLError:
+        return value
+    return parsed if isinstance(parsed, list | dict) else value
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from typing import Any
 from rich.console import Console
 
 from forewarn import db as fdb
+from forewarn.contract import TicketEvent, decode
 from forewarn.demo_edges import demo_edge, ingest_env
+from forewarn.errors import ContractError
 from forewarn.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,16 +189,27 @@ def supervise(
         say("stopped.")
 
 
-def _describe(event: dict[str, Any], ticket: str) -> str | None:
-    kind = event.get("event", "")
-    if kind not in ("ticket.created", "ticket.assigned", "ticket.escalated", "ticket.resolved"):
+SHOWN_STATES = ("resolved", "closed", "cancelled")
+
+
+def describe(event: TicketEvent) -> str | None:
+    """One line for the demo's console: openings, assignments, escalations, endings."""
+    changes = event.changes or {}
+    kind = event.event.removeprefix("ticket.")
+    if event.event == "ticket.assigned" and str(changes.get("note", "")).startswith(
+        "routing (escalation)"
+    ):
+        kind = "escalated"
+    elif event.event == "ticket.state_changed" and event.state in SHOWN_STATES:
+        kind = event.state
+    elif event.event not in ("ticket.created", "ticket.assigned", "sla.breached"):
         return None
-    t = event.get("ticket") if isinstance(event.get("ticket"), dict) else event
-    parts = [f"#{ticket}", str(kind).removeprefix("ticket.")]
-    for key in ("priority", "asset", "fault_mode", "engineer", "engineer_name", "state"):
-        value = t.get(key) if isinstance(t, dict) else None
-        if value not in (None, ""):
-            parts.append(f"{key}={value}")
+    parts = [f"#{event.ticket_id}", kind, f"priority={event.priority}", f"asset={event.asset}"]
+    if event.fault_mode:
+        parts.append(f"fault_mode={event.fault_mode}")
+    if event.engineer_id is not None:
+        parts.append(f"engineer={event.engineer_id}")
+    parts.append(f"state={event.state}")
     return " ".join(parts)
 
 
@@ -213,9 +226,8 @@ def watch_tickets(settings: Settings) -> Any:
 
     def on_message(c: Any, ud: Any, msg: Any) -> None:
         try:
-            event = json.loads(msg.payload)
-            line = _describe(event, msg.topic.split("/")[-2])
-        except (ValueError, AttributeError):
+            line = describe(decode(TicketEvent, msg.payload))
+        except ContractError:
             return
         if line:
             say(f"[bold yellow]ticket[/] {line}")

@@ -36,11 +36,8 @@ class CredentialsError(ForewarnError):
 SERVICE_RULES: dict[str, list[str]] = {
     "ingest": [f"topic read {ROOT}/+/+/telemetry"],
     "detectors": [f"topic read {ROOT}/+/+/telemetry", f"topic write {ROOT}/+/+/anomaly"],
-    "ticketing": [
-        f"topic read {ROOT}/+/+/anomaly",
-        f"topic write {ROOT}/+/tickets/+/event",
-        f"topic write {ROOT}/+/+/feedback",
-    ],
+    # detector feedback travels by table only (forewarn.contract.tickets), never on MQTT
+    "ticketing": [f"topic read {ROOT}/+/+/anomaly", f"topic write {ROOT}/+/tickets/+/event"],
     "sim": [f"topic write {ROOT}/+/+/telemetry"],
 }
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from forewarn.contract import topics
+from forewarn.contract import encode, topics
 from forewarn.redact import redact_text
 from ticketing.errors import Invalid
 from ticketing.store import Emitted, Store, Tx
@@ -173,8 +173,9 @@ class MqttPublisher:
 
     def __call__(self, emitted: list[Emitted]) -> None:
         for e in emitted:
-            if e.topic is None and e.ticket_id is None:
-                continue
-            topic = e.topic or topics.ticket_event(e.site, str(e.ticket_id))
-            body = json.dumps(e.payload, sort_keys=True, default=str).encode()
-            self.client.publish(topic, body, qos=1)
+            if e.event is not None:
+                topic = topics.ticket_event(e.site, str(e.event.ticket_id))
+                self.client.publish(topic, encode(e.event), qos=1)
+            elif e.mqtt and e.topic is not None:  # e.g. stock.low, outside the contract
+                body = json.dumps(e.payload, sort_keys=True, default=str).encode()
+                self.client.publish(e.topic, body, qos=1)

@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
+from forewarn.contract import DetectorFeedback
 from ticketing import lifecycle
 from ticketing.errors import Conflict, NotFound
 from ticketing.store import Actor, Row, Tx
@@ -57,23 +58,30 @@ def update(
     return new
 
 
-FEEDBACK_ROOT = "forewarn/v1"
-
-
-def feedback_topic(site: str, asset_name: str) -> str:
-    from forewarn.contract.topics import check_id
-
-    return f"{FEEDBACK_ROOT}/{check_id(site, 'site')}/{check_id(asset_name, 'asset')}/feedback"
-
-
 def feedback(tx: Tx, row: Row) -> None:
-    """Tell the detectors what the engineer found (table detector_feedback + MQTT)."""
+    """Tell the detectors what the engineer found: a row of ``detector_feedback``.
+
+    The table is the one way feedback reaches the detectors (written in the resolution's
+    transaction, applied once by the worker owning the asset; see forewarn.contract.tickets).
+    The ``ticket.feedback`` webhook carries the same record to outside systems.
+    """
     ids = [
         r["event_id"]
         for r in tx.all(
             "select event_id from ticket_anomalies where ticket_id = %s order by ts", (row["id"],)
         )
     ]
+    fb = DetectorFeedback(
+        ticket_id=row["id"],
+        site=row["site"],
+        asset=row["asset"],
+        fault_mode=row["fault_mode"],
+        resolution_code=row["resolution_code"],
+        confirmed_fault_mode=row["confirmed_fault_mode"],
+        event_ids=ids,
+        opened_at=row["created_at"],
+        resolved_at=row["resolved_at"],
+    )
     tx.conn.execute(
         "insert into detector_feedback (ticket_id, site, asset, fault_mode, resolution_code,"
         " confirmed_fault_mode, event_ids, opened_at, resolved_at) values"
@@ -82,34 +90,19 @@ def feedback(tx: Tx, row: Row) -> None:
         " excluded.confirmed_fault_mode, event_ids = excluded.event_ids,"
         " resolved_at = excluded.resolved_at",
         (
-            row["id"],
-            row["site"],
-            row["asset"],
-            row["fault_mode"],
-            row["resolution_code"],
-            row["confirmed_fault_mode"],
-            ids,
-            row["created_at"],
-            row["resolved_at"],
+            fb.ticket_id,
+            fb.site,
+            fb.asset,
+            fb.fault_mode,
+            fb.resolution_code,
+            fb.confirmed_fault_mode,
+            fb.event_ids,
+            fb.opened_at,
+            fb.resolved_at,
         ),
     )
-    tx.emit(
-        "ticket.feedback",
-        row["site"],
-        row["id"],
-        {
-            "ticket_id": row["id"],
-            "asset": row["asset"],
-            "site": row["site"],
-            "fault_mode": row["fault_mode"],
-            "resolution_code": row["resolution_code"],
-            "confirmed_fault_mode": row["confirmed_fault_mode"],
-            "event_ids": ids,
-            "opened_at": row["created_at"].isoformat(),
-            "resolved_at": row["resolved_at"].isoformat(),
-        },
-        topic=feedback_topic(row["site"], row["asset"]),
-    )
+    body = fb.model_dump(mode="json", exclude={"v"})
+    tx.emit("ticket.feedback", fb.site, fb.ticket_id, body, mqtt=False)
 
 
 def _child(tx: Tx, actor: Actor, row: Row, action: str, table: str, values: dict[str, Any]) -> Row:
@@ -189,6 +182,6 @@ def set_subtask(tx: Tx, actor: Actor, row: Row, subtask_id: int, done: bool) -> 
         "ticket.subtask",
         row["site"],
         row["id"],
-        {**summary(row), "subtask": subtask_id, "done": done, "actor": actor.name},
+        {**summary(row), "subtask": {"id": subtask_id}, "done": done, "actor": actor.name},
     )
     return new

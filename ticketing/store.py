@@ -22,6 +22,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
+from forewarn.contract import TicketEvent
 from ticketing.clock import Clock
 from ticketing.errors import AuditBroken
 
@@ -58,6 +59,8 @@ class Emitted:
     ticket_id: int | None
     payload: dict[str, Any]
     topic: str | None = None
+    event: TicketEvent | None = None  # a ticket event: the contract's model of ``payload``
+    mqtt: bool = True  # False: webhooks and hooks only (detector feedback goes by table)
 
 
 def _json_default(value: Any) -> Any:
@@ -152,16 +155,25 @@ class Tx:
         ticket_id: int | None,
         payload: dict[str, Any],
         topic: str | None = None,
+        *,
+        mqtt: bool = True,
     ) -> None:
-        """Queue webhooks now (same transaction) and an MQTT message after commit."""
+        """Queue webhooks now (same transaction) and an MQTT message after commit.
+
+        An event about a ticket on no topic of its own is a contract ``TicketEvent``, built
+        here so a payload the contract refuses fails the change in tests, not a subscriber.
+        """
         body = {"event": event_type, "at": self.now.isoformat(), **payload}
+        event = None
+        if topic is None and ticket_id is not None and mqtt:
+            event = TicketEvent.model_validate(body, strict=True)
         self.conn.execute(
             "insert into webhook_deliveries (webhook_id, event_type, payload, next_attempt_at,"
             " created_at) select id, %s, %s, %s, %s from webhooks where active and"
             " (%s = any(event_types) or '*' = any(event_types))",
             (event_type, Jsonb(json.loads(canonical(body))), self.now, self.now, event_type),
         )
-        self.emitted.append(Emitted(event_type, site, ticket_id, body, topic))
+        self.emitted.append(Emitted(event_type, site, ticket_id, body, topic, event, mqtt))
         for hook in self.options.emit_hooks:  # e.g. notifications' outbox
             hook(self, event_type, site, ticket_id, body)
 

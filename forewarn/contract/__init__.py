@@ -1,4 +1,8 @@
-"""The v1 wire contract: topics, payload models, JSON Schema."""
+"""The v1 wire contract: topics, payload models, JSON Schema.
+
+Every message between the services is a model here: telemetry, gateway status, anomaly
+events, ticket events, and detector feedback (which travels through the database table
+``detector_feedback`` only, see :mod:`forewarn.contract.tickets`)."""
 
 from forewarn.contract import topics, wire
 from forewarn.contract.inbound import Message, decode_message
@@ -16,17 +20,20 @@ from forewarn.contract.models import (
     utc,
 )
 from forewarn.contract.schema import json_schema, write_all
+from forewarn.contract.tickets import DetectorFeedback, TicketEvent
 
 __all__ = [
     "VERSION",
     "AnomalyEvent",
     "Contributor",
+    "DetectorFeedback",
     "DetectorInfo",
     "DeviceStatus",
     "GatewayStatus",
     "Message",
     "Sample",
     "TelemetryBatch",
+    "TicketEvent",
     "decode",
     "decode_message",
     "encode",

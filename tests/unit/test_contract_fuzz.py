@@ -21,10 +21,24 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from jsonschema import Draft202012Validator
 
-from forewarn.contract import AnomalyEvent, GatewayStatus, TelemetryBatch, decode, json_schema
+from forewarn.contract import (
+    AnomalyEvent,
+    DetectorFeedback,
+    GatewayStatus,
+    TelemetryBatch,
+    TicketEvent,
+    decode,
+    json_schema,
+)
 from forewarn.errors import ContractError
 
-MODELS = {"telemetry": TelemetryBatch, "anomaly": AnomalyEvent, "status": GatewayStatus}
+MODELS = {
+    "telemetry": TelemetryBatch,
+    "anomaly": AnomalyEvent,
+    "status": GatewayStatus,
+    "ticket": TicketEvent,
+    "feedback": DetectorFeedback,
+}
 FUZZ = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,31 @@ def test_password_is_not_printed() -> None:
     )
     assert "hunter2" not in repr(s) and "hunter2" not in str(s.model_dump())
     assert s.mqtt.password is not None and s.mqtt.password.get_secret_value() == "hunter2"
+
+
+def test_environment_values_are_strings_unless_a_flow_list_or_mapping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A numeric password or client id, or a user named "true", stay strings (YAML-parsing
+    every value made them an int or a bool, which the string fields refused); numbers still
+    reach number fields, and a list or mapping can be given in YAML flow style."""
+    s = settings.load(
+        os.devnull,
+        environ={
+            "FOREWARN_MQTT__PASSWORD": "123456",
+            "FOREWARN_MQTT__USERNAME": "true",
+            "FOREWARN_MQTT__CLIENT_ID_PREFIX": "2024",
+            "FOREWARN_MQTT__KEEPALIVE_S": "45",
+            "FOREWARN_DATABASE__DSN": "host=db port=5432 dbname=forewarn",
+            "FOREWARN_LOG_LEVEL": "DEBUG",
+            "FOREWARN_SPARKPLUG__SITES": "{Plant_A: plant-a}",
+            "FOREWARN_SPARKPLUG__SKIP_PREFIXES": "[bdSeq, 'Node Control/']",
+            "FOREWARN_SPARKPLUG__ENABLED": "true",
+        },
+    )
+    assert s.mqtt.password is not None and s.mqtt.password.get_secret_value() == "123456"
+    assert (s.mqtt.username, s.mqtt.client_id_prefix, s.mqtt.keepalive_s) == ("true", "2024", 45)
+    assert s.database.dsn == "host=db port=5432 dbname=forewarn" and s.log_level == "DEBUG"
+    sp = settings.sparkplug(s)
+    assert sp.enabled is True and sp.sites == {"Plant_A": "plant-a"}
+    assert sp.skip_prefixes == ["bdSeq", "Node Control/"]

@@ -13,7 +13,9 @@ import httpx
 import paho.mqtt.client as paho
 from ticketing_helpers import anomaly, auth, uid
 
+from detectors import store
 from forewarn import mqtt as fmqtt
+from forewarn.contract import TicketEvent, decode
 from forewarn.settings import MqttSettings
 from ticketing.app import create_app
 
@@ -129,12 +131,12 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
 
     asset = make_asset(f"pump_{uid()}")
     ms = MqttSettings(url=settings.mqtt.url)
-    got: list[tuple[str, dict[str, Any]]] = []
+    got: list[tuple[str, bytes]] = []
     seen = threading.Event()
     sub = fmqtt.paho_client(ms, fmqtt.client_id(ms, "t-sub"))
 
     def on_message(c: paho.Client, u: Any, m: paho.MQTTMessage) -> None:
-        got.append((m.topic, json.loads(m.payload)))
+        got.append((m.topic, bytes(m.payload)))
         seen.set()
 
     sub.on_message = on_message
@@ -162,7 +164,9 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
             assert seen.wait(10)
             topic, payload = got[0]
             assert topic == f"forewarn/v1/site-a/tickets/{listed[0]['id']}/event"
-            assert payload["event"] == "ticket.created" and payload["asset"] == asset
+            created = decode(TicketEvent, payload)  # the contract's model, strictly
+            assert created.event == "ticket.created" and created.asset == asset
+            assert created.ticket_id == listed[0]["id"] and created.source == "predictive"
             dead = _wait(
                 lambda: db.execute(
                     "select reason from dead_letters where service = 'ticketing' and topic = %s",
@@ -170,7 +174,7 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
                 ).fetchall()
             )
             assert dead and "not JSON" in dead[0][0]
-            # Resolving it publishes the resolution for the detectors.
+            # Resolving it writes the resolution for the detectors (the table only).
             tid, admin = listed[0]["id"], auth(tokens["admin"])
             eng = make_engineer("mqtt-eng")
             client.post(f"/tickets/{tid}/assign", json={"engineer_id": eng}, headers=admin)
@@ -182,9 +186,21 @@ def test_anomalies_over_mqtt_open_tickets_and_ticket_events_go_out(
                 json={"to": "resolved", "resolution_code": "no_fault_found"},
             )
             assert r.status_code == 200, r.text
-            fb = _wait(lambda: [p for t, p in got if t.endswith("/feedback")])
-            assert fb and fb[0]["resolution_code"] == "no_fault_found"
-            assert fb[0]["event_ids"] == [ev["event_id"]] and fb[0]["asset"] == asset
+            events = _wait(
+                lambda: [
+                    e
+                    for e in (decode(TicketEvent, p) for t, p in got if t.endswith("/event"))
+                    if e.state == "resolved"
+                ]
+            )
+            assert events and events[0].event == "ticket.state_changed"
+            # the detectors' reader of the table gets the contract's model
+            (fb,) = [f for f in store.pending_feedback(db, [asset]) if f.ticket_id == tid]
+            assert fb.resolution_code == "no_fault_found" and fb.asset == asset
+            assert fb.event_ids == [ev["event_id"]]
+            # feedback travels one way: nothing on the old private MQTT topic
+            time.sleep(0.5)
+            assert not [t for t, _ in got if t.endswith("/feedback")]
     finally:
         for c in (sub, pub):
             c.disconnect()
