@@ -37,7 +37,11 @@ SERVICE_RULES: dict[str, list[str]] = {
     "ingest": [f"topic read {ROOT}/+/+/telemetry"],
     "detectors": [f"topic read {ROOT}/+/+/telemetry", f"topic write {ROOT}/+/+/anomaly"],
     # detector feedback travels by table only (forewarn.contract.tickets), never on MQTT
-    "ticketing": [f"topic read {ROOT}/+/+/anomaly", f"topic write {ROOT}/+/tickets/+/event"],
+    "ticketing": [
+        f"topic read {ROOT}/+/+/anomaly",
+        f"topic write {ROOT}/+/tickets/+/event",
+        f"topic write {ROOT}/+/stock/low",
+    ],
     "sim": [f"topic write {ROOT}/+/+/telemetry"],
 }
 

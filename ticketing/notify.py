@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from forewarn.contract import encode, topics
+from forewarn.contract import encode
 from forewarn.redact import redact_text
 from ticketing.errors import Invalid
 from ticketing.store import Emitted, Store, Tx
@@ -166,16 +166,12 @@ class WebhookSender:
 
 
 class MqttPublisher:
-    """Publishes committed ticket events; paho reconnects on its own and queues QoS 1."""
+    """Publishes committed ticket and stock events; paho reconnects and queues QoS 1."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
 
     def __call__(self, emitted: list[Emitted]) -> None:
         for e in emitted:
-            if e.event is not None:
-                topic = topics.ticket_event(e.site, str(e.event.ticket_id))
-                self.client.publish(topic, encode(e.event), qos=1)
-            elif e.mqtt and e.topic is not None:  # e.g. stock.low, outside the contract
-                body = json.dumps(e.payload, sort_keys=True, default=str).encode()
-                self.client.publish(e.topic, body, qos=1)
+            if e.event is not None and e.topic is not None:
+                self.client.publish(e.topic, encode(e.event), qos=1)

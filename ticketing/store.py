@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import psycopg
 import psycopg.sql
@@ -22,7 +22,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing
 
-from forewarn.contract import TicketEvent
+from forewarn.contract import StockLow, TicketEvent, topics
+from forewarn.contract.tickets import WebhookEventType
 from ticketing.clock import Clock
 from ticketing.errors import AuditBroken
 
@@ -50,6 +51,7 @@ class Actor:
 
 
 SYSTEM = Actor("system", "system")
+EVENT_TYPES = frozenset(get_args(WebhookEventType))
 
 
 @dataclass
@@ -58,8 +60,8 @@ class Emitted:
     site: str
     ticket_id: int | None
     payload: dict[str, Any]
-    topic: str | None = None
-    event: TicketEvent | None = None  # a ticket event: the contract's model of ``payload``
+    topic: str | None = None  # where ``event`` goes on MQTT
+    event: TicketEvent | StockLow | None = None  # the contract's model of ``payload``
     mqtt: bool = True  # False: webhooks and hooks only (detector feedback goes by table)
 
 
@@ -154,19 +156,26 @@ class Tx:
         site: str,
         ticket_id: int | None,
         payload: dict[str, Any],
-        topic: str | None = None,
         *,
         mqtt: bool = True,
     ) -> None:
         """Queue webhooks now (same transaction) and an MQTT message after commit.
 
-        An event about a ticket on no topic of its own is a contract ``TicketEvent``, built
-        here so a payload the contract refuses fails the change in tests, not a subscriber.
+        Only the contract's event types may be emitted (``WebhookEventType``), and what goes
+        on MQTT is built here as its contract model (``StockLow``, else ``TicketEvent``), so
+        a payload the contract refuses fails the change in tests, not a subscriber.
         """
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"{event_type!r} is not in forewarn.contract's WebhookEventType")
         body = {"event": event_type, "at": self.now.isoformat(), **payload}
-        event = None
-        if topic is None and ticket_id is not None and mqtt:
+        event: TicketEvent | StockLow | None = None
+        topic = None
+        if mqtt and event_type == "stock.low":
+            event = StockLow.model_validate(body, strict=True)
+            topic = topics.stock_low(event.site)
+        elif mqtt and ticket_id is not None:
             event = TicketEvent.model_validate(body, strict=True)
+            topic = topics.ticket_event(site, str(ticket_id))
         self.conn.execute(
             "insert into webhook_deliveries (webhook_id, event_type, payload, next_attempt_at,"
             " created_at) select id, %s, %s, %s, %s from webhooks where active and"

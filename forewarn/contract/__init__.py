@@ -1,7 +1,7 @@
 """The v1 wire contract: topics, payload models, JSON Schema.
 
 Every message between the services is a model here: telemetry, gateway status, anomaly
-events, ticket events, and detector feedback (which travels through the database table
+events, ticket events, low stock, and detector feedback (which travels through the database table
 ``detector_feedback`` only, see :mod:`forewarn.contract.tickets`)."""
 
 from forewarn.contract import topics, wire
@@ -20,7 +20,7 @@ from forewarn.contract.models import (
     utc,
 )
 from forewarn.contract.schema import json_schema, write_all
-from forewarn.contract.tickets import DetectorFeedback, TicketEvent
+from forewarn.contract.tickets import DetectorFeedback, StockLow, TicketEvent
 
 __all__ = [
     "VERSION",
@@ -32,6 +32,7 @@ __all__ = [
     "GatewayStatus",
     "Message",
     "Sample",
+    "StockLow",
     "TelemetryBatch",
     "TicketEvent",
     "decode",

@@ -9,13 +9,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from forewarn.contract.models import VERSION, AnomalyEvent, GatewayStatus, TelemetryBatch
-from forewarn.contract.tickets import DetectorFeedback, TicketEvent
+from forewarn.contract.tickets import DetectorFeedback, StockLow, TicketEvent
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "telemetry": TelemetryBatch,
     "anomaly": AnomalyEvent,
     "status": GatewayStatus,
     "ticket": TicketEvent,
+    "stock": StockLow,
     "feedback": DetectorFeedback,
 }
 

@@ -1,4 +1,4 @@
-"""What ticketing tells the rest of the system: ticket events and detector feedback.
+"""What ticketing tells the rest of the system: ticket events, low stock, detector feedback.
 
 ``TicketEvent`` is published on ``forewarn/v1/{site}/tickets/{ticket}/event`` (QoS 1) after
 each committed change, and is also the body of the signed webhooks. ``DetectorFeedback`` is
@@ -8,7 +8,10 @@ transaction as the resolution, and the worker owning the asset applies it at its
 (recording what it applied in ``detector_feedback_applied``, so each is applied once). An
 MQTT topic would add a second path to keep consistent, and a worker that is down, or a
 partition moved to another worker, would need the table anyway to catch up. The webhook
-``ticket.feedback`` carries the same record to outside systems.
+``ticket.feedback`` carries the same record to outside systems. ``StockLow`` is published on
+``forewarn/v1/{site}/stock/low`` (QoS 1) when a store's stock falls to its reorder point.
+``WebhookEventType`` is every event type ticketing can emit: ``Tx.emit`` refuses any other,
+and the webhook list in docs/ticketing.md is tested against it.
 
 The literal types mirror ``ticketing/lifecycle.py``, whose state machine they publish;
 a test holds the two equal (the contract imports no service).
@@ -53,6 +56,8 @@ TicketEventType = Literal[
     "sla.warning",
     "sla.breached",
 ]
+StockEventType = Literal["stock.low"]
+WebhookEventType = Literal[TicketEventType, "ticket.feedback", StockEventType]
 
 
 class Ref(_Model):
@@ -95,6 +100,25 @@ class TicketEvent(_Model):
     name: str | None = Field(None, description="ticket.signed_off: who signed")
     satisfied: bool | None = Field(None, description="ticket.signed_off")
     signature_sha256: str | None = Field(None, description="ticket.signed_off")
+
+
+class StockLow(_Model):
+    """A store fell to its reorder point (topic ``forewarn/v1/{site}/stock/low``).
+
+    Sent once until the store is refilled above the point; ``site`` is null for a store
+    shared by all sites (then published under the site ``all``).
+    """
+
+    v: Literal[1] = 1
+    event: StockEventType = "stock.low"
+    at: Timestamp = Field(description="when the stock change was committed")
+    part_id: int = Field(ge=1, le=MAX_SEQ)
+    sku: Id
+    name: str = Field(max_length=200, description="the part's name")
+    store: Id
+    site: Id | None = Field(None, description="the store's site; null: shared by all sites")
+    available: int = Field(ge=0, description="on hand minus reserved, after the change")
+    reorder_point: int = Field(ge=0)
 
 
 class DetectorFeedback(_Model):

@@ -16,12 +16,14 @@ ROOT = "forewarn/v1"
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _ID = re.compile(ID_PATTERN)
 
-Kind = Literal["telemetry", "anomaly", "status", "ticket"]
+Kind = Literal["telemetry", "anomaly", "status", "ticket", "stock"]
+ALL_SITES = "all"  # the site level of a message about something shared by all sites
 
 TELEMETRY_FILTER = f"{ROOT}/+/+/telemetry"
 ANOMALY_FILTER = f"{ROOT}/+/+/anomaly"
 STATUS_FILTER = f"{ROOT}/+/gateways/+/status"
 TICKET_FILTER = f"{ROOT}/+/tickets/+/event"
+STOCK_FILTER = f"{ROOT}/+/stock/low"
 
 
 def check_id(value: str, what: str = "id") -> str:
@@ -49,6 +51,11 @@ def ticket_event(site: str, ticket: str) -> str:
     return f"{ROOT}/{check_id(site, 'site')}/tickets/{check_id(ticket, 'ticket')}/event"
 
 
+def stock_low(site: str | None) -> str:
+    """Where ``StockLow`` goes: the store's site, or ``all`` for a store shared by all."""
+    return f"{ROOT}/{check_id(site or ALL_SITES, 'site')}/stock/low"
+
+
 def shared(group: str, topic_filter: str) -> str:
     """A shared-subscription filter: the broker spreads messages over the group."""
     return f"$share/{check_id(group, 'group')}/{topic_filter}"
@@ -74,6 +81,8 @@ def parse(topic: str) -> Topic:
     if len(parts) == 5 and parts[4] in ("telemetry", "anomaly"):
         kind: Kind = "telemetry" if parts[4] == "telemetry" else "anomaly"
         return Topic(kind=kind, site=site, asset=check_id(parts[3], "asset"))
+    if len(parts) == 5 and parts[3:] == ["stock", "low"]:
+        return Topic(kind="stock", site=site)
     if len(parts) == 6 and parts[3] == "gateways" and parts[5] == "status":
         return Topic(kind="status", site=site, gateway=check_id(parts[4], "gateway"))
     if len(parts) == 6 and parts[3] == "tickets" and parts[5] == "event":

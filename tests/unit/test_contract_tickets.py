@@ -1,4 +1,5 @@
-"""Ticket events and detector feedback are contract models, published as JSON Schema."""
+"""Ticket events, low stock and detector feedback are contract models, published as JSON
+Schema."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from typing import get_args
 import pytest
 from jsonschema import Draft202012Validator
 
-from forewarn.contract import DetectorFeedback, TicketEvent, decode, encode, json_schema
+from forewarn.contract import (
+    DetectorFeedback,
+    StockLow,
+    TicketEvent,
+    decode,
+    encode,
+    json_schema,
+    topics,
+)
 from forewarn.contract import tickets as contract_tickets
 from forewarn.contract.schema import SCHEMAS, write_all
 from forewarn.errors import ContractError
@@ -89,7 +98,7 @@ def test_feedback_is_a_model_with_a_schema_and_no_topic() -> None:
 
 
 def test_the_schema_command_exports_every_message_and_docs_are_current(tmp_path: Path) -> None:
-    assert {"telemetry", "anomaly", "status", "ticket", "feedback"} <= set(SCHEMAS)
+    assert {"telemetry", "anomaly", "status", "ticket", "stock", "feedback"} <= set(SCHEMAS)
     for path in write_all(tmp_path):
         assert (DOCS / path.name).read_text() == path.read_text(), f"regenerate {path.name}"
 
@@ -113,3 +122,27 @@ def test_the_demo_console_describes_typed_ticket_events() -> None:
         "#7 resolved priority=P1 asset=pump-17 fault_mode=bearing_wear state=resolved"
     )
     assert describe(created.model_copy(update={"event": "ticket.commented"})) is None
+
+
+def test_low_stock_is_a_model_on_a_contract_topic() -> None:
+    body = {
+        "event": "stock.low",
+        "at": "2026-11-30T10:00:00Z",
+        "part_id": 12,
+        "sku": "brg-6205",
+        "name": "bearing 6205",
+        "store": "main",
+        "site": None,
+        "available": 1,
+        "reorder_point": 2,
+    }
+    low = decode(StockLow, json.dumps(body))
+    Draft202012Validator(json_schema("stock")).validate(json.loads(encode(low)))
+    Draft202012Validator(json_schema("stock")).validate(body)  # the webhook body
+    for change, field in [({"quantity": 1}, "quantity"), ({"available": "1"}, "available")]:
+        with pytest.raises(ContractError, match=field):
+            decode(StockLow, json.dumps({**body, **change}))
+    assert topics.stock_low(None) == "forewarn/v1/all/stock/low"
+    where = topics.parse(topics.stock_low("plant-a"))
+    assert (where.kind, where.site, where.asset) == ("stock", "plant-a", None)
+

@@ -3,15 +3,15 @@
 Stock is taken with one conditional UPDATE (``... where on_hand - reserved >= qty``), and
 the table's CHECK (reserved <= on_hand) backs it: concurrent reservations of the last parts
 can never over-commit, whatever the interleaving. Stores at the ticket's site are tried
-first. Falling to the reorder point emits ``stock.low`` (webhooks, MQTT
-``forewarn/v1/{site}/stock/low``) once until the stock is refilled.
+first. Falling to the reorder point emits ``stock.low`` (the contract's ``StockLow``: webhooks,
+notifications, MQTT ``forewarn/v1/{site}/stock/low``) once until the stock is refilled.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from forewarn.contract.topics import check_id
+from forewarn.contract import topics
 from ticketing.errors import Conflict, Invalid, NotFound
 from ticketing.store import Actor, Row, Tx
 
@@ -84,22 +84,19 @@ def _check_low(tx: Tx, actor: Actor, part_id: int, store: str) -> None:
     )
     if low is None:
         return
-    part = tx.one("select sku, name from parts where id = %s", (part_id,)) or {}
-    payload = {
+    part = tx.one("select sku, name from parts where id = %s", (part_id,))
+    assert part is not None  # the caller has just read or locked it
+    payload = {  # the contract's StockLow (Tx.emit validates it)
         "part_id": part_id,
-        "sku": part.get("sku"),
-        "name": part.get("name"),
+        "sku": part["sku"],
+        "name": part["name"],
         "store": store,
+        "site": low["site"],
         "available": low["on_hand"] - low["reserved"],
         "reorder_point": low["reorder_point"],
     }
     tx.audit(actor, "stock_low", "part", part_id, None, payload)
-    site = low["site"] or "all"
-    try:
-        topic = f"forewarn/v1/{check_id(site, 'site')}/stock/low"
-    except Exception:
-        topic = None
-    tx.emit("stock.low", site, None, payload, topic=topic)
+    tx.emit("stock.low", low["site"] or topics.ALL_SITES, None, payload)
 
 
 def reserve(tx: Tx, actor: Actor, ticket: Row, part_id: int, qty: int, *, allow_short: bool) -> Row:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from forewarn.contract import StockLow
 from ticketing import policies
 from ticketing.notifications import oncall, outbox
 from ticketing.store import SYSTEM, Row, Tx
@@ -24,6 +25,7 @@ HANDLED = frozenset(
         "sla.breached",
         "ticket.customer_reply",
         "ticket.state_changed",
+        "stock.low",
     }
 )
 
@@ -31,7 +33,7 @@ HANDLED = frozenset(
 def on_event(
     tx: Tx, event_type: str, site: str, ticket_id: int | None, body: dict[str, Any]
 ) -> None:
-    if event_type not in HANDLED and not event_type.endswith("low_stock"):
+    if event_type not in HANDLED:
         return  # evidence, comments, ...: no person to tell, and no savepoint to pay for
     try:
         with tx.conn.transaction():  # a savepoint
@@ -47,9 +49,9 @@ def _ticket(tx: Tx, ticket_id: int | None) -> Row | None:
 
 
 def _dispatch(tx: Tx, event_type: str, ticket_id: int | None, body: dict[str, Any]) -> None:
-    if event_type.endswith("low_stock"):
-        ctx = {k: body.get(k) for k in ("part", "quantity", "minimum", "site")}
-        outbox.to_role(tx, "dispatcher", "low_stock", ctx)
+    if event_type == "stock.low":  # the contract's StockLow: no ticket, the dispatchers buy
+        low = StockLow.model_validate(body)
+        outbox.to_role(tx, "dispatcher", "low_stock", low.model_dump())
         return
     t = _ticket(tx, ticket_id)
     if t is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from broker_users import Audit, split_broker, try_publish
+from broker_users import Audit, SplitBroker, split_broker, try_publish
 from fastapi.testclient import TestClient
 from security_helpers import (
     anomaly_event,
@@ -24,9 +24,9 @@ from security_helpers import (
 )
 
 from forewarn import mqtt
-from forewarn.contract import topics, utc
+from forewarn.contract import StockLow, decode, topics, utc
 from forewarn.errors import ServiceUnavailable
-from forewarn.settings import load
+from forewarn.settings import Settings, load
 from ingest import Ingestor
 from ingest.config import load as load_ingest
 from ticketing.app import create_app
@@ -38,6 +38,20 @@ def _batch(asset: str, i: int) -> dict[str, Any]:
     """One sample a batch, each at its own second (so none is a duplicate of another)."""
     ts = utc(recent() + timedelta(seconds=i))
     return {"asset": asset, "seq": i, "samples": [{"ts": ts, "values": {"temp_c": 20.0 + i}}]}
+
+
+def _ticketing(settings: Settings, split: SplitBroker, prefix: str) -> Settings:
+    """Ticketing's settings as its own broker user on the services' listener."""
+    return load(
+        path="/dev/null",
+        environ={
+            "FOREWARN_DATABASE__DSN": settings.database.dsn,
+            "FOREWARN_MQTT__URL": split.broker.services_url,
+            "FOREWARN_MQTT__USERNAME": "ticketing",
+            "FOREWARN_MQTT__PASSWORD": split.passwords["ticketing"],
+            "FOREWARN_MQTT__CLIENT_ID_PREFIX": prefix,
+        },
+    )
 
 
 def _count(db: psycopg.Connection[Any], sql: str, *args: Any) -> int:
@@ -127,16 +141,7 @@ def test_gateway_cannot_forge_anomalies_tickets_or_other_status(
         (topics.telemetry(site, f"{site}-pump"), dumps(telemetry(f"{site}-pump"))),
         (topics.gateway_status(site, gw), b'{"state": "online"}'),
     ]
-    tk = load(
-        path="/dev/null",
-        environ={
-            "FOREWARN_DATABASE__DSN": settings.database.dsn,
-            "FOREWARN_MQTT__URL": split.broker.services_url,
-            "FOREWARN_MQTT__USERNAME": "ticketing",
-            "FOREWARN_MQTT__PASSWORD": split.passwords["ticketing"],
-            "FOREWARN_MQTT__CLIENT_ID_PREFIX": site,
-        },
-    )
+    tk = _ticketing(settings, split, site)
     real = anomaly_event(site, f"{site}-real")
     db.execute(
         "insert into assets (asset, site, asset_class, lat, lon) values (%s, %s, %s, 52, 4)",
@@ -178,3 +183,47 @@ def test_gateway_cannot_forge_anomalies_tickets_or_other_status(
     seen = {t for t, _ in audit.got}
     assert not seen & {t for t, _ in forged}, "the broker delivered a forged message"
     assert {t for t, _ in own} | {topics.anomaly(site, f"{site}-real")} <= seen
+
+
+def test_ticketing_publishes_low_stock_on_the_secured_broker_and_a_gateway_cannot(
+    settings: Any, mosquitto_factory: Any, sec_tokens: dict[str, str]
+) -> None:
+    """A store falling to its reorder point through the API: ticketing's own broker user
+    publishes the contract's ``StockLow`` on ``forewarn/v1/{site}/stock/low`` and the broker
+    delivers it (before, no ACL allowed that topic and the message was dropped), also for a
+    shared store (site ``all``). A gateway of the site forging one is not delivered."""
+    site = f"sl{uid()}"
+    gw = f"{site}-gw"
+    split = split_broker(mosquitto_factory(), {gw: site})
+    audit = Audit(split, topics.STOCK_FILTER)
+    app = create_app(_ticketing(settings, split, site), background=False, mqtt=True)
+    h = {"Authorization": f"Bearer {sec_tokens['dispatcher']}"}
+    try:
+        with TestClient(app) as c:
+            wait_for(lambda: app.state.runtime.publisher.is_connected(), 20, "the publisher")
+            try_publish(split.device(gw), [(topics.stock_low(site), b'{"event": "stock.low"}')])
+            r = c.post("/parts", json={"sku": f"brg-{site}", "name": "bearing 6205"}, headers=h)
+            assert r.status_code == 201, r.text
+            part = r.json()["id"]
+            for store, body in [
+                ("main", {"on_hand": 3, "reorder_point": 1, "site": site}),  # not low
+                ("main", {"on_hand": 1}),  # available 1 <= 1: low
+                ("main", {"on_hand": 0}),  # still low: not again
+                ("central", {"on_hand": 0, "reorder_point": 0}),  # a shared store, low
+            ]:
+                r = c.put(f"/parts/{part}/stock/{store}", json=body, headers=h)
+                assert r.status_code == 200, r.text
+            wait_for(lambda: len(audit.got) >= 2, 20, "the low-stock messages")
+            time.sleep(0.3)  # a wrongly repeated message would arrive now
+    finally:
+        audit.close()
+    assert [t for t, _ in audit.got] == [topics.stock_low(site), topics.stock_low(None)]
+    main, central = (decode(StockLow, payload) for _, payload in audit.got)
+    assert (main.part_id, main.store, main.site, main.available, main.reorder_point) == (
+        part,
+        "main",
+        site,
+        1,
+        1,
+    )
+    assert (central.store, central.site, central.available) == ("central", None, 0)

@@ -258,14 +258,26 @@ def test_quiet_hours_hold_back_non_urgent_messages(
 def test_low_stock_reaches_the_dispatcher_role_and_bad_channels_are_refused(
     app, client, tokens, receiver
 ) -> None:
+    """Stock counted down to the reorder point through the API sends one ``low_stock``
+    (before, the hook waited for ``*low_stock`` events that nothing emits)."""
     _channel(client, tokens, role="dispatcher", url=receiver.url, events=["low_stock"])
-    app.state.store.run(
-        lambda tx: tx.emit(
-            "part.low_stock", "site-a", None, {"part": "bearing 6204", "quantity": 1, "minimum": 4}
+    _channel(client, tokens, role="dispatcher", url=receiver.url, events=["assigned"])
+    h = auth(tokens["dispatcher"])
+    sku = f"brg-{uid()}"
+    part = client.post("/parts", json={"sku": sku, "name": "bearing 6204"}, headers=h).json()
+    for body in ({"on_hand": 6, "reorder_point": 4, "site": "site-a"}, {"on_hand": 3}, {}):
+        r = client.put(f"/parts/{part['id']}/stock/main", json=body, headers=h)
+        assert r.status_code == 200, r.text  # 6 > 4: fine; 3 <= 4: low; 3 again: told once
+    _deliver_until(app, lambda: len(receiver.got) >= 1)
+    assert [(g["title"], g["message"]) for g in receiver.got] == [
+        (
+            f"Low stock: bearing 6204 ({sku})",
+            f"bearing 6204 ({sku}) is down to 3 available in store main at site-a"
+            " (reorder point 4).",
         )
-    )
-    app.state.notifier.deliver_due()
-    assert [g["title"] for g in receiver.got] == ["Low stock: bearing 6204"]
+    ]
+    with pytest.raises(ValueError, match=r"part\.low_stock"):  # not an event of the contract
+        app.state.store.run(lambda tx: tx.emit("part.low_stock", "site-a", None, {}))
     for bad in (
         {"role": "dispatcher", "url": "nonsense://x"},
         {"url": receiver.url},  # neither engineer nor role
