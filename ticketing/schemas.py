@@ -15,6 +15,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from forewarn.contract.tickets import WebhookEventType
 from forewarn.contract.topics import ID_PATTERN
 from ticketing.lifecycle import Priority, State
 
@@ -301,13 +302,13 @@ class SlaPolicyOut(SlaPolicy):
     site: str = Field(description="the site it applies to, or * (the default)")
 
 
-EventType = Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]{1,32}\.[a-z_]{1,32})$")]
+EventType = Literal["*", WebhookEventType]  # a type nothing emits would never fire
 
 
 class WebhookIn(In):
     url: HttpUrl
     event_types: list[EventType] = Field(
-        min_length=1, max_length=32, description="e.g. ticket.created, sla.breached, or *"
+        min_length=1, max_length=32, description="event types (ticket.created, stock.low, ...) or *"
     )
     secret: (
         Annotated[str, StringConstraints(min_length=16, max_length=200, pattern=NO_NUL), Storable]

@@ -1,9 +1,10 @@
 """Ticket events, low stock and detector feedback are contract models, published as JSON
-Schema."""
+Schema; the webhook event types documented are exactly those the code may emit."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import get_args
 
@@ -26,6 +27,7 @@ from forewarn.supervisor import describe
 from ticketing import lifecycle, schemas
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "schema"
+TICKETING_MD = DOCS.parent / "ticketing.md"
 CREATED = {
     "event": "ticket.created",
     "at": "2026-11-30T10:00:00.123456+00:00",
@@ -146,3 +148,12 @@ def test_low_stock_is_a_model_on_a_contract_topic() -> None:
     where = topics.parse(topics.stock_low("plant-a"))
     assert (where.kind, where.site, where.asset) == ("stock", "plant-a", None)
 
+
+def test_the_documented_webhook_events_are_those_the_code_can_emit() -> None:
+    """docs/ticketing.md's list equals ``WebhookEventType``, the set ``Tx.emit`` accepts."""
+    text = TICKETING_MD.read_text()
+    start = text.index("- Webhooks (`POST /webhooks`")
+    listed = re.findall(r"`([a-z_]+\.[a-z_]+)`", text[start : text.index("or `*`", start)])
+    emittable = get_args(contract_tickets.WebhookEventType)
+    assert sorted(listed) == sorted(emittable)
+    assert set(get_args(contract_tickets.TicketEventType)) < set(emittable)

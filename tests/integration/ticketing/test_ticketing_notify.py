@@ -1,4 +1,4 @@
-"""Webhooks (HMAC-signed, retried with backoff, logged) and detector feedback."""
+"""Webhooks (HMAC-signed, retried with backoff, logged), low stock, and detector feedback."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from ticketing_helpers import anomaly, auth, uid
 
+from forewarn.contract import StockLow
 from forewarn.settings import Settings
 from ticketing.app import create_app
 from ticketing.clock import ManualClock
@@ -93,6 +94,43 @@ def test_webhook_is_signed_retried_with_backoff_and_logged(
     assert json.loads(body)["asset"] == asset
     assert client.delete(f"/webhooks/{hid}", headers=auth(tokens["admin"])).status_code == 204
     assert client.delete(f"/webhooks/{hid}", headers=auth(tokens["admin"])).status_code == 404
+
+
+def test_low_stock_webhook_carries_the_contract_model_and_unknown_types_are_refused(
+    app, client, tokens
+) -> None:
+    """A webhook on ``stock.low`` gets the contract's ``StockLow`` when a count through the
+    API drops a store to its reorder point; a subscription to a type the code never emits
+    (the old guess ``part.low_stock``) is a 422, not a webhook that never fires."""
+    admin = auth(tokens["admin"])
+    r = client.post(
+        "/webhooks",
+        headers=admin,
+        json={"url": "http://x.test/", "event_types": ["part.low_stock"]},
+    )
+    assert r.status_code == 422 and "event_types" in r.text
+    receiver = Receiver()
+    hook = client.post(
+        "/webhooks", headers=admin, json={"url": receiver.url, "event_types": ["stock.low"]}
+    ).json()
+    try:
+        sku = f"flt-{uid()}"
+        part = client.post("/parts", json={"sku": sku, "name": "oil filter"}, headers=admin).json()
+        for body in ({"on_hand": 5, "reorder_point": 2, "site": "site-a"}, {"on_hand": 2}):
+            r = client.put(f"/parts/{part['id']}/stock/north", json=body, headers=admin)
+            assert r.status_code == 200, r.text
+        for _ in range(20):  # the session's database may hold other tests' due deliveries
+            if receiver.got:
+                break
+            app.state.webhooks.deliver_due()
+        got = [StockLow.model_validate_json(b) for h, b in receiver.got]
+        assert [(g.sku, g.store, g.site, g.available, g.reorder_point) for g in got] == [
+            (sku, "north", "site-a", 2, 2)
+        ]
+        assert receiver.got[0][0]["x-forewarn-event"] == "stock.low"
+    finally:
+        client.delete(f"/webhooks/{hook['id']}", headers=admin)
+        receiver.server.shutdown()
 
 
 def test_unreachable_webhook_gives_up_after_max_attempts(
