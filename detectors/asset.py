@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import numpy as np
+
 from detectors.alarm import AlarmPolicy
 from detectors.configuration import ClassConfig
 from detectors.faults import suspect
@@ -146,6 +148,8 @@ class AssetDetector:
                 feats = {k: 0.5 + 0.5 * math.tanh(z / sq) for k, z in hm.z.items()}
                 self.spike = trees.update_one(feats, 0.0 if self.alarm.active else 1.0)
         self.trend.update(t, x)
+        # a sudden surprise (anomaly likelihood) alarms as a sustained departure does
+        score = max(score, hm.surprise)
         self.score = score
         transition = self.alarm.update(score)
         event = None
@@ -215,6 +219,7 @@ class AssetDetector:
         self.alarm.below = 0
         self.alarm.since_clear = self.alarm.cfg.cooldown + 1
         self.health.ewma = 0.0
+        self.health.chart = np.zeros_like(self.health.chart)
         self.health.score = 0.0
 
     def _log_baseline(self, t: float, why: str, who: str, hm: HealthModel) -> None:

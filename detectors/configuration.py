@@ -88,7 +88,13 @@ class DriftConfig(_Cfg):
 class HealthConfig(_Cfg):
     """The frozen-reference multivariate health index (detectors/health.py)."""
 
-    shrink: float = Field(default=0.02, ge=0, le=1, description="correlation shrinkage to I")
+    shrink: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description="correlation shrinkage to I (ridge): near-duplicate sensors (phase "
+        "currents, power) must not predict each other with huge weights",
+    )
     eig_floor: float = Field(default=0.001, gt=0, description="smallest eigenvalue kept")
     subspace: float = Field(
         default=0.8, gt=0, le=1, description="variance share of the dominant healthy directions"
@@ -96,12 +102,25 @@ class HealthConfig(_Cfg):
     dominant: float = Field(
         default=0.3, gt=0, le=1, description="variance share that makes a direction dominant"
     )
+    statistic: Literal["residual", "mahalanobis"] = Field(
+        default="residual",
+        description="residual: each metric against what the others predict (a relation "
+        "broke); mahalanobis: the joint distance (also moving along known relations)",
+    )
+    structure: float = Field(
+        default=1.5,
+        gt=1,
+        description="a direction whose variance exceeds this many metrics' worth is a healthy "
+        "relation (its distance counts subspace_weight)",
+    )
     subspace_weight: float = Field(
         default=0.25, ge=0, le=1, description="weight of distance along those directions"
     )
     quantile: float = Field(default=0.5, ge=0.5, lt=1, description="healthy limit quantile")
     limit_factor: float = Field(default=4.0, gt=0, description="healthy limit = factor x quantile")
-    limit_floor: float = Field(default=1e-3, gt=0)
+    limit_floor: float = Field(
+        default=2.0, gt=0, description="lowest healthy limit (mean squared residual, sigmas)"
+    )
     clip: float = Field(default=50.0, gt=0, description="|z| clip per metric")
     cap: float = Field(default=10.0, gt=0, description="clip of the per-sample excess")
     alpha: float = Field(default=0.05, gt=0, le=1, description="EWMA of the excess")
@@ -140,6 +159,53 @@ class HealthConfig(_Cfg):
         "point counts as outside the seen operating range; -0.5 admits every point",
     )
     regime_max: int = Field(default=24, ge=1, description="operating points kept per asset")
+    regime_breadth: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="share of metrics stepping together that makes a step an operating change "
+        "(a load step moves most sensors at once; a fault few); 1 = off",
+    )
+    regime_breadth_min: int = Field(
+        default=4, ge=1, description="...and at least this many metrics stepping together"
+    )
+    regime_breadth_z: float = Field(
+        default=3.0, gt=0, description="a metric 'steps' when it jumps this many sigmas"
+    )
+    wander_lag: int = Field(default=30, ge=2, description="samples over which roaming is seen")
+    wander_ratio: float = Field(
+        default=1.5,
+        gt=0,
+        description="a metric moving more than this many times further over wander_lag "
+        "samples than from one sample to the next roams slowly (temperatures): it is judged "
+        "on a proportionally wider scale",
+    )
+    wander_max: float = Field(default=10.0, ge=1, description="widest scale for such a metric")
+    chart_alpha: float = Field(default=0.05, gt=0, le=1, description="EWMA of each residual")
+    chart_z: float = Field(
+        default=12.0,
+        ge=0,
+        description="an EWMA residual chart this many of its healthy spreads out scores 0.5 "
+        "(0 = off): small persistent shifts that the joint distance misses",
+    )
+    surprise_z: float = Field(
+        default=3.5,
+        ge=0,
+        description="anomaly likelihood: a short mean of the log excess this many spreads above "
+        "its long window scores 0.5 (0 = off)",
+    )
+    surprise_window: int = Field(default=4000, ge=20, description="long window, samples")
+    surprise_short: int = Field(default=3, ge=1, description="short mean, samples")
+    surprise_learn: int = Field(
+        default=200, ge=2, description="history (reference rows included) before it may fire"
+    )
+    surprise_floor: float = Field(default=0.2, gt=0, description="smallest spread of the log")
+    single_z: float = Field(
+        default=3.5,
+        ge=0,
+        description="one metric off its healthy relation to the others by this many sigmas "
+        "counts as the healthy limit on its own (0 = only the joint distance)",
+    )
 
 
 class TrendConfig(_Cfg):

@@ -1,166 +1,43 @@
-"""A frozen healthy reference per asset and a multivariate health index against it.
+"""A frozen healthy reference per asset and a health index against it.
 
 Why frozen: a model that keeps learning absorbs a slow fault (a half-life of a few hundred
-samples swallows a degradation that unfolds over thousands). The reference is learned once,
-over the commissioning window (the alarm warm-up), and changes only on purpose
-(:meth:`HealthModel.rebaseline`).
+samples swallows a degradation that unfolds over thousands). The reference
+(detectors/reference.py) is learned once, over the commissioning window (the alarm warm-up),
+and changes only on purpose (:meth:`HealthModel.rebaseline`).
 
-Why multivariate: on a machine all sensors move together with load, speed and ambient. A
-load step moves them the way they moved during commissioning; a fault breaks that pattern
-(or drifts beyond anything seen). Each metric is standardised against its reference
-(mean, winsorised spread) and the sample's distance is a shrunk Mahalanobis distance in the
-reference's correlation structure (PCA with all components: T² inside the healthy subspace,
-residuals off it, the latter weighted by the small eigenvalues), divided by a healthy limit
-calibrated on the reference itself (out of sample). Directions the reference varies along
-most (its principal components explaining ``subspace`` of the variance) count only
-``subspace_weight`` of their distance, so a new load level with the old relationships holds.
+Why relations, not levels: on a machine all sensors move together with load, speed and
+ambient. Each sample is scored by how far each metric sits from what the others predict
+(residuals given the others, in healthy sigmas): a load step that moves everything as it
+moved in commissioning leaves the residuals small; a fault breaks a relation. Three signals,
+the score is the strongest:
 
-Decision: the per-sample excess ``u`` (1 = at the healthy limit) is clipped and smoothed by
-an EWMA, so one wild sample cannot alarm but a sustained departure of a fraction of the
-limit does; the score is ``squash(ewma, half)`` (0.5 at the bar) and the health index is
-``1 - score``. Stops (most metrics near zero, or a silence) hold the state; a settle period
-after a restart ignores the transients. Metrics constant in the reference are left out, and
-a metric first seen after the reference was learned is ignored (it has no reference).
+- the mean squared residual over the healthy limit (or one metric's alone: ``single_z``),
+  smoothed by an EWMA, so one wild sample cannot alarm but a sustained departure does;
+- an EWMA chart per metric residual (``chart_z`` healthy chart spreads scores 0.5): small
+  persistent shifts of one relation that the mean misses;
+- surprise (detectors/likelihood.py): the anomaly likelihood of the log distance against its
+  own long history, for sudden changes on a stream the reference fits loosely.
+
+Operating changes are states, not faults: an abrupt step of most metrics at once (or along
+the reference's dominant directions) is held ``regime_wait`` samples and, if it settles
+beyond the operating range seen, kept as a new operating point; stops (most metrics near
+zero, or a silence) hold the state and a settle period after a restart ignores transients.
+The health index is ``1 - score``. Metrics constant in the reference are left out, and a
+metric first seen after the reference was learned is ignored (it has no reference).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from detectors.base import squash
 from detectors.configuration import HealthConfig
-
-
-@dataclass(frozen=True)
-class Reference:
-    """The frozen healthy reference: metrics kept, their centre/scale, the precision matrix."""
-
-    names: tuple[str, ...]
-    center: np.ndarray
-    scale: np.ndarray
-    precision: np.ndarray
-    limit: float
-    level: np.ndarray  # median absolute level, for the "near zero = stopped" rule
-    basis: np.ndarray  # the dominant healthy directions (p x k), for regime steps
-    span: tuple[np.ndarray, np.ndarray]  # operating range seen along them (2nd-98th pct)
-    rows: int
-    t_from: float | None = None
-    t_to: float | None = None
-
-
-def fit_reference(
-    rows: Sequence[Mapping[str, float]],
-    cfg: HealthConfig,
-    times: Sequence[float] | None = None,
-) -> Reference | None:
-    """Learn a reference from healthy rows (``None`` when nothing usable varies)."""
-    names: list[str] = []
-    seen: set[str] = set()
-    for r in rows:
-        for k in r:
-            if k not in seen:
-                seen.add(k)
-                names.append(k)
-    if not rows or not names:
-        return None
-    x = np.array([[r.get(k, np.nan) for k in names] for r in rows], dtype=float)
-    keep, centers, scales = [], [], []
-    for j in range(x.shape[1]):
-        col = x[:, j]
-        col = col[np.isfinite(col)]
-        if len(col) < max(5, 0.5 * len(x)):
-            continue
-        lo, hi = np.quantile(col, [0.01, 0.99])
-        w = np.clip(col, lo, hi)
-        mu = float(np.median(col))
-        sd = float(w.std())
-        floor = max(cfg.min_std_rel * abs(mu), cfg.min_std_abs)
-        if hi - lo <= floor and sd <= floor:
-            continue  # constant in the reference: nothing to learn, nothing to compare
-        keep.append(j)
-        centers.append(float(w.mean()))
-        scales.append(max(sd, floor))
-    if not keep:
-        return None
-    c, s = np.array(centers), np.array(scales)
-    z = (x[:, keep] - c) / s
-    z = np.nan_to_num(np.clip(z, -cfg.clip, cfg.clip))
-    precision, basis = _decompose(z, cfg)
-    limit = _limit(z, cfg)
-    level = np.median(np.abs(np.nan_to_num(x[:, keep])), axis=0)
-    tt = list(times) if times else []
-    return Reference(
-        names=tuple(names[j] for j in keep),
-        center=c,
-        scale=s,
-        precision=precision,
-        limit=limit,
-        level=level,
-        basis=basis,
-        span=(np.quantile(z @ basis, 0.02, axis=0), np.quantile(z @ basis, 0.98, axis=0)),
-        rows=len(rows),
-        t_from=tt[0] if tt else None,
-        t_to=tt[-1] if tt else None,
-    )
-
-
-def _precision(z: np.ndarray, cfg: HealthConfig) -> np.ndarray:
-    return _decompose(z, cfg)[0]
-
-
-def _decompose(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Shrunk inverse correlation, with the dominant healthy directions down-weighted."""
-    p = z.shape[1]
-    cov = (z.T @ z) / max(1, len(z))
-    # few rows for many metrics (a short commissioning) need more shrinkage towards I
-    shrink = max(cfg.shrink, min(0.5, p / max(1, len(z))))
-    cov = (1 - shrink) * cov + shrink * np.eye(p)
-    lam, vec = np.linalg.eigh(cov)
-    lam = np.maximum(lam, cfg.eig_floor)
-    order = np.argsort(lam)[::-1]
-    lam, vec = lam[order], vec[:, order]
-    share = np.cumsum(lam) / lam.sum()
-    k = int(np.searchsorted(share, cfg.subspace)) + 1 if p > 1 else 0
-    # only directions that dominate the reference (a load, a speed) count as operating
-    # directions; a reference that is mostly noise has none
-    dom = min(k, int(np.sum(lam / lam.sum() >= max(cfg.dominant, 2.0 / p))), p - 1)
-    w = np.ones(p)
-    w[: min(k, p - 1)] = cfg.subspace_weight  # never down-weight every direction
-    out: np.ndarray = (vec * (w / lam)) @ vec.T / p
-    return out, vec[:, :dom]
-
-
-def _limit(z: np.ndarray, cfg: HealthConfig) -> float:
-    """Healthy limit of the distance: fit on the first part, quantile on the rest."""
-    n = len(z)
-    cut = max(2, int(n * 0.6))
-    if n - cut >= 10:
-        pre = _precision(z[:cut], cfg)
-        d = np.einsum("ij,jk,ik->i", z[cut:], pre, z[cut:])
-        d_in = np.einsum("ij,jk,ik->i", z, _precision(z, cfg), z)
-        lim = max(float(np.quantile(d, cfg.quantile)), float(np.quantile(d_in, cfg.quantile)))
-    else:
-        d_in = np.einsum("ij,jk,ik->i", z, _precision(z, cfg), z)
-        lim = float(np.quantile(d_in, cfg.quantile))
-    return max(lim * cfg.limit_factor, cfg.limit_floor)
-
-
-def _impute(z: np.ndarray, miss: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """Conditional mean of the missing standardised values given the present ones."""
-    out = np.where(miss, 0.0, z)
-    if miss.all():
-        return out
-    pmm = precision[np.ix_(miss, miss)]
-    pmo = precision[np.ix_(miss, ~miss)]
-    with contextlib.suppress(np.linalg.LinAlgError):  # singular: keep the reference mean
-        out[miss] = -np.linalg.solve(pmm, pmo @ out[~miss])
-    return out
+from detectors.likelihood import Surprise
+from detectors.reference import Reference, _impute, fit_reference
 
 
 class HealthModel:
@@ -169,13 +46,14 @@ class HealthModel:
     >>> from detectors.configuration import HealthConfig
     >>> hm = HealthModel(HealthConfig(alpha=0.2))
     >>> import math
-    >>> for i in range(300):  # load swings, both sensors follow
-    ...     load = 50 + 20 * math.sin(i / 20)
-    ...     _ = hm.update(float(i), {"a": load + (i % 3) * 0.1, "b": 2 * load - (i % 2) * 0.2})
+    >>> for i in range(300):  # load steps, both sensors follow
+    ...     load = (40, 60, 50, 70)[i // 75]
+    ...     a, b = load + (i * 7 % 5) * 0.3, 2 * load - (i * 3 % 4) * 0.4
+    ...     _ = hm.update(float(i), {"a": a, "b": b})
     >>> hm.freeze()
     >>> hm.update(300.0, {"a": 80.0, "b": 160.0}) < 0.5   # new load level, relation holds
     True
-    >>> max(hm.update(301.0 + i, {"a": 50.0, "b": 130.0}) for i in range(20)) > 0.5
+    >>> max(hm.update(301.0 + i, {"a": 50.0, "b": 150.0}) for i in range(20)) > 0.5  # broken
     True
     """
 
@@ -198,6 +76,14 @@ class HealthModel:
     def _regime_reset(self) -> None:
         p = 0 if self.ref is None else len(self.ref.names)
         self.regimes: list[np.ndarray] = [np.zeros(p)]
+        self.chart = np.zeros(p)
+        self.surprise = 0.0
+        cfg = self.cfg
+        self.lik = Surprise(
+            cfg.surprise_window, cfg.surprise_short, cfg.surprise_floor, cfg.surprise_learn
+        )
+        if self.ref is not None:
+            self.lik.seed(self.ref.seed.tolist())
         self.recent: deque[np.ndarray] = deque(maxlen=5)
         self.recent_sum = np.zeros(p)
         self.slow = np.zeros(p)
@@ -285,21 +171,35 @@ class HealthModel:
         if miss.any():  # a dropout: its expected value given the others, not the mean
             z = _impute(z, miss, ref.precision)
         best = None
+        resid = cfg.statistic == "residual"
         for c in self.regimes:
             zz = z - c
             pz = ref.precision @ zz
-            d = float(zz @ pz)
+            d = float(np.sum(pz * pz / ref.diag)) if resid else float(zz @ pz)
             if best is None or d < best[0]:
                 best = (d, zz, pz)
         assert best is not None
         d, zz, pz = best
-        u = min(d / ref.limit, cfg.cap)
+        u = d / ref.limit
+        if cfg.single_z > 0 and len(pz) > 1:  # one relation broken, diluted among many
+            u = max(u, float(np.max(pz * pz / ref.diag)) * len(pz) / cfg.single_z**2)
+        raw = u
+        u = min(u, cfg.cap)
         self.u = u
         self._zz, self._pz = zz, pz  # the per-metric views are built only when asked for
         if self._regime_step(z, u, extend):
             return self.score  # a step to another operating point is being looked at
+        if cfg.surprise_z > 0 and not self.restart:  # a restart is judged after its hold
+            self.surprise = squash(max(0.0, self.lik.update(raw)), cfg.surprise_z)
         self.ewma += cfg.alpha * (u - self.ewma)
-        self.score = squash(self.ewma, cfg.half) if self.ewma > 0 else 0.0
+        level = self.ewma
+        if cfg.chart_z > 0:  # a small persistent shift of one relation (EWMA chart)
+            c = pz * np.sqrt(len(pz) / ref.diag)
+            self.chart += cfg.chart_alpha * (c - self.chart)
+            level = max(
+                level, cfg.half * float(np.max(np.abs(self.chart) / ref.chart_sd)) / cfg.chart_z
+            )
+        self.score = squash(level, cfg.half) if level > 0 else 0.0
         return self.score
 
     def _regime_step(self, z: np.ndarray, u: float, extend: bool) -> bool:
@@ -321,6 +221,7 @@ class HealthModel:
                 self.pend_sum += z
                 self.pend_n += 1
             if self.pending == 0:
+                self.lik.reset_short()
                 c = self.pend_sum / max(1, self.pend_n)
                 step = c - self.pre
                 # what had already left the healthy directions before the step (a developing
@@ -332,19 +233,23 @@ class HealthModel:
                 dist = min(float((new - r) @ ref.precision @ (new - r)) for r in self.regimes)
                 pos = ref.basis.T @ new
                 lo, hi = self.span
-                outside = bool(
+                outside = not ref.basis.size or bool(
                     np.any(pos < lo - cfg.regime_inside * (hi - lo))
                     or np.any(pos > hi + cfg.regime_inside * (hi - lo))
                 )
                 if (
                     outside  # only beyond the operating range seen: inside it, nothing to add
                     and dist > cfg.regime_new * ref.limit
-                    and self._along(step) >= cfg.regime_align
+                    and (self._along(step) >= cfg.regime_align or self._broad(step))
                     and len(self.regimes) < cfg.regime_max
                 ):
                     self.regimes.append(new)
                     self.regimes_added += 1
-                    self.span = (np.minimum(lo, pos), np.maximum(hi, pos))
+                    if ref.basis.size:
+                        self.span = (np.minimum(lo, pos), np.maximum(hi, pos))
+            return True
+        if cfg.regime_wait and extend and self._broad(z - self.slow):
+            self._hold(z)  # most metrics jumped at once: judge it as an operating change
             return True
         if cfg.regime_wait and extend and len(self.recent) == self.recent.maxlen:
             diff = self.recent_sum / len(self.recent) - self.slow
@@ -353,17 +258,32 @@ class HealthModel:
                 float(diff @ diff) > cfg.regime_step**2 * len(diff)
                 and self._along(diff) >= cfg.regime_align
             ):
-                self.pre = self.slow.copy()
-                self.pre_regime = min(
-                    self.regimes,
-                    key=lambda r: float((self.pre - r) @ ref.precision @ (self.pre - r)),
-                )
-                self.pending = cfg.regime_wait
-                self.pend_sum = np.zeros_like(z)
-                self.pend_n = 0
+                self._hold(z)
                 return True
         self.slow += 0.02 * (z - self.slow)
         return False
+
+    def _hold(self, z: np.ndarray) -> None:
+        """Start holding a step: remember where the asset was, learn where it goes."""
+        ref = self.ref
+        assert ref is not None
+        self.pre = self.slow.copy()
+        self.pre_regime = min(
+            self.regimes,
+            key=lambda r: float((self.pre - r) @ ref.precision @ (self.pre - r)),
+        )
+        self.pending = self.cfg.regime_wait
+        self.pend_sum = np.zeros_like(z)
+        self.pend_n = 0
+
+    def _broad(self, v: np.ndarray) -> bool:
+        """Most metrics stepped at once, as they do when load or speed changes.
+
+        Only on assets with enough metrics to tell: on three, a leak moving flow and pressure
+        together would pass for a load step."""
+        cfg = self.cfg
+        moved = int(np.sum(np.abs(v) > cfg.regime_breadth_z))
+        return moved >= cfg.regime_breadth_min and moved >= cfg.regime_breadth * len(v)
 
     def _along(self, v: np.ndarray) -> float:
         """Share of ``v`` (squared) in the reference's dominant directions."""

@@ -1,0 +1,215 @@
+"""The frozen healthy reference of one asset: what it learns from commissioning rows.
+
+Each metric is standardised against the reference (mean, winsorised spread). Metrics that
+roam slowly while healthy (temperatures: over ``wander_lag`` samples they move much further
+than from one sample to the next) are judged on a proportionally wider scale. The metrics'
+healthy relations are a ridge-shrunk precision matrix: each metric's residual given the
+others ("what the others say it should read") is what a broken relation shows in. The
+healthy limit of the distance is calibrated out of sample on the reference itself, and the
+reference keeps each residual chart's healthy spread and the healthy distances that start
+the surprise history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from detectors.configuration import HealthConfig
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The frozen healthy reference: metrics kept, their centre/scale, the precision matrix."""
+
+    names: tuple[str, ...]
+    center: np.ndarray
+    scale: np.ndarray
+    precision: np.ndarray
+    limit: float
+    level: np.ndarray  # median absolute level, for the "near zero = stopped" rule
+    weight: np.ndarray  # 1 / wander: a metric that roams slowly while healthy counts less
+    diag: np.ndarray  # diagonal of the precision, for each metric's conditional residual
+    chart_sd: np.ndarray  # healthy spread of each metric's EWMA residual chart
+    seed: np.ndarray  # the reference's own (in-sample) excess, to start the surprise history
+    basis: np.ndarray  # the dominant healthy directions (p x k), for regime steps
+    span: tuple[np.ndarray, np.ndarray]  # operating range seen along them (2nd-98th pct)
+    rows: int
+    t_from: float | None = None
+    t_to: float | None = None
+
+
+def fit_reference(
+    rows: Sequence[Mapping[str, float]],
+    cfg: HealthConfig,
+    times: Sequence[float] | None = None,
+) -> Reference | None:
+    """Learn a reference from healthy rows (``None`` when nothing usable varies)."""
+    names: list[str] = []
+    seen: set[str] = set()
+    for r in rows:
+        for k in r:
+            if k not in seen:
+                seen.add(k)
+                names.append(k)
+    if not rows or not names:
+        return None
+    x = np.array([[r.get(k, np.nan) for k in names] for r in rows], dtype=float)
+    keep, centers, scales = [], [], []
+    for j in range(x.shape[1]):
+        col = x[:, j]
+        col = col[np.isfinite(col)]
+        if len(col) < max(5, 0.5 * len(x)):
+            continue
+        lo, hi = np.quantile(col, [0.01, 0.99])
+        w = np.clip(col, lo, hi)
+        mu = float(np.median(col))
+        sd = float(w.std())
+        floor = max(cfg.min_std_rel * abs(mu), cfg.min_std_abs)
+        if hi - lo <= floor and sd <= floor:
+            continue  # constant in the reference: nothing to learn, nothing to compare
+        keep.append(j)
+        centers.append(float(w.mean()))
+        scales.append(max(sd, floor))
+    if not keep:
+        return None
+    c, s = np.array(centers), np.array(scales)
+    z = (x[:, keep] - c) / s
+    z = np.nan_to_num(np.clip(z, -cfg.clip, cfg.clip))
+    precision, basis = _decompose(z, cfg)
+    wt = np.array([1.0 / _wander(z[:, j], 1.0, cfg) for j in range(len(keep))])
+    precision = precision * np.outer(wt, wt)
+    limit, healthy = _limit(z, cfg, wt)
+    diag = _diag(precision, wt)
+    level = np.median(np.abs(np.nan_to_num(x[:, keep])), axis=0)
+    tt = list(times) if times else []
+    return Reference(
+        names=tuple(names[j] for j in keep),
+        center=c,
+        scale=s,
+        precision=precision,
+        limit=limit,
+        level=level,
+        weight=wt,
+        diag=diag,
+        chart_sd=_chart_sd(z, precision, diag, cfg),
+        seed=healthy[-cfg.surprise_window :] / limit,
+        basis=basis,
+        span=(np.quantile(z @ basis, 0.02, axis=0), np.quantile(z @ basis, 0.98, axis=0)),
+        rows=len(rows),
+        t_from=tt[0] if tt else None,
+        t_to=tt[-1] if tt else None,
+    )
+
+
+def _wander(col: np.ndarray, sd: float, cfg: HealthConfig) -> float:
+    """How much wider than its spread a metric should be judged (1 for a noisy metric).
+
+    A temperature or a level moves smoothly: over ``wander_lag`` samples it moves much more
+    than from one sample to the next, and a short reference underestimates how far it
+    roams while healthy. Medians keep a load step in the reference from counting as roaming.
+    """
+    c = col[np.isfinite(col)]
+    lag = min(cfg.wander_lag, len(c) // 4)
+    if lag < 2 or sd <= 0:
+        return 1.0
+    d1 = np.diff(c) ** 2
+    dl = (c[lag:] - c[:-lag]) ** 2
+    one = float(np.median(d1)) or float(np.mean(d1))
+    if one <= 0:
+        return 1.0
+    ratio = math.sqrt(float(np.median(dl)) / one)
+    return float(min(cfg.wander_max, max(1.0, (ratio / cfg.wander_ratio) ** 2)))
+
+
+def _precision(z: np.ndarray, cfg: HealthConfig, wt: np.ndarray | None = None) -> np.ndarray:
+    pre = _decompose(z, cfg)[0]
+    return pre if wt is None else pre * np.outer(wt, wt)
+
+
+def _decompose(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Shrunk inverse correlation, with the dominant healthy directions down-weighted."""
+    p = z.shape[1]
+    cov = (z.T @ z) / max(1, len(z))
+    # few rows for many metrics (a short commissioning) need more shrinkage towards I
+    shrink = max(cfg.shrink, min(0.5, p / max(1, len(z))))
+    cov = (1 - shrink) * cov + shrink * np.eye(p)
+    lam, vec = np.linalg.eigh(cov)
+    lam = np.maximum(lam, cfg.eig_floor)
+    order = np.argsort(lam)[::-1]
+    lam, vec = lam[order], vec[:, order]
+    share = np.cumsum(lam) / lam.sum()
+    k = int(np.searchsorted(share, cfg.subspace)) + 1 if p > 1 else 0
+    # only directions that dominate the reference (a load, a speed) count as operating
+    # directions; a reference that is mostly noise has none
+    dom = min(k, int(np.sum(lam / lam.sum() >= max(cfg.dominant, 2.0 / p))), p - 1)
+    # a direction with more variance than any one metric alone is a relation the healthy
+    # machine moves along (load and what follows it, ambient and temperatures)
+    k = max(k, int(np.sum(lam >= cfg.structure))) if p > 1 else 0
+    w = np.ones(p)
+    w[: min(k, p - 1)] = cfg.subspace_weight  # never down-weight every direction
+    out: np.ndarray = (vec * (w / lam)) @ vec.T / p
+    return out, vec[:, :dom]
+
+
+def _limit(z: np.ndarray, cfg: HealthConfig, wt: np.ndarray) -> tuple[float, np.ndarray]:
+    """Healthy limit of the distance (fit on the first part, quantile on the rest), and
+    the out-of-sample distances themselves (healthy scores as a live sample would get)."""
+    n = len(z)
+    cut = max(2, int(n * 0.6))
+    d_in = _distances(z, _precision(z, cfg, wt), cfg, wt)
+    if n - cut >= 10:
+        d = _distances(z[cut:], _precision(z[:cut], cfg, wt), cfg, wt)
+        lim = max(float(np.quantile(d, cfg.quantile)), float(np.quantile(d_in, cfg.quantile)))
+    else:
+        d = d_in
+        lim = float(np.quantile(d_in, cfg.quantile))
+    return max(lim * cfg.limit_factor, cfg.limit_floor), d
+
+
+def _chart_sd(z: np.ndarray, pre: np.ndarray, diag: np.ndarray, cfg: HealthConfig) -> np.ndarray:
+    """Healthy spread of each metric's residual chart, measured on the reference itself.
+
+    Running the chart over the reference makes a metric whose residual is autocorrelated
+    (it roams) get a proportionally wider chart; the white-noise spread is the floor.
+    """
+    c = (z @ pre) * np.sqrt(z.shape[1] / diag)
+    a = cfg.chart_alpha
+    e = np.zeros(z.shape[1])
+    trail = []
+    for row in c:
+        e += a * (row - e)
+        trail.append(e.copy())
+    tail = np.array(trail[len(trail) // 2 :])
+    white = math.sqrt(a / (2 - a)) * np.maximum(c.std(axis=0), 1.0)
+    return np.asarray(np.maximum(tail.std(axis=0) if len(tail) > 2 else white, white))
+
+
+def _distances(z: np.ndarray, pre: np.ndarray, cfg: HealthConfig, wt: np.ndarray) -> np.ndarray:
+    """Per-row distance: joint (Mahalanobis) or summed relation residuals."""
+    if cfg.statistic == "mahalanobis":
+        return np.einsum("ij,jk,ik->i", z, pre, z)
+    pz = z @ pre
+    return np.sum(pz * pz / _diag(pre, wt), axis=1)
+
+
+def _diag(pre: np.ndarray, wt: np.ndarray) -> np.ndarray:
+    """Per-metric divisor that turns ``(P z)_j`` into a residual in its own sigmas (a
+    metric's own residual is judged on its widened scale: ``wt`` is not cancelled)."""
+    return np.maximum(np.diag(pre) / (wt * wt), 1e-12)
+
+
+def _impute(z: np.ndarray, miss: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """Conditional mean of the missing standardised values given the present ones."""
+    out = np.where(miss, 0.0, z)
+    if miss.all():
+        return out
+    pmm = precision[np.ix_(miss, miss)]
+    pmo = precision[np.ix_(miss, ~miss)]
+    with contextlib.suppress(np.linalg.LinAlgError):  # singular: keep the reference mean
+        out[miss] = -np.linalg.solve(pmm, pmo @ out[~miss])
+    return out
