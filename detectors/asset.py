@@ -14,26 +14,30 @@ import pickle
 import re
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 
 from detectors.alarm import AlarmPolicy
 from detectors.configuration import ClassConfig
-from detectors.faults import suspect
+from detectors.faults import Signature, recall, signature, suspect
 from detectors.health import HealthModel
 from detectors.hst import TreeScorer
 from detectors.preprocess import Preprocessor
 from detectors.trend import TrendFit
 from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
+from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
 DETECTOR_VERSION = "2.0.0"
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 _BAD = re.compile(r"[^A-Za-z0-9_.-]")
+_SIGNATURES_KEPT = 64  # event id -> signature, for the feedback of recent tickets
+_CORRECTIONS_KEPT = 32  # signature -> fault mode an engineer found
 
 
 class StateError(ValueError):
@@ -72,6 +76,13 @@ class AssetDetector:
     >>> opened.state, opened.contributors[0].metric, opened.score >= 0.5
     ('open', 'flow', True)
     """
+
+    # Class-level defaults as well, so a checkpoint pickled before these existed restores;
+    # the mappings are replaced, never mutated, so the shared empty defaults stay empty.
+    episode: str | None = None
+    revision = 0
+    corrections: Mapping[Signature, str] = MappingProxyType({})
+    signatures: Mapping[str, tuple[str, Signature]] = MappingProxyType({})  # event: episode, sig
 
     def __init__(
         self,
@@ -157,30 +168,64 @@ class AssetDetector:
             self.spikes = 0
             event = self._event(t, transition, historical)
         elif self.alarm.active:
-            spiked = self.spike >= self.cfg.alarm.on_threshold
-            self.spikes += spiked
-            if (spiked and self.spikes == 1) or (
-                self.samples % 10 == 0
-                # news for the open ticket: escalation, a spike, a clearer or revised signature
-                and (
-                    (self.severity == "warning" and self._severity() == "critical")
-                    or self._suspect() not in (None, self.fault_mode)
-                )
-            ):
-                event = self._event(t, "open", historical)
+            event = self._news(t, historical)
         return Step(score, self.alarm.active, event)
 
-    def feedback(self, resolution: str, who: str = "ticketing feedback") -> None:
+    def _news(self, t: float, historical: bool) -> AnomalyEvent | None:
+        """An update of the open episode for its ticket (same episode id, never a new one):
+        its first spike, an escalation to critical or a revised fault mode (both looked at
+        every 10th sample)."""
+        spiked = self.spike >= self.cfg.alarm.on_threshold
+        self.spikes += spiked
+        news: list[Update] = ["spike"] if spiked and self.spikes == 1 else []
+        if news or self.samples % 10 == 0:
+            if self.severity != "critical" and self._severity() == "critical":
+                news.append("escalation")
+                self.severity = "critical"  # within an episode severity only rises
+            mode = self._suspect()
+            if mode not in (None, self.fault_mode):  # a vaguer moment does not un-name it
+                news.append("fault_mode")
+                self.fault_mode = mode
+        return self._event(t, "update", historical, news) if news else None
+
+    def feedback(
+        self,
+        resolution: str,
+        who: str = "ticketing feedback",
+        *,
+        guessed: str | None = None,
+        found: str | None = None,
+        events: Sequence[str] = (),
+    ) -> int:
         """A ticket resolution for this asset: ``confirmed``, ``fixed`` or ``no_fault_found``.
 
         ``fixed`` (a repair) re-learns the reference after the settle time; ``no_fault_found``
-        re-learns it at once (what alarmed was healthy) and raises the bar a step.
+        re-learns it at once (what alarmed was healthy) and raises the bar a step. When the
+        engineer ``found`` another fault mode than the ticket's (``guessed``), the signatures
+        of the ticket's ``events`` are remembered with it; returns how many were.
         """
+        corrected = self.correct(guessed, found, events)
         self.alarm.feedback(resolution)
         if resolution == "fixed":
             self.schedule_relearn(self.cfg.health.repair_settle, f"repair ({who})", who)
         elif resolution == "no_fault_found":
             self.schedule_relearn(0, f"no fault found ({who})", who)
+        return corrected
+
+    def correct(self, guessed: str | None, found: str | None, events: Sequence[str]) -> int:
+        """Remember ``found`` for the direction signatures of these events (ours, recent)."""
+        if not found or found == guessed:
+            return 0
+        known = [self.signatures[e] for e in events if e in self.signatures]
+        sigs = {sig for _, sig in known} - {frozenset()}
+        if not sigs:
+            return 0
+        kept = [(s, m) for s, m in self.corrections.items() if s not in sigs]
+        kept += [(s, found) for s in sorted(sigs, key=sorted)]
+        self.corrections = dict(kept[-_CORRECTIONS_KEPT:])
+        if self.episode in {ep for ep, _ in known}:
+            self.fault_mode = found  # the episode goes on under the name the engineer found
+        return len(sigs)
 
     def schedule_relearn(self, settle: int, why: str, who: str) -> None:
         """Learn a new reference from the next commissioning-length window, after ``settle``."""
@@ -252,14 +297,27 @@ class AssetDetector:
 
     def _suspect(self) -> str | None:
         # the direction of each metric that carries the departure, against the frozen
-        # reference; metrics that contribute little do not sign a fault
-        return suspect(self.cfg.faults, self.roles, self.health.z, {})
+        # reference; metrics that contribute little do not sign a fault. An engineer's
+        # correction for this signature comes before the rules.
+        z = self.health.z
+        return recall(self.corrections, z) or suspect(self.cfg.faults, self.roles, z, {})
 
-    def _event(self, t: float, transition: str, historical: bool) -> AnomalyEvent:
+    def _event(
+        self, t: float, transition: str, historical: bool, news: Sequence[Update] = ()
+    ) -> AnomalyEvent:
+        """The event of an episode's opening (``open``), an ``update`` or its ``cleared``."""
         ts = datetime.fromtimestamp(t, UTC)
         state: Literal["open", "cleared"] = "cleared" if transition == "cleared" else "open"
-        self.severity = self._severity() if state == "open" else None
-        self.fault_mode = self._suspect() if state == "open" else None
+        if transition == "open" or self.episode is None:
+            self.episode = str(uuid.uuid5(_NS, f"{self.site}/{self.asset}/{t:.3f}/episode"))
+            self.revision = 0
+        else:
+            self.revision += 1
+        if transition == "open":
+            self.severity = self._severity()
+            self.fault_mode = self._suspect()
+        elif state == "cleared":
+            self.severity = self.fault_mode = None
         contributors = [
             Contributor(
                 metric=safe_metric(name),
@@ -276,8 +334,16 @@ class AssetDetector:
                 window.setdefault(safe_metric(name), []).append((stamp, v))
         ttl = self.trend.min_time_to_limit()
         key = f"{self.site}/{self.asset}/{t:.3f}/{state}/{self.severity}/{self.fault_mode}"
+        event_id = str(uuid.uuid5(_NS, key))
+        episode = self.episode
+        assert episode is not None
+        if state == "cleared":
+            self.episode = None
+        else:
+            sigs = {**self.signatures, event_id: (episode, signature(self.health.z))}
+            self.signatures = dict(list(sigs.items())[-_SIGNATURES_KEPT:])
         return AnomalyEvent(
-            event_id=str(uuid.uuid5(_NS, key)),
+            event_id=event_id,
             site=self.site,
             asset=self.asset,
             asset_class=self.asset_class,
@@ -291,6 +357,9 @@ class AssetDetector:
             time_to_limit_h=None if ttl is None else round(ttl[1], 3),
             historical=historical,
             state=state,
+            episode=episode,
+            revision=self.revision,
+            update=list(news) or None,
         )
 
     def _baseline(self, name: str) -> float | None:

@@ -405,7 +405,12 @@ class DetectorService:
         rows = self._db(store.pending_feedback, list(self.detectors))
         for fb in rows:
             det = self.detectors[fb.asset]
-            det.feedback(fb.resolution_code)
+            found = fb.confirmed_fault_mode
+            if det.feedback(
+                fb.resolution_code, guessed=fb.fault_mode, found=found, events=fb.event_ids
+            ):
+                log.info("asset %s: fault mode %s remembered for what was guessed %s (ticket %d)",
+                         fb.asset, found, fb.fault_mode, fb.ticket_id)  # fmt: skip
             on = det.alarm.on_threshold
             self._db(
                 store.mark_applied, fb.ticket_id, fb.asset, fb.resolution_code, on, self.worker

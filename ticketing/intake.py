@@ -4,6 +4,11 @@ The rule "one open predictive ticket per (asset, fault mode)" is the partial uni
 ``tickets_one_open_predictive``; intake inserts with ``ON CONFLICT DO NOTHING`` against it,
 so concurrent events for the same fault end in one ticket whatever the interleaving.
 Event ids de-duplicate redeliveries (primary key of ``ticket_anomalies``).
+
+An event that names its detector's alarm ``episode`` belongs to the ticket that episode's
+earlier events went to: its news (a spike, an escalation, a revised fault mode) updates that
+ticket, renaming it with the old and new fault mode in its history, and never opens a second
+one. A new episode (after a clear) follows the rule above like any finding.
 """
 
 from __future__ import annotations
@@ -76,8 +81,8 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
     fault = ev.fault_mode or UNKNOWN
     fresh = tx.one(
         "insert into ticket_anomalies (event_id, asset, site, fault_mode, severity, score, ts,"
-        " historical, received_at, outcome, payload) values (%s, %s, %s, %s, %s, %s, %s, %s,"
-        " %s, 'pending', %s) on conflict (event_id) do nothing returning event_id",
+        " historical, received_at, outcome, payload, episode) values (%s, %s, %s, %s, %s, %s,"
+        " %s, %s, %s, 'pending', %s, %s) on conflict (event_id) do nothing returning event_id",
         (
             ev.event_id,
             ev.asset,
@@ -89,6 +94,7 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
             ev.historical,
             tx.now,
             Jsonb(ev.model_dump(mode="json")),
+            ev.episode,
         ),
     )
     if fresh is None:
@@ -103,10 +109,13 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
         )
         return _result(ev, outcome, row)
 
-    if ev.historical or ev.state == "cleared":
-        # Backfilled conditions are over; a cleared latch is evidence, never a new ticket.
-        existing = _open_ticket(tx, ev.asset, fault, lock=False)
-        return mark("historical" if ev.historical else "cleared", existing)
+    if ev.historical:  # backfilled conditions are over: evidence, never a new ticket
+        return mark("historical", _open_ticket(tx, ev.asset, fault, lock=False))
+    ours = _episode_ticket(tx, ev)
+    if ev.state == "cleared":  # a cleared latch is evidence, never a new ticket
+        if ours is None or not lifecycle.is_open(ours["state"]):
+            ours = _open_ticket(tx, ev.asset, fault, lock=False)
+        return mark("cleared", ours)
 
     tx.conn.execute(
         "insert into assets (asset, site, asset_class) values (%s, %s, %s)"
@@ -115,6 +124,8 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
     )
     a = tickets.asset(tx, ev.asset)
     priority = criticality_priority(tx, ev.asset, priority_for(ev))  # A-critical: one up
+    if ours is not None:
+        return mark("evidence", _episode_update(tx, actor, ours, ev, fault, priority))
     merged = _merge_with_open(tx, actor, ev, fault, priority)
     if merged is not None:
         return mark("evidence", merged)
@@ -130,6 +141,59 @@ def ingest(tx: Tx, actor: Actor, ev: AnomalyEvent) -> dict[str, Any]:
             return mark("evidence", add_evidence(tx, actor, existing, ev, priority))
         # The open ticket was closed between our insert and select: try again.
     raise RuntimeError("could not settle the open predictive ticket after 5 attempts")
+
+
+def _episode_ticket(tx: Tx, ev: AnomalyEvent) -> Row | None:
+    """The ticket earlier events of this event's episode went to (locked), if any."""
+    if ev.episode is None:
+        return None
+    return tx.one(
+        "select t.* from ticket_anomalies a join tickets t on t.id = a.ticket_id"
+        " where a.asset = %s and a.episode = %s and a.event_id <> %s"
+        " order by a.received_at desc limit 1 for update of t",
+        (ev.asset, ev.episode, ev.event_id),
+    )
+
+
+def _episode_update(
+    tx: Tx, actor: Actor, row: Row, ev: AnomalyEvent, fault: str, priority: str
+) -> Row:
+    """Apply news of an episode to its ticket: a revised fault mode renames it (unless a
+    person or another finding named it, or the news is older than what was applied), an
+    escalation raises its priority, and the event is attached as evidence. A ticket already
+    resolved takes the event as a record only: the episode was dealt with."""
+    if not lifecycle.is_open(row["state"]):
+        return row
+    prior = tx.one(
+        "select fault_mode, (payload->>'revision')::bigint as revision from ticket_anomalies"
+        " where asset = %s and episode = %s and event_id <> %s and ticket_id = %s"
+        " order by (payload->>'revision')::bigint desc nulls last, received_at desc limit 1",
+        (ev.asset, ev.episode, ev.event_id, row["id"]),
+    )
+    stale = (
+        prior is not None
+        and prior["revision"] is not None
+        and (ev.revision is None or ev.revision < prior["revision"])
+    )
+    named_by_us = prior is None or row["fault_mode"] in (prior["fault_mode"], UNKNOWN)
+    if fault not in (UNKNOWN, row["fault_mode"]) and named_by_us and not stale:
+        try:
+            with tx.conn.transaction():  # a savepoint: another open ticket of that fault wins
+                row = tickets.update(
+                    tx,
+                    actor,
+                    row,
+                    {
+                        "fault_mode": fault,
+                        "title": f"{fault.replace('_', ' ')} suspected on {ev.asset}",
+                    },
+                    "fault_mode_revised",
+                    "ticket.updated",
+                    note=f"anomaly {ev.event_id} revises the fault mode (episode {ev.episode})",
+                )
+        except psycopg.errors.UniqueViolation:
+            pass
+    return add_evidence(tx, actor, row, ev, priority)
 
 
 def _merge_with_open(
@@ -181,5 +245,7 @@ def add_evidence(tx: Tx, actor: Actor, row: Row, ev: AnomalyEvent, priority: str
         changes,
         "evidence_attached",
         "ticket.evidence",
-        note=f"anomaly {ev.event_id} ({ev.severity}, score {ev.score:.3f})",
+        note=f"anomaly {ev.event_id} ({ev.severity}, score {ev.score:.3f}"
+        + "".join(f", {u}" for u in ev.update or ())
+        + ")",
     )

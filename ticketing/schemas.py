@@ -73,7 +73,9 @@ class TransitionIn(In):
     resolution_code: ResolutionCode | None = Field(
         None, description="required when resolving: confirmed, no_fault_found or fixed"
     )
-    confirmed_fault_mode: Id | None = Field(None, description="the fault found, with 'confirmed'")
+    confirmed_fault_mode: Id | None = Field(
+        None, description="the fault found, with 'confirmed' or 'fixed'"
+    )
     failure_at: AwareDatetime | None = Field(
         None, description="when the prevented failure would have happened, if known"
     )

@@ -341,7 +341,8 @@ def _resolution(tx: Tx, row: Row, t: TransitionIn) -> dict[str, Any]:
             f"ticket {row['id']} has {len(open_tasks)} open sub-task(s); close them first",
             subtasks=[r["id"] for r in open_tasks],
         )
-    confirmed = None
+    # a repair names the fault found only if the engineer does (the detectors learn from it)
+    confirmed = t.confirmed_fault_mode if t.resolution_code == "fixed" else None
     if t.resolution_code == "confirmed":
         confirmed = t.confirmed_fault_mode or row["fault_mode"]
     return {

@@ -198,7 +198,9 @@ def resolve(
     ticket_id: int,
     code: Annotated[str, typer.Option(help="confirmed, no_fault_found or fixed")],
     config: ConfigOpt = None,
-    fault_mode: Annotated[str | None, typer.Option(help="the fault found (with confirmed)")] = None,
+    fault_mode: Annotated[
+        str | None, typer.Option(help="the fault found (with confirmed or fixed)")
+    ] = None,
     note: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Resolve a ticket with a resolution code (fed back to the detectors)."""

@@ -124,6 +124,8 @@ class DetectorInfo(_Model):
 
 
 Severity = Literal["info", "warning", "critical"]
+# What a later event of an open episode brings (v1 additive: its state stays "open").
+Update = Literal["spike", "escalation", "fault_mode"]
 
 
 class AnomalyEvent(_Model):
@@ -145,6 +147,26 @@ class AnomalyEvent(_Model):
     historical: bool = False
     state: Literal["open", "cleared"] = Field(
         "open", description="'cleared' when the alarm latch releases"
+    )
+    episode: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="the alarm episode: its opening, updates and clear share this id;"
+        " a new id is a new episode (absent: each 'open' event stands alone)",
+    )
+    revision: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_SEQ,
+        description="0 for the event that opens the episode, then one more for each later"
+        " event of it, so a consumer applies updates in order and skips a stale one",
+    )
+    update: list[Update] | None = Field(
+        None,
+        max_length=3,
+        description="on a later 'open' event of an episode: what is new (a spike, an"
+        " escalation of severity, a revised fault mode); absent on the opening event",
     )
 
 

@@ -210,7 +210,8 @@ def test_samples_published_while_the_detectors_are_dead_are_scored_once(
             )
             log = p.text("detectors", mark)
             events = conn.execute(
-                "select asset, time, state from anomalies where asset = any(%s) and not historical"
+                "select asset, time, state, payload->>'episode', (payload->>'revision')::int,"
+                " payload->'update' from anomalies where asset = any(%s) and not historical"
                 " order by time",
                 (list(assets),),
             ).fetchall()
@@ -222,11 +223,16 @@ def test_samples_published_while_the_detectors_are_dead_are_scored_once(
     # Exactly once: the checkpoint counts every sample of the run (more would mean a
     # redelivered one was scored twice, fewer that one was never scored).
     assert _checkpoints_final(dsn, assets) == {a: (1600, tel.ts(1599)) for a in assets}
-    opened = [(a, t) for a, t, s in events if s == "open"]
-    # Only the leak alarms; a spike inside its episode may add one annotating "open" event on
-    # the same ticket (the spike trees never open an episode of their own).
-    assert {a for a, _ in opened} == {tel.leaky}, events
-    assert 1 <= len(opened) <= 2 and "cleared" not in [s for _, _, s in events[:-1]], events
+    opened = [(a, t, ep, rev, news) for a, t, s, ep, rev, news in events if s == "open"]
+    # Only the leak alarms, one episode: its news (a spike, an escalation, a revised fault
+    # mode) are numbered updates of it for the same ticket, never an episode of their own.
+    assert {a for a, *_ in opened} == {tel.leaky}, events
+    assert "cleared" not in [e[2] for e in events[:-1]], events
+    episode = opened[0][2]
+    assert episode and [(ep, rev) for *_, ep, rev, _ in opened] == [
+        (episode, i) for i in range(len(opened))
+    ], events
+    assert opened[0][4] is None and all(news for *_, news in opened[1:]), events
     assert tel.ts(LEAK) <= opened[0][1] <= tel.ts(1599)
 
 

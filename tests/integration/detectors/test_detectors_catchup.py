@@ -122,8 +122,13 @@ def test_an_event_raised_while_the_broker_is_away_is_sent_when_it_returns(
         assert wait_for(lambda: not svc._client.is_connected())
         leak = {"asset": "away-1", "seq": 1, "samples": samples(300, 1200, leak_from=1200)}
         raised = svc.handle(topics.telemetry("s1", "away-1"), json.dumps(leak).encode())
-        # The leak opens one episode; a spike inside it may add an annotating "open" event.
-        assert raised and {e.state for e in raised} == {"open"} and len(raised) <= 2
+        # The leak opens one episode; its news (a spike, an escalation) are updates of it.
+        assert raised and {e.state for e in raised} == {"open"}
+        assert [(e.episode, e.revision) for e in raised] == [
+            (raised[0].episode, i) for i in range(len(raised))
+        ]
+        assert raised[0].episode and raised[0].update is None
+        assert all(e.update for e in raised[1:])
         broker.start()
         want = {e.event_id for e in raised}
         assert wait_for(lambda: want <= {e.event_id for e in got}, 60)
