@@ -56,14 +56,15 @@ def test_custom_prefix_is_reserved_too() -> None:
 @pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs mosquitto_passwd")
 def test_service_and_gateway_files(tmp_path: Path) -> None:
     sp, sa = tmp_path / "services.passwd", tmp_path / "services.acl"
-    add_service(sp, sa, "ingest", "pw")
+    pw = "plain-text-secret-4711"  # long enough never to turn up inside a random hash
+    add_service(sp, sa, "ingest", pw)
     with pytest.raises(CredentialsError, match="unknown service"):
-        add_service(sp, sa, "root", "pw")
+        add_service(sp, sa, "root", pw)
     dp, da = tmp_path / "devices.passwd", tmp_path / "devices.acl"
     with pytest.raises(CredentialsError, match="reserved"):
-        add_gateway(dp, da, "forewarn-ingest-solo-0", "site-a", "pw")
-    add_gateway(dp, da, "gw-1", "site-a", "pw")
-    assert "pw" not in sp.read_text() + dp.read_text()
+        add_gateway(dp, da, "forewarn-ingest-solo-0", "site-a", pw)
+    add_gateway(dp, da, "gw-1", "site-a", pw)
+    assert pw not in sp.read_text() + dp.read_text()
     assert "user ingest\ntopic read forewarn/v1/+/+/telemetry" in sa.read_text()
     assert "user gw-1\ntopic write forewarn/v1/site-a/+/telemetry" in da.read_text()
 
