@@ -7,15 +7,20 @@ figures beside ours, and which figures were tuned on and which are held out.
 
 Groups and protocols (the only per-group setting is the warm-up the protocol prescribes,
 passed as ``--warmup`` would be):
-- ``cases``: our synthetic regime fleet (20 assets x 6 days, warm-up one day) and slow drift
-  cases (bench/detectors_cases.py); tuned on.
+- ``cases``: our synthetic regime fleet (20 assets x 6 days) and slow drift cases
+  (bench/detectors_cases.py), with the shipped default warm-up (as review replays unknown
+  data) and with one day of commissioning (``cases_day``); tuned on.
 - ``cmapss``: NASA C-MAPSS FD003 test set, each engine alone, warm-up 40 rows: alarmed at
   least 10 rows before its last row (engines with RUL < 30), alarms in the first half;
   the issue's 15-line baseline beside it; tuned on.
 - ``sim``: the device_sim fleet (bench/detectors_sim.py); tuned on.
-- ``skab``: all runs in shared/ (valve1 + anomaly-free), first 400 rows training; held out.
+- ``skab``: all runs in shared/ (valve1 + anomaly-free), first 400 rows training; tuned on
+  (chart_z, shrink and the wander scale were chosen looking at it).
 - ``nab``: files in shared/, standard profile, one detection per alarm rising edge,
-  warm-up = the probationary period; held out.
+  warm-up = the probationary period; tuned on (the surprise parameters).
+
+Every group here has now been looked at while tuning: the held-out figures are the ones
+review measures on data we do not have (the issue's hidden checks).
 """
 
 from __future__ import annotations
@@ -46,7 +51,12 @@ def _cfg(base: DetectorConfig, warmup: int) -> Any:
     return base.override(warmup=warmup).for_class("default")
 
 
-def cases(base: DetectorConfig, warmup: int = 1440) -> dict[str, Any]:
+def cases_day(base: DetectorConfig) -> dict[str, Any]:
+    return cases(base, warmup=1440)
+
+
+def cases(base: DetectorConfig, warmup: int | None = None) -> dict[str, Any]:
+    warmup = warmup if warmup is not None else base.for_class("default").alarm.warmup
     out = Path(tempfile.mkdtemp(prefix="fw-cases-"))
     truth = write_cases(out)
     cfg = _cfg(base, warmup)
@@ -80,6 +90,7 @@ def cases(base: DetectorConfig, warmup: int = 1440) -> dict[str, Any]:
         "healthy_asset_days": days,
         "false_per_100_asset_days": 100 * false_eps / days if days else None,
         "drift": drift,
+        "warmup": warmup,
     }
 
 
@@ -195,15 +206,16 @@ def sim(base: DetectorConfig, days: int = 16) -> dict[str, Any]:
     return r
 
 
-GROUPS = {"cases": cases, "cmapss": cmapss, "sim": sim, "skab": skab, "nab": nab}
-TUNED = {"cases", "cmapss", "sim"}
+GROUPS = {"cases": cases, "cases_day": cases_day, "cmapss": cmapss, "sim": sim, "skab": skab,
+          "nab": nab}  # fmt: skip
+TUNED = set(GROUPS)
 
 
 def table(results: dict[str, Any]) -> str:
     lines = ["| data set | group | figure | ours | target / published |", "|---|---|---|---|---|"]
 
     def row(ds: str, fig: str, ours: str, ref: str) -> None:
-        grp = "tuned on" if ds in TUNED else "**held out**"
+        grp = "tuned on" if ds.split(",")[0] in TUNED else "**held out**"
         lines.append(f"| {ds} | {grp} | {fig} | {ours} | {ref} |")
 
     if "skab" in results:
@@ -227,16 +239,19 @@ def table(results: dict[str, Any]) -> str:
             f"15-line baseline {b['alarm10']}, median lead {b['median_lead']}")  # fmt: skip
         row("cmapss", f"engines alarming in first half (of {c['engines']})",
             str(o["first_half"]), f"baseline {b['first_half']}")  # fmt: skip
-    if "cases" in results:
-        c = results["cases"]
-        row("cases", "degradations >= 24 h ahead / seen",
+    for key in ("cases", "cases_day"):
+        if key not in results:
+            continue
+        c = results[key]
+        ds = f"cases, warm-up {c['warmup']}"
+        row(ds, "degradations >= 24 h ahead / seen",
             f"{c['detected_24h']}/{c['degradations']} ({c['detected']} seen), median lead "
             f"{c['median_lead_h'] or 0:.0f} h", "")  # fmt: skip
-        row("cases", "false episodes / 100 asset-days",
+        row(ds, "false episodes / 100 asset-days",
             f"{c['false_per_100_asset_days']:.2f} ({c['false_episodes']} in "
             f"{c['healthy_asset_days']:.0f})", "<= 1")  # fmt: skip
         d = c["drift"]
-        row("cases", "slow drift: delay after ramp start (rows), false",
+        row(ds, "slow drift: delay after ramp start (rows), false",
             ", ".join(str(x["delay_rows"]) for x in d) + f"; {sum(x['false'] for x in d)}", "")  # fmt: skip
     if "sim" in results:
         s = results["sim"]
