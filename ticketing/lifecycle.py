@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
-State = Literal[
-    "new",
-    "assigned",
-    "accepted",
-    "en_route",
-    "on_site",
-    "waiting_parts",
-    "resolved",
-    "closed",
-    "cancelled",
-]
+# the wire contract owns the names; ticketing re-exports them for its own modules
+from forewarn.contract.tickets import Priority as Priority
+from forewarn.contract.tickets import Source as Source
+from forewarn.contract.tickets import TicketState as State
+
 STATES: tuple[str, ...] = get_args(State)
 CLOSED_STATES = frozenset({"resolved", "closed", "cancelled"})
-Priority = Literal["P0", "P1", "P2"]
 PRIORITIES: tuple[str, ...] = get_args(Priority)
-Source = Literal["predictive", "customer", "scheduled", "manual"]
 
 # Moves by state change. Assignment/reassignment goes through the assign operation, which
 # lands in "assigned"; reopening is resolved/closed -> assigned (or new when unassigned).
