@@ -33,7 +33,7 @@ from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
 from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
-DETECTOR_VERSION = "2.0.0"
+DETECTOR_VERSION = "2.1.0"  # 2.1: relation residuals, chart and surprise (issue 13)
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 _BAD = re.compile(r"[^A-Za-z0-9_.-]")
 _SIGNATURES_KEPT = 64  # event id -> signature, for the feedback of recent tickets
