@@ -164,7 +164,7 @@ class HealthConfig(_Cfg):
         ge=0,
         le=1,
         description="share of metrics stepping together that makes a step an operating change "
-        "(a load step moves most sensors at once; a fault few); 1 = off",
+        "(a load step moves most sensors at once; a fault few)",
     )
     regime_breadth_min: int = Field(
         default=4, ge=1, description="...and at least this many metrics stepping together"
