@@ -76,7 +76,12 @@ class HealthModel:
     def _regime_reset(self) -> None:
         p = 0 if self.ref is None else len(self.ref.names)
         self.regimes: list[np.ndarray] = [np.zeros(p)]
+        self._regs = np.zeros((1, p))  # the same points as one array, for scoring
         self.chart = np.zeros(p)
+        ref = self.ref
+        self._inv_diag = np.zeros(p) if ref is None else 1.0 / ref.diag
+        self._sq = np.zeros(p) if ref is None else np.sqrt(p / ref.diag)
+        self._inv_chart = np.zeros(p) if ref is None else 1.0 / ref.chart_sd
         self.surprise = 0.0
         cfg = self.cfg
         self.lik = Surprise(
@@ -170,19 +175,16 @@ class HealthModel:
         miss = np.isnan(z)
         if miss.any():  # a dropout: its expected value given the others, not the mean
             z = _impute(z, miss, ref.precision)
-        best = None
-        resid = cfg.statistic == "residual"
-        for c in self.regimes:
-            zz = z - c
-            pz = ref.precision @ zz
-            d = float(np.sum(pz * pz / ref.diag)) if resid else float(zz @ pz)
-            if best is None or d < best[0]:
-                best = (d, zz, pz)
-        assert best is not None
-        d, zz, pz = best
+        # every operating point at once: one (k x p) product, the nearest one scores
+        zs = z - self._regs
+        pzs = zs @ ref.precision  # the precision is symmetric
+        qs = pzs * pzs * self._inv_diag  # squared residuals / p, per point and metric
+        ds = qs.sum(axis=1) if cfg.statistic == "residual" else (zs * pzs).sum(axis=1)
+        i = int(np.argmin(ds)) if len(ds) > 1 else 0
+        d, zz, pz, q = float(ds[i]), zs[i], pzs[i], qs[i]
         u = d / ref.limit
         if cfg.single_z > 0 and len(pz) > 1:  # one relation broken, diluted among many
-            u = max(u, float(np.max(pz * pz / ref.diag)) * len(pz) / cfg.single_z**2)
+            u = max(u, float(q.max()) * len(pz) / cfg.single_z**2)
         raw = u
         u = min(u, cfg.cap)
         self.u = u
@@ -194,11 +196,9 @@ class HealthModel:
         self.ewma += cfg.alpha * (u - self.ewma)
         level = self.ewma
         if cfg.chart_z > 0:  # a small persistent shift of one relation (EWMA chart)
-            c = pz * np.sqrt(len(pz) / ref.diag)
-            self.chart += cfg.chart_alpha * (c - self.chart)
-            level = max(
-                level, cfg.half * float(np.max(np.abs(self.chart) / ref.chart_sd)) / cfg.chart_z
-            )
+            self.chart += cfg.chart_alpha * (pz * self._sq - self.chart)
+            worst = float(np.max(np.abs(self.chart) * self._inv_chart))
+            level = max(level, cfg.half * worst / cfg.chart_z)
         self.score = squash(level, cfg.half) if level > 0 else 0.0
         return self.score
 
@@ -244,6 +244,7 @@ class HealthModel:
                     and len(self.regimes) < cfg.regime_max
                 ):
                     self.regimes.append(new)
+                    self._regs = np.array(self.regimes)
                     self.regimes_added += 1
                     if ref.basis.size:
                         self.span = (np.minimum(lo, pos), np.maximum(hi, pos))
@@ -282,7 +283,7 @@ class HealthModel:
         Only on assets with enough metrics to tell: on three, a leak moving flow and pressure
         together would pass for a load step."""
         cfg = self.cfg
-        moved = int(np.sum(np.abs(v) > cfg.regime_breadth_z))
+        moved = int(np.count_nonzero(np.abs(v) > cfg.regime_breadth_z))
         return moved >= cfg.regime_breadth_min and moved >= cfg.regime_breadth * len(v)
 
     def _along(self, v: np.ndarray) -> float:

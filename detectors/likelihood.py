@@ -11,7 +11,6 @@ Applied here to the log distance from the frozen reference, not to an HTM score.
 from __future__ import annotations
 
 import math
-import statistics
 from collections import deque
 from collections.abc import Iterable
 
@@ -65,6 +64,13 @@ class Surprise:
         if n >= self.learn:
             mu = self.s1 / n
             sd = math.sqrt(max(0.0, self.s2 / n - mu * mu))
-            z = (statistics.median(self.short) - mu) / max(sd, self.floor)
+            z = (_median(self.short) - mu) / max(sd, self.floor)
         self._push(v)
         return z
+
+
+def _median(xs: deque[float]) -> float:
+    """statistics.median for a handful of values, without its overhead on the hot path."""
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
