@@ -155,6 +155,7 @@ class HealthModel:
             self.collect(t, x)
             return 0.0
         self.scored = False
+        self.surprise = 0.0  # counts only on a sample it was computed for, never stale
         ref = self.ref
         v = np.array([x.get(k, math.nan) for k in ref.names])
         stopped = self._stopped(v)
