@@ -11,6 +11,7 @@ import math
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from device_sim import Fleet, load_scenario
 from device_sim.runner import run
 from device_sim.sparkplug_out import SparkplugFleet
+from forewarn import db as fdb
 from forewarn.settings import MqttSettings, load
 from ingest import Ingestor
 from ingest.config import load as load_ingest
@@ -30,9 +32,24 @@ pytestmark = pytest.mark.integration
 STEPS = 40
 
 
+@pytest.fixture
+def own_db(admin_dsn: str) -> Iterator[tuple[str, Any]]:
+    """A database of its own: other tests store the same scenario's asset names, and a
+    random start time only made a collision of their rows unlikely (seen once in CI)."""
+    name = f"fw_spb_{os.getpid()}_{secrets.token_hex(3)}"
+    url = fdb.create_database(admin_dsn, name)
+    try:
+        fdb.migrate(url)
+        with fdb.connect(url, autocommit=True) as conn:
+            yield url, conn
+    finally:
+        fdb.drop_database(admin_dsn, name)
+
+
 def test_fleet_as_sparkplug_edge_nodes_stores_every_reading_once(
-    mosquitto_factory: Any, dsn: str, db: Any
+    mosquitto_factory: Any, own_db: tuple[str, Any]
 ) -> None:
+    dsn, db = own_db
     broker = mosquitto_factory()  # its own broker: the scenario's site names are shared
     prefix = f"t{secrets.token_hex(3)}"
     env = {
@@ -44,7 +61,7 @@ def test_fleet_as_sparkplug_edge_nodes_stores_every_reading_once(
     }
     s = load(path=os.devnull, environ=env)
     worker = Ingestor(s, load_ingest(s)).start()
-    # A start no other test uses, whole seconds: rows of this run are told apart by time.
+    # whole seconds, a few days back (within ingest's accepted past)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(
         days=3, minutes=secrets.randbelow(10_000)
     )
