@@ -169,6 +169,11 @@ class DetectorService:
             with self._session_lock:
                 self.session += 1  # unacknowledged messages come again on the next session
 
+        subscribed = threading.Event()
+
+        def on_subscribe(c: paho.Client, *args: Any) -> None:
+            subscribed.set()
+
         def on_message(c: paho.Client, ud: Any, msg: paho.MQTTMessage) -> None:
             if self.stopping.is_set():
                 return  # not acknowledged: redelivered to the next session
@@ -178,8 +183,13 @@ class DetectorService:
         client.on_connect = on_connect
         client.on_disconnect = on_disconnect
         client.on_message = on_message
+        client.on_subscribe = on_subscribe
         self._client = client
         fmqtt.connect_paho(client, self.settings.mqtt)
+        # a new session has no subscription until the broker acknowledges it: telemetry
+        # published before that would never reach this worker, so do not claim to be ready
+        if not subscribed.wait(10):
+            log.warning("detectors worker %s: no SUBACK within 10 s", self.worker)
         # The processing thread first catches up from the hypertable (its events go out on
         # the connection just made), then takes the messages queued meanwhile.
         self._thread = threading.Thread(target=self._run, name="detectors", daemon=True)

@@ -133,7 +133,7 @@ def test_restart_gives_the_same_scores_as_an_uninterrupted_model(settings, broke
     straight = service(settings, detector_yaml, worker="a")
     try:
         mq.send("ref-1", stream)
-        assert wait_for(lambda: straight.counts["samples"] == 1200)
+        assert wait_for(lambda: straight.counts["samples"] == 1200), dict(straight.counts)
         ref = (straight.detectors["ref-1"].score, straight.detectors["ref-1"].alarm.active)
     finally:
         straight.stop()
