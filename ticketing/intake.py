@@ -177,23 +177,32 @@ def _episode_update(
     )
     named_by_us = prior is None or row["fault_mode"] in (prior["fault_mode"], UNKNOWN)
     if fault not in (UNKNOWN, row["fault_mode"]) and named_by_us and not stale:
-        try:
-            with tx.conn.transaction():  # a savepoint: another open ticket of that fault wins
-                row = tickets.update(
-                    tx,
-                    actor,
-                    row,
-                    {
-                        "fault_mode": fault,
-                        "title": f"{fault.replace('_', ' ')} suspected on {ev.asset}",
-                    },
-                    "fault_mode_revised",
-                    "ticket.updated",
-                    note=f"anomaly {ev.event_id} revises the fault mode (episode {ev.episode})",
-                )
-        except psycopg.errors.UniqueViolation:
-            pass
+        note = f"anomaly {ev.event_id} revises the fault mode (episode {ev.episode})"
+        row = _name_fault(tx, actor, row, ev, fault, "fault_mode_revised", note) or row
     return add_evidence(tx, actor, row, ev, priority)
+
+
+def _name_fault(
+    tx: Tx, actor: Actor, row: Row, ev: AnomalyEvent, fault: str, action: str, note: str
+) -> Row | None:
+    """Rename a ticket's fault mode (and title); None when another open ticket of that
+    fault already exists (the unique index wins, inside a savepoint)."""
+    try:
+        with tx.conn.transaction():
+            return tickets.update(
+                tx,
+                actor,
+                row,
+                {
+                    "fault_mode": fault,
+                    "title": f"{fault.replace('_', ' ')} suspected on {ev.asset}",
+                },
+                action,
+                "ticket.updated",
+                note=note,
+            )
+    except psycopg.errors.UniqueViolation:
+        return None
 
 
 def _merge_with_open(
@@ -214,23 +223,9 @@ def _merge_with_open(
     vague = _open_ticket(tx, ev.asset, UNKNOWN, lock=True)
     if vague is None:
         return None
-    try:
-        with tx.conn.transaction():  # a savepoint: a concurrent ticket for this fault wins
-            named = tickets.update(
-                tx,
-                actor,
-                vague,
-                {
-                    "fault_mode": fault,
-                    "title": f"{fault.replace('_', ' ')} suspected on {ev.asset}",
-                },
-                "fault_mode_identified",
-                "ticket.updated",
-                note=f"anomaly {ev.event_id} names the fault",
-            )
-    except psycopg.errors.UniqueViolation:
-        return None
-    return add_evidence(tx, actor, named, ev, priority)
+    note = f"anomaly {ev.event_id} names the fault"
+    named = _name_fault(tx, actor, vague, ev, fault, "fault_mode_identified", note)
+    return None if named is None else add_evidence(tx, actor, named, ev, priority)
 
 
 def add_evidence(tx: Tx, actor: Actor, row: Row, ev: AnomalyEvent, priority: str) -> Row:
