@@ -73,19 +73,7 @@ def test_news_of_an_episode_whose_ticket_is_resolved_opens_nothing(
     ep = f"ep-{uid()}"
     first = anomaly(asset, fault="cavitation", episode=ep, revision=0)
     tid = client.post("/anomalies", json=first, headers=h).json()["ticket_id"]
-    client.post(f"/tickets/{tid}/assign", json={"engineer_id": make_engineer("ep")}, headers=admin)
-    for to in ("accepted", "en_route", "on_site"):
-        client.post(f"/tickets/{tid}/transitions", json={"to": to}, headers=admin)
-    r = client.post(
-        f"/tickets/{tid}/transitions",
-        headers=admin,
-        json={
-            "to": "resolved",
-            "resolution_code": "confirmed",
-            "confirmed_fault_mode": "seal_leak",
-        },
-    )
-    assert r.status_code == 200, r.text
+    _resolve(client, admin, tid, make_engineer("ep"), "confirmed", "seal_leak")
     # The detector's alarm is still latched ("confirmed" is no repair): its news is a record.
     news = anomaly(asset, fault="seal_leak", episode=ep, revision=1, update=["fault_mode"])
     got = client.post("/anomalies", json=news, headers=h).json()
@@ -131,19 +119,7 @@ def test_the_fault_mode_found_on_a_repair_names_the_next_episode(
     assert first and {e.fault_mode for e in first} == {None}
     (tid,) = post(first)
     assert client.get(f"/tickets/{tid}", headers=admin).json()["fault_mode"] == "unknown"
-    client.post(f"/tickets/{tid}/assign", json={"engineer_id": make_engineer("fm")}, headers=admin)
-    for to in ("accepted", "en_route", "on_site"):
-        client.post(f"/tickets/{tid}/transitions", json={"to": to}, headers=admin)
-    r = client.post(
-        f"/tickets/{tid}/transitions",
-        headers=admin,
-        json={
-            "to": "resolved",
-            "resolution_code": "fixed",
-            "confirmed_fault_mode": "clogged_filter",
-        },
-    )
-    assert r.status_code == 200, r.text
+    _resolve(client, admin, tid, make_engineer("fm"), "fixed", "clogged_filter")
     # What the worker owning the asset does at its next feedback poll (detectors.service).
     (fb,) = store.pending_feedback(db, [asset])
     assert (fb.resolution_code, fb.fault_mode, fb.confirmed_fault_mode) == (
@@ -162,3 +138,13 @@ def test_the_fault_mode_found_on_a_repair_names_the_next_episode(
     assert second != tid
     ticket = client.get(f"/tickets/{second}", headers=admin).json()
     assert ticket["title"] == f"clogged filter suspected on {asset}"
+
+
+def _resolve(client: Any, admin: Any, tid: int, engineer: Any, code: str, found: str) -> None:
+    """Assign, walk to site and resolve naming the fault found, through the real API."""
+    client.post(f"/tickets/{tid}/assign", json={"engineer_id": engineer}, headers=admin)
+    for to in ("accepted", "en_route", "on_site"):
+        client.post(f"/tickets/{tid}/transitions", json={"to": to}, headers=admin)
+    body = {"to": "resolved", "resolution_code": code, "confirmed_fault_mode": found}
+    r = client.post(f"/tickets/{tid}/transitions", headers=admin, json=body)
+    assert r.status_code == 200, r.text
