@@ -81,9 +81,9 @@ def fit_reference(
     z = (x[:, keep] - c) / s
     z = np.nan_to_num(np.clip(z, -cfg.clip, cfg.clip))
     precision, basis = _decompose(z, cfg)
-    wt = np.array([1.0 / _wander(z[:, j], 1.0, cfg) for j in range(len(keep))])
+    wt = np.array([1.0 / _wander(z[:, j], cfg) for j in range(len(keep))])
     precision = precision * np.outer(wt, wt)
-    limit, healthy = _limit(z, cfg, wt)
+    limit, healthy = _limit(z, precision, cfg, wt)
     diag = _diag(precision, wt)
     level = np.median(np.abs(np.nan_to_num(x[:, keep])), axis=0)
     tt = list(times) if times else []
@@ -106,7 +106,7 @@ def fit_reference(
     )
 
 
-def _wander(col: np.ndarray, sd: float, cfg: HealthConfig) -> float:
+def _wander(col: np.ndarray, cfg: HealthConfig) -> float:
     """How much wider than its spread a metric should be judged (1 for a noisy metric).
 
     A temperature or a level moves smoothly: over ``wander_lag`` samples it moves much more
@@ -115,7 +115,7 @@ def _wander(col: np.ndarray, sd: float, cfg: HealthConfig) -> float:
     """
     c = col[np.isfinite(col)]
     lag = min(cfg.wander_lag, len(c) // 4)
-    if lag < 2 or sd <= 0:
+    if lag < 2:
         return 1.0
     d1 = np.diff(c) ** 2
     dl = (c[lag:] - c[:-lag]) ** 2
@@ -156,12 +156,14 @@ def _decompose(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray
     return out, vec[:, :dom]
 
 
-def _limit(z: np.ndarray, cfg: HealthConfig, wt: np.ndarray) -> tuple[float, np.ndarray]:
+def _limit(
+    z: np.ndarray, precision: np.ndarray, cfg: HealthConfig, wt: np.ndarray
+) -> tuple[float, np.ndarray]:
     """Healthy limit of the distance (fit on the first part, quantile on the rest), and
     the out-of-sample distances themselves (healthy scores as a live sample would get)."""
     n = len(z)
     cut = max(2, int(n * 0.6))
-    d_in = _distances(z, _precision(z, cfg, wt), cfg, wt)
+    d_in = _distances(z, precision, cfg, wt)  # the reference's own precision: in sample
     if n - cut >= 10:
         d = _distances(z[cut:], _precision(z[:cut], cfg, wt), cfg, wt)
         lim = max(float(np.quantile(d, cfg.quantile)), float(np.quantile(d_in, cfg.quantile)))
