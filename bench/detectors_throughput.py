@@ -3,8 +3,8 @@
 Both run in the same process on the same 8-metric vectors (one core). The baseline is what a
 naive streaming detector costs: ``score_one`` + ``learn_one`` of river's HalfSpaceTrees with
 its defaults on features already in [0, 1]. The ensemble does everything the live service
-does per sample (hygiene, robust baseline, subsampled trees, trend, alarm latch, evidence
-window).
+does per sample (hygiene, the frozen-reference health index with its spike and surprise
+signals, trend, alarm latch, evidence window; the spike trees only where a class enables them).
 
     python -m bench.detectors_throughput [--samples N]
 """
@@ -83,7 +83,7 @@ def main() -> None:
     )
     for k in ("default", "centrifugal_pump"):
         table.add_row(
-            f"forewarn health index + spike trees ({k})",
+            f"forewarn detector, shipped config ({k})",
             f"{best[k]:,.0f}",
             f"{best[k] / best['hst']:.2f}",
             f"{1e6 / best[k]:.0f}",

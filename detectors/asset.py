@@ -2,8 +2,8 @@
 
 The score is the health model's (detectors/health.py): the distance of each sample from a
 healthy reference frozen at the end of the warm-up, smoothed, so only a sustained departure
-opens an alarm. The spike trees (HalfSpaceTrees) are a separate signal that annotates an
-open episode and never opens one. The reference changes only on purpose (repair, "no fault
+opens an alarm. A spike (one sample far beyond the healthy limit; optionally also
+HalfSpaceTrees) is a separate signal that annotates an open episode and never opens one. The reference changes only on purpose (repair, "no fault
 found", a ``detectors baseline`` request), and each change is logged for the database.
 """
 
@@ -150,6 +150,7 @@ class AssetDetector:
         if not hm.scored:
             return Step(score, self.alarm.active)  # a stop is a state: nothing learns or alarms
         self.samples += 1
+        self.spike = hm.spike
         trees = self.trees
         if trees is not None:
             if (trees.n + 1) % trees.cfg.every:
@@ -157,7 +158,8 @@ class AssetDetector:
             else:
                 sq = self.cfg.hst.squash
                 feats = {k: 0.5 + 0.5 * math.tanh(z / sq) for k, z in hm.z.items()}
-                self.spike = trees.update_one(feats, 0.0 if self.alarm.active else 1.0)
+                tree = trees.update_one(feats, 0.0 if self.alarm.active else 1.0)
+                self.spike = max(self.spike, tree)
         self.trend.update(t, x)
         # a sudden surprise (anomaly likelihood) alarms as a sustained departure does
         score = max(score, hm.surprise)

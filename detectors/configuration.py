@@ -58,7 +58,7 @@ class RobustConfig(_Cfg):
 
 
 class HSTConfig(_Cfg):
-    enabled: bool = True
+    enabled: bool = False  # opt-in: the residual spike (health.spike_z) is the default
     n_trees: int = Field(default=10, ge=1, le=100)
     height: int = Field(default=8, ge=2, le=16)
     window_size: int = Field(default=250, ge=10)
@@ -205,6 +205,12 @@ class HealthConfig(_Cfg):
         ge=0,
         description="one metric off its healthy relation to the others by this many sigmas "
         "counts as the healthy limit on its own (0 = only the joint distance)",
+    )
+    spike_z: float = Field(
+        default=10.0,
+        gt=0,
+        description="one sample's residual this many healthy sigmas off its recent level "
+        "scores 0.5 as a spike (annotates an open episode, never opens one)",
     )
 
 

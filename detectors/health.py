@@ -57,6 +57,8 @@ class HealthModel:
     True
     """
 
+    spike = 0.0  # per-sample excess as a spike score (class default: older checkpoints)
+
     def __init__(self, cfg: HealthConfig) -> None:
         self.cfg = cfg
         self.ref: Reference | None = None
@@ -89,6 +91,7 @@ class HealthModel:
         )
         if self.ref is not None:
             self.lik.seed(self.ref.seed.tolist())
+        self._r_prev: np.ndarray | None = None
         self.recent: deque[np.ndarray] = deque(maxlen=5)
         self.recent_sum = np.zeros(p)
         self.slow = np.zeros(p)
@@ -156,6 +159,7 @@ class HealthModel:
             return 0.0
         self.scored = False
         self.surprise = 0.0  # counts only on a sample it was computed for, never stale
+        self.spike = 0.0
         ref = self.ref
         v = np.array([x.get(k, math.nan) for k in ref.names])
         stopped = self._stopped(v)
@@ -190,14 +194,21 @@ class HealthModel:
         u = min(u, cfg.cap)
         self.u = u
         self._zz, self._pz = zz, pz  # the per-metric views are built only when asked for
+        r = pz * self._sq  # each metric's residual in its healthy sigmas
+        prev, self._r_prev = self._r_prev, r
         if self._regime_step(z, u, extend):
             return self.score  # a step to another operating point is being looked at
+        if prev is not None and len(prev) == len(r):
+            # a spike: one sample's residual far off both the last one and its recent level
+            # (the chart), so neither a step nor an asset already off its reference spikes on
+            jump = np.minimum(np.abs(r - prev), np.abs(r - self.chart))
+            self.spike = squash(float(jump.max()), cfg.spike_z)
         if cfg.surprise_z > 0 and not self.restart:  # a restart is judged after its hold
             self.surprise = squash(max(0.0, self.lik.update(raw)), cfg.surprise_z)
         self.ewma += cfg.alpha * (u - self.ewma)
         level = self.ewma
         if cfg.chart_z > 0:  # a small persistent shift of one relation (EWMA chart)
-            self.chart += cfg.chart_alpha * (pz * self._sq - self.chart)
+            self.chart += cfg.chart_alpha * (r - self.chart)
             worst = float(np.max(np.abs(self.chart) * self._inv_chart))
             level = max(level, cfg.half * worst / cfg.chart_z)
         self.score = squash(level, cfg.half) if level > 0 else 0.0

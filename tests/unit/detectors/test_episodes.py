@@ -106,3 +106,23 @@ def test_a_correction_during_the_episode_renames_it_without_an_update() -> None:
     # The same mode confirmed (nothing to correct) and unknown events teach nothing.
     assert det.feedback("confirmed", guessed="seal_leak", found="seal_leak", events=ids) == 0
     assert det.feedback("confirmed", guessed="unknown", found="bearing_wear", events=["x"]) == 0
+
+
+def test_a_wild_sample_in_an_open_episode_is_one_spike_update_and_none_when_healthy() -> None:
+    """A spike is seen on whichever sample it falls (the trees saw one in eight), annotates
+    the open episode once, and never opens one: healthy noise and a steady fault do not spike.
+    """
+    det = AssetDetector("p3", CFG, site="s1")
+    healthy = feed(det, 700, 0)
+    assert healthy == [] and det.spike < 0.5  # 400 scored healthy samples: no spike, no alarm
+    opened = feed(det, 150, 700, c_up)
+    assert opened[0].state == "open"
+    assert not any("spike" in (e.update or []) for e in opened)  # a steady fault is no spike
+    for k, (t, x) in enumerate(stream(40, 850, c_up)):
+        if k in (7, 23):  # two wild samples at arbitrary positions (not multiples of 8)
+            x["tag_d"] *= 8.0
+        ev = det.update(t, x).event
+        if k in (7, 23):
+            assert det.spike > 0.9
+            assert (ev is not None and ev.update and "spike" in ev.update) == (k == 7)
+    assert det.alarm.active
