@@ -23,10 +23,11 @@ from typing import Any, Literal
 import numpy as np
 
 from detectors.alarm import AlarmPolicy
-from detectors.configuration import ClassConfig
+from detectors.configuration import ClassConfig, OutlookConfig
 from detectors.faults import Signature, recall, signature, suspect
 from detectors.health import HealthModel
 from detectors.hst import TreeScorer
+from detectors.outlook import HealthOutlook, Outlook
 from detectors.preprocess import Preprocessor
 from detectors.trend import TrendFit
 from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
@@ -83,6 +84,7 @@ class AssetDetector:
     revision = 0
     corrections: Mapping[Signature, str] = MappingProxyType({})
     signatures: Mapping[str, tuple[str, Signature]] = MappingProxyType({})  # event: episode, sig
+    outlook: HealthOutlook | None = None  # made on the first scored sample of an old pickle
 
     def __init__(
         self,
@@ -108,6 +110,7 @@ class AssetDetector:
         self.relearn_rows: list[tuple[float, dict[str, float]]] = []
         self.baseline_log: list[dict[str, Any]] = []  # reference changes not yet recorded
         self.trend = TrendFit(config.trend, config.metrics)
+        self.outlook = HealthOutlook(config.outlook)
         self.alarm = AlarmPolicy(config.alarm)
         self.window: deque[tuple[float, dict[str, float]]] = deque(maxlen=config.window)
         self.roles: dict[str, str | None] = {}
@@ -164,6 +167,10 @@ class AssetDetector:
         # a sudden surprise (anomaly likelihood) alarms as a sustained departure does
         score = max(score, hm.surprise)
         self.score = score
+        ol = self.outlook
+        if ol is None:
+            ol = self.outlook = HealthOutlook(getattr(self.cfg, "outlook", None) or OutlookConfig())
+        ol.update(t, score)  # the health index's trend: only scored samples of this reference
         transition = self.alarm.update(score)
         event = None
         if transition is not None:
@@ -268,6 +275,8 @@ class AssetDetector:
         self.health.ewma = 0.0
         self.health.chart = np.zeros_like(self.health.chart)
         self.health.score = 0.0
+        if self.outlook is not None:
+            self.outlook.reset()  # the index is measured against a new reference from now on
 
     def _log_baseline(self, t: float, why: str, who: str, hm: HealthModel) -> None:
         ref = hm.ref
@@ -335,6 +344,7 @@ class AssetDetector:
             for name, v in vals.items():
                 window.setdefault(safe_metric(name), []).append((stamp, v))
         ttl = self.trend.min_time_to_limit()
+        outlook = self.outlook_now()
         key = f"{self.site}/{self.asset}/{t:.3f}/{state}/{self.severity}/{self.fault_mode}"
         event_id = str(uuid.uuid5(_NS, key))
         episode = self.episode
@@ -357,12 +367,22 @@ class AssetDetector:
             contributors=contributors,
             window=window,
             time_to_limit_h=None if ttl is None else round(ttl[1], 3),
+            health=outlook.health,
+            time_to_threshold_h=outlook.time_to_threshold_h,
             historical=historical,
             state=state,
             episode=episode,
             revision=self.revision,
             update=list(news) or None,
         )
+
+    def outlook_now(self) -> Outlook:
+        """Health index, its trend per day and hours to the alarm bar (the bar as raised by
+        "no fault found"); all None while there is no reference to measure against."""
+        ol = self.outlook
+        if ol is None or not self.health.frozen or self.relearn is not None:
+            return Outlook()
+        return ol.outlook(1.0 - self.alarm.on_threshold)
 
     def _baseline(self, name: str) -> float | None:
         ref = self.health.ref

@@ -219,6 +219,22 @@ class TrendConfig(_Cfg):
     min_points: int = Field(default=30, ge=3)
 
 
+class OutlookConfig(_Cfg):
+    """The health index's trend and its forecast (detectors/outlook.py); reporting only:
+    nothing here changes a score or an alarm."""
+
+    alpha: float = Field(
+        default=0.02, gt=0, le=1, description="EW weight of the health trend, per scored sample"
+    )
+    min_points: int = Field(default=120, ge=3, description="scored samples before any trend")
+    min_r2: float = Field(
+        default=0.5, ge=0, le=1, description="share of the variation the line must explain"
+    )
+    horizon: float = Field(
+        default=3.0, gt=0, description="forecast at most this many fitted time spans ahead"
+    )
+
+
 class RunningRule(_Cfg):
     metric: str
     above: float = Field(description="the asset runs when this metric is above the value")
@@ -295,6 +311,7 @@ class ClassConfig(_Cfg):
     drift: DriftConfig = DriftConfig()
     health: HealthConfig = HealthConfig()
     trend: TrendConfig = TrendConfig()
+    outlook: OutlookConfig = OutlookConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     alarm: AlarmConfig = AlarmConfig()
     faults: dict[str, dict[str, Direction]] = Field(default_factory=dict)

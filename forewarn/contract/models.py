@@ -143,7 +143,22 @@ class AnomalyEvent(_Model):
     fault_mode: Id | None = Field(None, description="suspected fault mode, e.g. bearing_wear")
     contributors: list[Contributor] = Field(default_factory=list, max_length=MAX_METRICS)
     window: dict[MetricName, list[tuple[Timestamp, float]]] = Field(default_factory=dict)
-    time_to_limit_h: float | None = Field(None, ge=0)
+    time_to_limit_h: float | None = Field(
+        None, ge=0, description="hours until a metric's trend reaches its engineering limit"
+    )
+    health: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="the asset's health index now: 1 as healthy as its reference, the alarm"
+        " opens near 1 - the alarm threshold (absent: no reference yet)",
+    )
+    time_to_threshold_h: float | None = Field(
+        None,
+        ge=0,
+        description="hours until the health index's trend reaches the alarm threshold"
+        " (0: there now); absent when not heading there or the trend is too weak to say",
+    )
     historical: bool = False
     state: Literal["open", "cleared"] = Field(
         "open", description="'cleared' when the alarm latch releases"
