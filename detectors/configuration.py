@@ -228,7 +228,7 @@ class OutlookConfig(_Cfg):
     )
     min_points: int = Field(default=120, ge=3, description="scored samples before any trend")
     min_r2: float = Field(
-        default=0.5, ge=0, le=1, description="share of the variation the line must explain"
+        default=0.7, ge=0, le=1, description="share of the variation the line must explain"
     )
     horizon: float = Field(
         default=3.0, gt=0, description="forecast at most this many fitted time spans ahead"
