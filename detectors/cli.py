@@ -7,6 +7,8 @@ The ``forewarn`` CLI registers :data:`app` and the :func:`replay` command;
 from __future__ import annotations
 
 import csv
+import math
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -297,3 +299,67 @@ def baseline(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"baseline request {rid} for {asset}: the owning worker applies it")
+
+
+HEALTH_SQL = """select distinct on (asset) asset, site, ts, health, slope_per_day,
+       time_to_threshold_h, alarm, state, ref_to
+  from asset_health
+ where (%(site)s::text is null or site = %(site)s)
+   and (%(asset)s::text is null or asset = %(asset)s)
+ order by asset, ts desc"""
+
+
+@app.command("health")
+def health(
+    site: Annotated[str | None, typer.Option("--site", help="only this site's assets")] = None,
+    asset: Annotated[str | None, typer.Option("--asset", help="only this asset")] = None,
+    config: SettingsOpt = None,
+) -> None:
+    """Each asset's health index (1 healthy .. 0), its trend per day and the hours until it
+    reaches the alarm bar, as of the last checkpoint; the nearest to the bar first."""
+    from forewarn import db as fdb
+
+    try:
+        s, _ = _settings(config)
+        with fdb.connect(s.database.dsn) as conn:
+            rows = conn.execute(HEALTH_SQL, {"site": site, "asset": asset}).fetchall()
+    except ForewarnError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if not rows:
+        which = f" for asset {asset!r}" if asset else (f" at site {site!r}" if site else "")
+        console.print(
+            f"no health recorded{which} yet: the detector service writes it with each checkpoint"
+        )
+        raise typer.Exit(1 if asset or site else 0)
+    console.print(health_table(rows))
+
+
+def health_table(rows: list[tuple[Any, ...]]) -> Table:
+    def order(r: tuple[Any, ...]) -> tuple[float, float, str]:
+        ttt, h = r[5], r[3]
+        return (math.inf if ttt is None else ttt, math.inf if h is None else h, r[0])
+
+    table = Table(title="asset health (1 healthy .. 0; the alarm bar is usually 0.5)")
+    table.add_column("asset", no_wrap=True)
+    for col in ("site", "state", "health", "trend/day", "to threshold", "alarm"):
+        table.add_column(col, justify="right" if col in ("health", "trend/day") else "left")
+    table.add_column("reference age", justify="right")
+    table.add_column("as of (last sample)")
+    for asset, site, ts, h, slope, ttt, alarm, state, ref_to in sorted(rows, key=order):
+        table.add_row(
+            asset,
+            site or "-",
+            state,
+            "-" if h is None else f"{h:.2f}",
+            "-" if slope is None else f"{slope:+.3f}",
+            "-" if ttt is None else ("now" if ttt == 0 else _hours(ttt)),
+            "[red]ALARM[/red]" if alarm else "ok",
+            "-" if ref_to is None else _hours((ts - ref_to).total_seconds() / 3600),
+            ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+        )
+    return table
+
+
+def _hours(h: float) -> str:
+    return f"{h:.1f} h" if h < 48 else f"{h / 24:.1f} d"

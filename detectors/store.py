@@ -1,4 +1,5 @@
-"""Database side of the detectors: anomaly events, checkpoints, feedback (migration 0030)."""
+"""Database side of the detectors: anomaly events, checkpoints, feedback (migration 0030),
+each asset's health index over time (0066)."""
 
 from __future__ import annotations
 
@@ -102,9 +103,46 @@ def save_checkpoints(conn: Conn, detectors: Iterable[AssetDetector], worker: str
                    worker = excluded.worker, saved_at = now()""",
             rows,
         )
+        health = [r for r in map(_health_row, detectors) if r is not None]
+        if health:  # the health index rides with the checkpoint, stamped with its last sample
+            cur.executemany(
+                """insert into asset_health (asset, ts, site, health, slope_per_day,
+                       time_to_threshold_h, alarm, state, ref_to, worker)
+                   values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                   on conflict do nothing""",
+                [(*r, worker) for r in health],
+            )
     for d in detectors:
         d.baseline_log.clear()  # written in the same transaction as the checkpoint
     return len(rows)
+
+
+def health_state(det: AssetDetector) -> str:
+    """What the detector is doing: warmup, relearn, stopped or running."""
+    if det.relearn is not None:
+        return "relearn"
+    if not det.health.frozen:
+        return "warmup"
+    return "stopped" if det.health.stopped else "running"
+
+
+def _health_row(det: AssetDetector) -> tuple[Any, ...] | None:
+    last = det.pre.last_ts
+    if last is None:
+        return None  # nothing scored yet: no time to stamp it with
+    o = det.outlook_now()
+    ref = det.health.ref
+    return (
+        det.asset,
+        datetime.fromtimestamp(last, UTC),
+        det.site,
+        o.health,
+        o.slope_per_day,
+        o.time_to_threshold_h,
+        det.alarm.active,
+        health_state(det),
+        _ts(ref.t_to if ref is not None else None),
+    )
 
 
 def _ts(t: float | None) -> datetime | None:
