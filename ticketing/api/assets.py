@@ -1,7 +1,9 @@
 """Asset register routes: CRUD, CSV import/export, history, meters.
 
 Roles as for the rest of the service: admin and dispatcher write the register, every role
-reads it; engineers also enter meter readings (they stand in front of the machine).
+reads it; engineers also enter meter readings (they stand in front of the machine). The
+detectors' health index is for the people who act on it (admin, dispatcher, engineer), as
+the maintenance forecast is.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from ticketing import scope
 from ticketing.api.common import role_router, roles, store, strict
 from ticketing.auth import ANY_ROLE, STAFF, WORKERS
 from ticketing.cmms import assets as A
+from ticketing.cmms import health as H
 from ticketing.cmms import meters as M
 from ticketing.cmms.schemas import (
+    AssetHealth,
     AssetHistory,
     AssetIn,
     AssetOut,
@@ -130,6 +134,23 @@ def delete_asset(request: Request, asset: AssetName, actor: Actor = roles(*STAFF
 def asset_history(request: Request, asset: AssetName, actor: Actor = roles(*ANY_ROLE)) -> Any:
     """Tickets, anomalies, PM done and meters of one asset."""
     return store(request).read(lambda tx: scope.asset_then(tx, actor, asset, A.history, tx, asset))
+
+
+@router.get("/assets/{asset}/health", response_model=AssetHealth)
+def asset_health(
+    request: Request,
+    asset: AssetName,
+    hours: Annotated[
+        float, Query(gt=0, le=2160, description="history before the latest record")
+    ] = 24.0,
+    points: Annotated[int, Query(ge=1, le=1000, description="history points at most")] = 96,
+    actor: Actor = roles(*WORKERS),
+) -> Any:
+    """The detectors' health index of the asset: the latest (index, trend per day, hours to
+    the alarm bar) and its history; ``latest`` is null until the detectors recorded one."""
+    return store(request).read(
+        lambda tx: scope.asset_then(tx, actor, asset, H.health, tx, asset, hours, points)
+    )
 
 
 @router.get("/assets/{asset}/meters", response_model=list[MeterOut])

@@ -299,3 +299,33 @@ class MaintenanceKpi(BaseModel):
     labour_cost: float
     parts_cost: float
     cost: float
+
+
+HealthState = Literal["warmup", "relearn", "stopped", "running"]
+
+
+class HealthPoint(BaseModel):
+    ts: datetime
+    health: float | None = Field(description="1 as healthy as the reference .. 0")
+    slope_per_day: float | None = Field(description="change of the index per day")
+    time_to_threshold_h: float | None = Field(
+        description="hours until the index's trend reaches the alarm bar (0: there now)"
+    )
+    alarm: bool
+    state: HealthState
+
+
+class HealthNow(HealthPoint):
+    site: str | None
+    ref_to: datetime | None = Field(description="end of the healthy reference's window")
+
+
+class HealthBucket(HealthPoint):
+    health_min: float | None = Field(description="the lowest index in the bucket")
+
+
+class AssetHealth(BaseModel):
+    asset: str
+    hours: float
+    latest: HealthNow | None = Field(description="absent until the detectors recorded one")
+    history: list[HealthBucket]

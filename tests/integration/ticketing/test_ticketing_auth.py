@@ -52,6 +52,7 @@ TABLE: dict[tuple[str, str], set[str]] = {
     ("DELETE", "/assets/{asset}"): STAFF,
     ("GET", "/assets/{asset}/history"): ALL,
     ("GET", "/assets/{asset}/meters"): ALL,
+    ("GET", "/assets/{asset}/health"): WORKERS,  # the detectors' health index (issue 13)
     ("POST", "/assets/{asset}/meters"): WORKERS,
     ("GET", "/asset-csv"): ALL,
     ("POST", "/asset-csv"): STAFF,
