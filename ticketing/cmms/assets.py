@@ -139,10 +139,22 @@ def patch(tx: Tx, actor: Actor, asset: str, changes: dict[str, Any]) -> Row:
     return get(tx, asset)
 
 
+# Every table whose foreign key holds an asset, but the meter bookkeeping deleted with it
+# (a missed one surfaced as a 422 "refers to something unknown" instead of this 409).
+REFERENCES = (
+    ("tickets", "asset"),
+    ("assets", "parent"),
+    ("meter_readings", "asset"),
+    ("pm_plans", "asset"),
+    ("downtime", "asset"),
+    ("asset_report_keys", "asset"),
+)
+
+
 def delete(tx: Tx, actor: Actor, asset: str) -> None:
     """Only an asset nothing refers to; otherwise retire it (status) instead."""
     row = get(tx, asset, lock=True)
-    for table, col in (("tickets", "asset"), ("assets", "parent"), ("meter_readings", "asset")):
+    for table, col in REFERENCES:
         query = sql.SQL("select 1 from {} where {} = %s limit 1").format(
             sql.Identifier(table), sql.Identifier(col)
         )

@@ -245,3 +245,14 @@ def test_concurrent_first_derivations_count_once(client, tokens, db, clock, dsn)
         "select value from asset_meters where asset = %s and meter = 'running_hours'", (name,)
     ).fetchone()
     assert got is not None and abs(got[0] - 2.0) < 1e-9, got
+
+
+def test_an_asset_with_downtime_or_a_pm_plan_is_retired_not_deleted(client, tokens) -> None:
+    """Found by the schema fuzzer: the foreign key answered 422 instead of this 409."""
+    d = tokens["dispatcher"]
+    asset = _asset(client, d).json()["asset"]
+    body = {"started_at": "2026-01-05T08:00:00Z", "ended_at": "2026-01-05T09:00:00Z"}
+    assert client.post(f"/assets/{asset}/downtime", json=body, headers=auth(d)).status_code == 201
+    r = client.delete(f"/assets/{asset}", headers=auth(d))
+    assert r.status_code == 409 and "downtime" in r.json()["detail"]
+    assert client.get(f"/assets/{asset}", headers=auth(d)).status_code == 200
