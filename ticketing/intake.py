@@ -47,6 +47,10 @@ def _describe(ev: AnomalyEvent) -> str:
     ]
     if ev.time_to_limit_h is not None:
         lines.append(f"Estimated time to limit: {ev.time_to_limit_h:.1f} h.")
+    if ev.health is not None:  # usually at the bar already when an episode opens
+        ahead = ev.time_to_threshold_h
+        when = f", {ahead:.1f} h from the alarm bar at its trend" if ahead else ""
+        lines.append(f"Health index: {ev.health:.2f} (1 healthy, 0 failed){when}.")
     if ev.contributors:
         top = sorted(ev.contributors, key=lambda c: -c.weight)[:5]
         lines.append("Top contributors: " + ", ".join(f"{c.metric} ({c.weight:.2f})" for c in top))

@@ -224,3 +224,19 @@ def test_vague_findings_join_and_a_named_fault_names_the_vague_ticket(
     # A different named fault on the same asset is still a ticket of its own.
     other = client.post("/anomalies", json=anomaly(asset, fault="seal_leak"), headers=h).json()
     assert other["outcome"] == "opened" and other["ticket_id"] != vague["ticket_id"]
+
+
+def test_the_health_outlook_of_the_opening_event_is_in_the_description(
+    client, tokens, make_asset
+) -> None:
+    asset = make_asset(f"motor_{uid()}")
+    ev = anomaly(asset, health=0.62, time_to_threshold_h=5.08)
+    r = client.post("/anomalies", json=ev, headers=auth(tokens["integration"]))
+    assert r.status_code == 201, r.text
+    ticket = client.get(f"/tickets/{r.json()['ticket_id']}", headers=auth(tokens["admin"]))
+    text = ticket.json()["description"]
+    assert "Health index: 0.62 (1 healthy, 0 failed), 5.1 h from the alarm bar" in text
+    at_bar = anomaly(make_asset(f"motor_{uid()}"), health=0.41, time_to_threshold_h=0.0)
+    r = client.post("/anomalies", json=at_bar, headers=auth(tokens["integration"]))
+    ticket = client.get(f"/tickets/{r.json()['ticket_id']}", headers=auth(tokens["admin"]))
+    assert "Health index: 0.41 (1 healthy, 0 failed)." in ticket.json()["description"]
