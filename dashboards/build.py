@@ -55,6 +55,14 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
                 " ORDER BY an.score DESC NULLS LAST, a.asset LIMIT 200",
             ),
             (
+                "Health outlook: nearest to the alarm bar first",
+                "table",
+                "SELECT * FROM (SELECT DISTINCT ON (asset) asset, site, ts AS as_of, health,"
+                " slope_per_day, time_to_threshold_h, alarm, state FROM asset_health"
+                " WHERE ts > $__timeTo()::timestamptz - interval '1 day' ORDER BY asset, ts DESC) h"
+                " ORDER BY time_to_threshold_h NULLS LAST, health NULLS LAST, asset LIMIT 200",
+            ),
+            (
                 "Anomalies per hour by severity",
                 "timeseries",
                 "SELECT time_bucket('1 hour', time) AS time, severity, count(*) AS events"
@@ -91,6 +99,13 @@ DASHBOARDS: dict[str, dict[str, Any]] = {
                 "timeseries",
                 "SELECT time, score, CASE WHEN state = 'open' THEN 1 ELSE 0 END AS alarm"
                 " FROM anomalies WHERE asset = '$asset' AND $__timeFilter(time) ORDER BY 1",
+            ),
+            (
+                "Health index (1 healthy, the alarm near 0.5) and hours to the alarm bar",
+                "timeseries",
+                "SELECT $__timeGroupAlias(ts, $__interval), min(health) AS health,"
+                " min(time_to_threshold_h) AS hours_to_bar FROM asset_health"
+                " WHERE asset = '$asset' AND $__timeFilter(ts) GROUP BY 1 ORDER BY 1",
             ),
             (
                 "Tickets on this asset",

@@ -146,8 +146,20 @@ def _seed_anomalies_and_tickets(conn: psycopg.Connection[Any]) -> None:
             )
 
 
+def _seed_health(conn: psycopg.Connection[Any]) -> None:
+    """A detector past its warm-up checkpointed by the detectors' own store: asset_health."""
+    from detectors import AssetDetector, load_config, store
+
+    det = AssetDetector(SEED_ASSET, load_config().for_class("default"), site="dash-site")
+    start = (NOW - timedelta(hours=8)).timestamp()
+    for i in range(400):
+        det.update(start + 60 * i, {"flow": 30 + (i % 7) * 0.1, "pressure": 6 + (i % 5) * 0.02})
+        if i % 100 == 99:
+            store.save_checkpoints(conn, [det], "dash-worker")
+
+
 # Services with tables of their own seed them through their own code.
-SEEDS: list[Any] = [_seed_rollups_and_metrics, _seed_anomalies_and_tickets]
+SEEDS: list[Any] = [_seed_rollups_and_metrics, _seed_anomalies_and_tickets, _seed_health]
 
 
 def test_dashboards_are_built_from_the_spec() -> None:
