@@ -8,8 +8,10 @@ figures beside ours, and which figures were tuned on and which are held out.
 Groups and protocols (the only per-group setting is the warm-up the protocol prescribes,
 passed as ``--warmup`` would be):
 - ``cases``: our synthetic regime fleet (20 assets x 6 days) and slow drift cases
-  (bench/detectors_cases.py), with the shipped default warm-up (as review replays unknown
-  data) and with one day of commissioning (``cases_day``); tuned on.
+  (bench/detectors_cases.py), with the shipped defaults as they are (as review replays
+  unknown data: 300-sample warm-up, reference growing over the first day) and with a fixed
+  one-day warm-up (``cases_day``); tuned on. ``cases_new``: the same generator with seeds
+  nothing was chosen on (held out, but only from the seeds: we wrote the generator).
 - ``cmapss``: NASA C-MAPSS FD003 test set, each engine alone, warm-up 40 rows: alarmed at
   least 10 rows before its last row (engines with RUL < 30), alarms in the first half;
   the issue's 15-line baseline beside it; tuned on.
@@ -19,8 +21,8 @@ passed as ``--warmup`` would be):
 - ``nab``: files in shared/, standard profile, one detection per alarm rising edge,
   warm-up = the probationary period; tuned on (the surprise parameters).
 
-Every group here has now been looked at while tuning: the held-out figures are the ones
-review measures on data we do not have (the issue's hidden checks).
+Every group but ``cases_new`` has been looked at while tuning: the truly held-out figures
+are the ones review measures on data we do not have (the issue's hidden checks).
 """
 
 from __future__ import annotations
@@ -55,11 +57,17 @@ def cases_day(base: DetectorConfig) -> dict[str, Any]:
     return cases(base, warmup=1440)
 
 
-def cases(base: DetectorConfig, warmup: int | None = None) -> dict[str, Any]:
-    warmup = warmup if warmup is not None else base.for_class("default").alarm.warmup
+def cases_new(base: DetectorConfig) -> dict[str, Any]:
+    """The same generator with seeds no setting was ever chosen on (held out)."""
+    return cases(base, seed=5000)
+
+
+def cases(base: DetectorConfig, warmup: int | None = None, seed: int = 1000) -> dict[str, Any]:
+    # shipped defaults as they are (a growing commissioning included) unless a warm-up is given
+    cfg = base.for_class("default") if warmup is None else _cfg(base, warmup)
+    warmup = cfg.alarm.warmup
     out = Path(tempfile.mkdtemp(prefix="fw-cases-"))
-    truth = write_cases(out)
-    cfg = _cfg(base, warmup)
+    truth = write_cases(out, seed=seed)
     leads, hits, false_eps, days, drift = [], 0, 0, 0.0, []
     degraded = 0
     for c in truth:
@@ -91,6 +99,7 @@ def cases(base: DetectorConfig, warmup: int | None = None) -> dict[str, Any]:
         "false_per_100_asset_days": 100 * false_eps / days if days else None,
         "drift": drift,
         "warmup": warmup,
+        "seed": seed,
     }
 
 
@@ -206,9 +215,9 @@ def sim(base: DetectorConfig, days: int = 16) -> dict[str, Any]:
     return r
 
 
-GROUPS = {"cases": cases, "cases_day": cases_day, "cmapss": cmapss, "sim": sim, "skab": skab,
-          "nab": nab}  # fmt: skip
-TUNED = set(GROUPS)
+GROUPS = {"cases": cases, "cases_new": cases_new, "cases_day": cases_day, "cmapss": cmapss,
+          "sim": sim, "skab": skab, "nab": nab}  # fmt: skip
+TUNED = set(GROUPS) - {"cases_new"}
 
 
 def table(results: dict[str, Any]) -> str:
@@ -239,11 +248,11 @@ def table(results: dict[str, Any]) -> str:
             f"15-line baseline {b['alarm10']}, median lead {b['median_lead']}")  # fmt: skip
         row("cmapss", f"engines alarming in first half (of {c['engines']})",
             str(o["first_half"]), f"baseline {b['first_half']}")  # fmt: skip
-    for key in ("cases", "cases_day"):
+    for key in ("cases", "cases_new", "cases_day"):
         if key not in results:
             continue
         c = results[key]
-        ds = f"cases, warm-up {c['warmup']}"
+        ds = f"{key}, warm-up {c['warmup']}" + (", growing" if key != "cases_day" else "")
         row(ds, "degradations >= 24 h ahead / seen",
             f"{c['detected_24h']}/{c['degradations']} ({c['detected']} seen), median lead "
             f"{c['median_lead_h'] or 0:.0f} h", "")  # fmt: skip

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from detectors.alarm import AlarmPolicy
+from detectors.commission import Commissioning
 from detectors.configuration import ClassConfig, OutlookConfig
 from detectors.faults import Signature, recall, signature, suspect
 from detectors.health import HealthModel
@@ -35,6 +36,7 @@ from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
 DETECTOR_VERSION = "2.1.0"  # 2.1: relation residuals, chart and surprise (issue 13)
+_WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 _BAD = re.compile(r"[^A-Za-z0-9_.-]")
 _SIGNATURES_KEPT = 64  # event id -> signature, for the feedback of recent tickets
@@ -82,6 +84,7 @@ class AssetDetector:
     # the mappings are replaced, never mutated, so the shared empty defaults stay empty.
     episode: str | None = None
     revision = 0
+    commission: Commissioning | None = None
     corrections: Mapping[Signature, str] = MappingProxyType({})
     signatures: Mapping[str, tuple[str, Signature]] = MappingProxyType({})  # event: episode, sig
     outlook: HealthOutlook | None = None  # made on the first scored sample of an old pickle
@@ -120,6 +123,7 @@ class AssetDetector:
         self.fault_mode: str | None = None
         self.samples = 0
         self._freeze_at = max(config.alarm.warmup, config.robust.metric_warmup)
+        self.commission: Commissioning | None = Commissioning(config.health, self._freeze_at)
 
     # -- streaming -----------------------------------------------------------------------
     def update(
@@ -143,8 +147,11 @@ class AssetDetector:
             self.samples += 1
             hm.collect(t, x)
             if self.samples % self._freeze_at == 0:  # retried while nothing varies
+                rows, times = hm.train, hm.train_t
                 hm.freeze()
                 if hm.frozen:
+                    if self.commission is not None:
+                        self.commission.start(rows, times)
                     self._log_baseline(t, "commissioning", "detector", hm)
             self.trend.update(t, x)
             self.alarm.update(0.0)
@@ -172,6 +179,9 @@ class AssetDetector:
             ol = self.outlook = HealthOutlook(getattr(self.cfg, "outlook", None) or OutlookConfig())
         ol.update(t, score)  # the health index's trend: only scored samples of this reference
         transition = self.alarm.update(score)
+        com = self.commission
+        if com is not None and com.active:
+            self._commission(t, x, com)
         event = None
         if transition is not None:
             self.spikes = 0
@@ -239,6 +249,7 @@ class AssetDetector:
     def schedule_relearn(self, settle: int, why: str, who: str) -> None:
         """Learn a new reference from the next commissioning-length window, after ``settle``."""
         self.relearn = {"settle": settle, "why": why, "who": who, "rows": 0}
+        self.commission = None  # a reference chosen on purpose ends the commissioning
         self.relearn_rows = []
         self._reset_alarm()  # the ticket is resolved: this episode is over
 
@@ -246,9 +257,22 @@ class AssetDetector:
         """Replace the reference with one learned from stored rows (``detectors baseline``)."""
         ok = self.health.rebaseline([r for _, r in rows], [t for t, _ in rows])
         if ok:
+            self.commission = None
             self._reset_alarm()
             self._log_baseline(rows[-1][0], why, who, self.health)
         return ok
+
+    def _commission(self, t: float, x: dict[str, float], com: Commissioning) -> None:
+        """Grow the provisional reference on rows scored while no alarm is open, held load
+        steps included (the relations across loads are what it lacks). Wild rows (beyond
+        ``_WILD`` healthy limits) stay out even before the latch opens: three of them would
+        be a dominant "healthy" direction of the next reference."""
+        hm = self.health
+        healthy = not self.alarm.active and hm.u <= _WILD
+        if com.offer(t, x, healthy=healthy) and hm.rebaseline(com.rows(), com.times):
+            self._log_baseline(t, f"commissioning, {com.n} rows", "detector", hm)
+        if not com.active:
+            com.release()
 
     def _relearn(self, t: float, x: dict[str, float]) -> Step:
         assert self.relearn is not None

@@ -60,7 +60,10 @@ def replay(
         str | None, typer.Option("--asset-class", help="default: the asset's registered class")
     ] = None,
     warmup: Annotated[
-        int | None, typer.Option("--warmup", help="override alarm warm-up (samples)")
+        int | None,
+        typer.Option(
+            "--warmup", help="warm-up samples; the reference is exactly these rows (no growth)"
+        ),
     ] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="PNG of signals/scores")] = None,
     unit_column: Annotated[

@@ -148,6 +148,20 @@ class HealthConfig(_Cfg):
     regime_new: float = Field(
         default=0.25, ge=0, description="a step's point this far (in limits) from known ones is new"
     )
+    commission_rows: int = Field(
+        default=1440,
+        ge=0,
+        description="the provisional reference grows on healthy rows up to this many "
+        "(detectors/commission.py); at or below the warm-up: exactly the warm-up's rows",
+    )
+    commission_h: float = Field(
+        default=24.0, gt=0, description="... or until it spans this many hours (a daily cycle)"
+    )
+    commission_grow: float = Field(
+        default=0.1,
+        gt=0,
+        description="re-learn the growing reference when its rows grew by this share",
+    )
     repair_settle: int = Field(
         default=360, ge=0, description="samples after a repair before the reference re-learns"
     )
@@ -380,8 +394,14 @@ class DetectorConfig:
         return DetectorConfig(data, self.source)
 
     def override(self, **alarm: Any) -> DetectorConfig:
-        """A copy with ``defaults.alarm`` keys replaced (e.g. a benchmark protocol's warm-up)."""
-        data = {"defaults": deep_merge(self._defaults, {"alarm": alarm}), "classes": self._classes}
+        """A copy with ``defaults.alarm`` keys replaced (e.g. a benchmark protocol's warm-up).
+
+        A warm-up given this way is the whole commissioning: the reference is learned from
+        exactly those rows and does not grow (``health.commission_rows``)."""
+        patch: dict[str, Any] = {"alarm": alarm}
+        if "warmup" in alarm:
+            patch["health"] = {"commission_rows": alarm["warmup"]}
+        data = {"defaults": deep_merge(self._defaults, patch), "classes": self._classes}
         return DetectorConfig(data, self.source)
 
 

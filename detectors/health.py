@@ -84,6 +84,8 @@ class HealthModel:
         self._inv_diag = np.zeros(p) if ref is None else 1.0 / ref.diag
         self._sq = np.zeros(p) if ref is None else np.sqrt(p / ref.diag)
         self._inv_chart = np.zeros(p) if ref is None else 1.0 / ref.chart_sd
+        a = self.cfg.chart_alpha  # a residual's healthy spread, from its chart's (white noise)
+        self._rsd = np.ones(p) if ref is None else ref.chart_sd / math.sqrt(a / (2 - a))
         self.surprise = 0.0
         cfg = self.cfg
         self.lik = Surprise(
@@ -91,7 +93,7 @@ class HealthModel:
         )
         if self.ref is not None:
             self.lik.seed(self.ref.seed.tolist())
-        self._r_prev: np.ndarray | None = None
+        self._r_prev: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
         self.recent: deque[np.ndarray] = deque(maxlen=5)
         self.recent_sum = np.zeros(p)
         self.slow = np.zeros(p)
@@ -195,20 +197,23 @@ class HealthModel:
         self.u = u
         self._zz, self._pz = zz, pz  # the per-metric views are built only when asked for
         r = pz * self._sq  # each metric's residual in its healthy sigmas
-        prev, self._r_prev = self._r_prev, r
+        before, prev = self._r_prev
+        self._r_prev = (prev, r)
         if self._regime_step(z, u, extend):
             return self.score  # a step to another operating point is being looked at
-        if prev is not None and len(prev) == len(r):
-            # a spike: one sample's residual far off both the last one and its recent level
-            # (the chart), so neither a step nor an asset already off its reference spikes on
-            jump = np.minimum(np.abs(r - prev), np.abs(r - self.chart))
+        if before is not None and prev is not None and len(before) == len(r) == len(prev):
+            # a spike: the last sample's residual far off both its neighbours' (seen one
+            # sample late), so neither a step nor an asset already off its reference spikes
+            jump = np.minimum(np.abs(prev - before), np.abs(prev - r))
             self.spike = squash(float(jump.max()), cfg.spike_z)
         if cfg.surprise_z > 0 and not self.restart:  # a restart is judged after its hold
             self.surprise = squash(max(0.0, self.lik.update(raw)), cfg.surprise_z)
         self.ewma += cfg.alpha * (u - self.ewma)
         level = self.ewma
         if cfg.chart_z > 0:  # a small persistent shift of one relation (EWMA chart)
-            self.chart += cfg.chart_alpha * (r - self.chart)
+            # one wild sample (a spike, annotated on its own) moves the chart a bounded step
+            lim = cfg.spike_z * self._rsd
+            self.chart += cfg.chart_alpha * (np.clip(r, -lim, lim) - self.chart)
             worst = float(np.max(np.abs(self.chart) * self._inv_chart))
             level = max(level, cfg.half * worst / cfg.chart_z)
         self.score = squash(level, cfg.half) if level > 0 else 0.0

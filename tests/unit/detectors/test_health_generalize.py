@@ -32,6 +32,7 @@ def plant(
     late_levels: tuple[float, ...] = (0.95, 0.45, 0.9, 0.4),
     fault: Callable[[int, dict[str, float]], None] | None = None,
     stop: tuple[int, int] | None = None,
+    warmest: int = 360,
 ) -> Iterator[tuple[float, dict[str, float]]]:
     """A load-following machine at 1/min: load steps every 4-6 h, thermal lag, ambient cycle."""
     rng = random.Random(seed)
@@ -40,7 +41,7 @@ def plant(
         seq = levels if i < WARM else late_levels
         load = seq[(i // 300) % len(seq)]
         run = 0.0 if stop and stop[0] <= i < stop[1] else 1.0
-        amb = 18 + 5 * math.sin(2 * math.pi * i / 1440)
+        amb = 18 + 5 * math.sin(2 * math.pi * (i - warmest + 360) / 1440)
         temp += (amb + run * (15 + 30 * load) - temp) / 15
         x = {
             TAGS[0]: run * 100 * load + rng.gauss(0, 0.8),

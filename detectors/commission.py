@@ -1,0 +1,114 @@
+"""Commissioning that covers a day: the provisional reference grows on healthy rows.
+
+Why: a reference learned over the warm-up (300 samples, five hours at one a minute) has not
+seen the daily cycle (ambient, and the temperatures that follow it) nor most load levels, so
+the first warm afternoon or the first new load level looks like a fault. Waiting a whole day
+before any alarm would leave a new asset unwatched that long. So alarms start after the
+warm-up against a provisional reference, and the reference is re-learned from every row so
+far each time they grew by ``commission_grow`` (a tenth: an ambient that rises all afternoon
+is followed before it alarms), from rows inside the healthy limit while the asset is not in
+alarm, until it spans ``commission_h`` hours
+or ``commission_rows`` rows; then it is frozen for good.
+
+The price is bounded: a fault that develops during the first day without alarming can be
+partly learned as healthy (rows join only inside the healthy limit, with no alarm open). ``commission_rows`` at or
+below the warm-up turns the growth off (``forewarn replay --warmup N`` does: the reference is
+then exactly the first N rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from detectors.configuration import HealthConfig
+
+
+class Commissioning:
+    """Rows of the commissioning so far, and when the reference should be re-learned from them.
+
+    >>> from detectors.configuration import HealthConfig
+    >>> cfg = HealthConfig(commission_rows=8, commission_h=24, commission_grow=1.0)
+    >>> com = Commissioning(cfg, warmup=2)
+    >>> com.start([{"a": 1.0}, {"a": 2.0}], [0.0, 60.0])
+    >>> [com.offer(60.0 * i, {"a": float(i)}, healthy=True) for i in range(2, 9)]
+    [False, True, False, False, False, True, False]
+    >>> com.active, len(com.rows())
+    (False, 8)
+    """
+
+    def __init__(self, cfg: HealthConfig, warmup: int) -> None:
+        self.target_rows = cfg.commission_rows
+        self.target_s = cfg.commission_h * 3600.0
+        self.grow = cfg.commission_grow
+        self.active = cfg.commission_rows > warmup
+        self.names: list[str] = []
+        self.data = np.zeros((0, 0))
+        self.times: list[float] = []
+        self.n = 0
+        self.next = 0
+
+    def start(self, rows: Sequence[Mapping[str, float]], times: Sequence[float]) -> None:
+        """The provisional reference was learned from these rows: grow from them."""
+        if not self.active or not rows:
+            self.active = False
+            return
+        seen: dict[str, None] = {}
+        for r in rows:
+            seen.update(dict.fromkeys(r))
+        self.names = list(seen)
+        self.data = np.full((max(1, len(rows)), len(self.names)), np.nan)
+        self.n = 0
+        self.times = []
+        for t, r in zip(times, rows, strict=True):
+            self._add(t, r)
+        self.next = self._after(self.n)
+
+    def offer(self, t: float, x: Mapping[str, float], *, healthy: bool) -> bool:
+        """Keep a healthy row; True when the reference should be re-learned now (the last
+        time when the commissioning is complete, after which it is inactive)."""
+        if not self.active:
+            return False
+        done = self.n >= self.target_rows or (self.times and t - self.times[0] >= self.target_s)
+        if healthy and not done:
+            self._add(t, x)
+            done = self.n >= self.target_rows or t - self.times[0] >= self.target_s
+        if done:
+            self.active = False
+            return healthy  # an asset in alarm at the end keeps the reference it has
+        if healthy and self.n >= self.next:
+            self.next = self._after(self.n)
+            return True
+        return False
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["data"] = self.data[: self.n].copy()  # not the unused room
+        return state
+
+    def _after(self, n: int) -> int:
+        return min(max(n + 1, int(n * (1 + self.grow))), self.target_rows)
+
+    def rows(self) -> list[dict[str, float]]:
+        """The rows kept, as the reference fit takes them (a metric missing in a row is left
+        out of it)."""
+        out = []
+        for row in self.data[: self.n].tolist():
+            out.append({k: v for k, v in zip(self.names, row, strict=True) if v == v})
+        return out
+
+    def release(self) -> None:
+        """The rows are no longer needed (the reference is final)."""
+        self.data = np.zeros((0, 0))
+        self.times = self.times[:1]
+
+    def _add(self, t: float, x: Mapping[str, float]) -> None:
+        if self.n >= len(self.data):  # grown by doubling: a checkpoint holds what was seen
+            more = np.full(
+                (min(len(self.data), self.target_rows - self.n), len(self.names)), np.nan
+            )
+            self.data = np.vstack([self.data, more])
+        self.data[self.n] = [x.get(k, np.nan) for k in self.names]
+        self.times.append(t)
+        self.n += 1

@@ -1,0 +1,107 @@
+"""The shipped commissioning: alarms from the warm-up on, the reference growing on healthy rows
+until it covers a day, then frozen (detectors/commission.py).
+
+Tried here, with tag names no rule knows and the shipped defaults: a machine whose ambient
+and load levels the five-hour warm-up never saw (quiet once the day is learned, where the
+bare warm-up reference alarms), a fault inside the first day (stays in alarm, never learned),
+wild single rows (never learned), an explicit warm-up (exactly those rows), and a checkpoint
+taken in the middle of the growth (identical afterwards).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from test_health_generalize import TAGS, onsets, plant
+
+from detectors import AssetDetector, load_config
+
+SHIPPED = load_config().for_class("default")
+FIXED = load_config().override(warmup=SHIPPED.alarm.warmup).for_class("default")
+
+
+def steps_of(det: AssetDetector, rows: Iterator[tuple[float, dict[str, float]]]) -> list:
+    return [det.update(t, x) for t, x in rows]
+
+
+def test_the_reference_grows_over_the_first_day_then_freezes_for_good() -> None:
+    det = AssetDetector("never-seen", SHIPPED)
+    rows = list(plant(4000))
+    steps = steps_of(det, iter(rows[:2000]))
+    log = det.baseline_log
+    sizes = [e["rows"] for e in log]
+    assert log[0]["reason"] == "commissioning" and sizes[0] == SHIPPED.alarm.warmup
+    assert len(log) > 5 and sizes == sorted(sizes), sizes  # grew step by step
+    assert sizes[-1] <= SHIPPED.health.commission_rows
+    assert log[-1]["ref_to"] - log[0]["ref_from"] <= SHIPPED.health.commission_h * 3600
+    assert det.commission is not None and not det.commission.active
+    ref = det.health.ref
+    steps += steps_of(det, iter(rows[2000:]))
+    assert det.health.ref is ref and len(det.baseline_log) == len(log), "frozen after a day"
+    assert onsets(steps) == []
+
+
+@pytest.mark.parametrize("levels", [(0.55, 0.7, 0.6, 0.8, 0.65), (0.6, 0.6, 0.75, 0.5, 0.85)])
+def test_a_day_the_warmup_never_saw_is_learned_instead_of_alarming(levels) -> None:
+    """The same machine against the bare five-hour reference and the shipped growing one: the
+    warm-up sits on the coldest hours, so it never saw a warm afternoon."""
+    rows = list(plant(4000, warmest=900, levels=levels))
+    fixed = onsets(steps_of(AssetDetector("a", FIXED), iter(rows)))
+    grown = onsets(steps_of(AssetDetector("a", SHIPPED), iter(rows)))
+    assert len(fixed) >= 1, "the case must be one the bare warm-up reference gets wrong"
+    assert grown == [], grown
+
+
+def test_a_fault_in_the_first_day_stays_in_alarm_and_is_never_learned() -> None:
+    def seal(i: int, x: dict[str, float]) -> None:
+        if i >= 600:  # ten hours in: the drive draws 15 % more for the same flow
+            x[TAGS[2]] *= 1.15
+
+    det = AssetDetector("never-seen", SHIPPED)
+    steps = steps_of(det, plant(2600, fault=seal))
+    first = onsets(steps)
+    assert len(first) == 1 and 600 <= first[0] < 700
+    assert all(s.alarm for s in steps[first[0] + 10 :]), "a grown reference swallowed it"
+    # rows join only until the latch opens: what the reference learned ends there
+    assert det.baseline_log[-1]["ref_to"] < first[0] * 60.0
+
+
+def test_wild_rows_before_the_latch_opens_never_join_the_reference() -> None:
+    def glitch(i: int, x: dict[str, float]) -> None:
+        if i in (500, 501, 502, 800):
+            x[TAGS[0]] *= 3.0  # three wild rows in a row, and one more later
+
+    det = AssetDetector("never-seen", SHIPPED)
+    steps_of(det, plant(1500, fault=glitch))
+    ref = det.health.ref
+    assert ref is not None
+    flow = ref.names.index(TAGS[0])
+    clean = AssetDetector("never-seen", SHIPPED)
+    steps_of(clean, plant(1500))
+    assert clean.health.ref is not None
+    assert abs(ref.scale[flow] - clean.health.ref.scale[flow]) < 0.05 * clean.health.ref.scale[flow]
+
+
+def test_an_explicit_warmup_is_the_whole_commissioning() -> None:
+    det = AssetDetector("never-seen", FIXED)
+    steps_of(det, plant(2000))
+    assert [(e["reason"], e["rows"]) for e in det.baseline_log] == [
+        ("commissioning", FIXED.alarm.warmup)
+    ]
+
+
+def test_a_checkpoint_in_the_middle_of_the_growth_resumes_identically() -> None:
+    rows = list(plant(2200, seed=5))
+    whole = AssetDetector("never-seen", SHIPPED)
+    expected = [s.score for s in steps_of(whole, iter(rows))]
+    det = AssetDetector("never-seen", SHIPPED)
+    first = [s.score for s in steps_of(det, iter(rows[:700]))]
+    assert det.commission is not None and det.commission.active
+    blob = det.dumps()
+    again = AssetDetector.loads(blob)
+    rest = [s.score for s in steps_of(again, iter(rows[700:]))]
+    assert np.array_equal(np.array(first + rest), np.array(expected))
+    assert [e["rows"] for e in again.baseline_log] == [e["rows"] for e in whole.baseline_log]
+    assert len(blob) < 200_000  # the rows so far, not the room reserved for a day
