@@ -397,11 +397,14 @@ class DetectorConfig:
         """A copy with ``defaults.alarm`` keys replaced (e.g. a benchmark protocol's warm-up).
 
         A warm-up given this way is the whole commissioning: the reference is learned from
-        exactly those rows and does not grow (``health.commission_rows``)."""
+        exactly those rows and does not grow (``health.commission_rows``). It holds for every
+        class: a class's own warm-up (two days for the simulator's) must not silently outrank
+        the one an engineer gave for a short history."""
         patch: dict[str, Any] = {"alarm": alarm}
         if "warmup" in alarm:
             patch["health"] = {"commission_rows": alarm["warmup"]}
-        data = {"defaults": deep_merge(self._defaults, patch), "classes": self._classes}
+        classes = {k: deep_merge(v or {}, patch) for k, v in self._classes.items()}
+        data = {"defaults": deep_merge(self._defaults, patch), "classes": classes}
         return DetectorConfig(data, self.source)
 
 

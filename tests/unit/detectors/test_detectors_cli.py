@@ -129,3 +129,16 @@ def test_replay_without_time_column_uses_row_numbers(tmp_path):
     res = runner.invoke(app, ["replay", "--csv", str(src), "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert rows(out)[-1]["time"] == "399"
+
+
+@pytest.mark.parametrize("asset_class", [None, "centrifugal_pump"])
+def test_a_given_warmup_wins_over_the_class_warmup(tmp_path, asset_class):
+    """A short history replayed with ``--warmup 40`` and a known class: the class's own
+    two-day warm-up used to win, so nothing ever alarmed (0 of 100 run-to-failure engines)."""
+    src = write(tmp_path / "short.csv", n=200, fault=(120, 200))
+    out = tmp_path / "out.csv"
+    args = ["replay", "--csv", str(src), "--warmup", "40", "--out", str(out)]
+    res = runner.invoke(app, args + (["--asset-class", asset_class] if asset_class else []))
+    assert res.exit_code == 0, res.output
+    alarms = [int(r["alarm"]) for r in rows(out)]
+    assert sum(alarms[:120]) == 0 and sum(alarms[120:]) > 40
