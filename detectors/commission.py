@@ -6,14 +6,14 @@ the first warm afternoon or the first new load level looks like a fault. Waiting
 before any alarm would leave a new asset unwatched that long. So alarms start after the
 warm-up against a provisional reference, and the reference is re-learned from every row so
 far each time they grew by ``commission_grow`` (a tenth: an ambient that rises all afternoon
-is followed before it alarms), from rows inside the healthy limit while the asset is not in
-alarm, until it spans ``commission_h`` hours
-or ``commission_rows`` rows; then it is frozen for good.
+is followed before it alarms), from rows scored while no alarm is open and within a few
+healthy limits, until it spans ``commission_h`` hours or ``commission_rows`` rows; then it is
+frozen for good.
 
 The price is bounded: a fault that develops during the first day without alarming can be
-partly learned as healthy (rows join only inside the healthy limit, with no alarm open). ``commission_rows`` at or
-below the warm-up turns the growth off (``forewarn replay --warmup N`` does: the reference is
-then exactly the first N rows).
+partly learned as healthy; one that alarms is not. ``commission_rows`` at or below the
+warm-up turns the growth off (``forewarn replay --warmup N`` does: the reference is then
+exactly the first N rows).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class Commissioning:
         time when the commissioning is complete, after which it is inactive)."""
         if not self.active:
             return False
-        done = self.n >= self.target_rows or (self.times and t - self.times[0] >= self.target_s)
+        done = self.n >= self.target_rows or bool(self.times and t - self.times[0] >= self.target_s)
         if healthy and not done:
             self._add(t, x)
             done = self.n >= self.target_rows or t - self.times[0] >= self.target_s
