@@ -202,6 +202,13 @@ class HealthConfig(_Cfg):
         description="an EWMA residual chart this many of its healthy spreads out scores 0.5 "
         "(0 = off): small persistent shifts that the joint distance misses",
     )
+    chart_t2: float = Field(
+        default=130.0,
+        ge=0,
+        description="T2 of all residual charts together (in healthy chart spreads, against "
+        "the residuals' correlation in the reference) that scores 0.5 (0 = off): several "
+        "relations drifting a little at once, as a slow leak or fouling does",
+    )
     surprise_z: float = Field(
         default=3.5,
         ge=0,

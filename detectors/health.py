@@ -214,8 +214,12 @@ class HealthModel:
             # one wild sample (a spike, annotated on its own) moves the chart a bounded step
             lim = cfg.spike_z * self._rsd
             self.chart += cfg.chart_alpha * (np.clip(r, -lim, lim) - self.chart)
-            worst = float(np.max(np.abs(self.chart) * self._inv_chart))
+            cz = self.chart * self._inv_chart
+            worst = float(np.max(np.abs(cz)))
             level = max(level, cfg.half * worst / cfg.chart_z)
+            if cfg.chart_t2 > 0:  # several relations drifting a little together (MEWMA)
+                t2 = float(cz @ ref.chart_prec @ cz)
+                level = max(level, cfg.half * t2 / cfg.chart_t2)
         self.score = squash(level, cfg.half) if level > 0 else 0.0
         return self.score
 

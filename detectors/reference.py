@@ -35,6 +35,7 @@ class Reference:
     weight: np.ndarray  # 1 / wander: a metric that roams slowly while healthy counts less
     diag: np.ndarray  # diagonal of the precision, for each metric's conditional residual
     chart_sd: np.ndarray  # healthy spread of each metric's EWMA residual chart
+    chart_prec: np.ndarray  # inverse (shrunk) correlation of the residuals: the joint chart
     seed: np.ndarray  # the reference's own (in-sample) excess, to start the surprise history
     basis: np.ndarray  # the dominant healthy directions (p x k), for regime steps
     span: tuple[np.ndarray, np.ndarray]  # operating range seen along them (2nd-98th pct)
@@ -97,6 +98,7 @@ def fit_reference(
         weight=wt,
         diag=diag,
         chart_sd=_chart_sd(z, precision, diag, cfg),
+        chart_prec=_chart_prec(z, precision, diag),
         seed=healthy[-cfg.surprise_window :] / limit,
         basis=basis,
         span=(np.quantile(z @ basis, 0.02, axis=0), np.quantile(z @ basis, 0.98, axis=0)),
@@ -171,6 +173,19 @@ def _limit(
         d = d_in
         lim = float(np.quantile(d_in, cfg.quantile))
     return max(lim * cfg.limit_factor, cfg.limit_floor), d
+
+
+def _chart_prec(z: np.ndarray, pre: np.ndarray, diag: np.ndarray) -> np.ndarray:
+    """Inverse correlation of the residuals over the reference, shrunk (residuals of a
+    two-metric relation are perfectly correlated: one signal, not two)."""
+    c = (z @ pre) * np.sqrt(z.shape[1] / diag)
+    p = c.shape[1]
+    if p < 2 or len(c) < 3:
+        return np.eye(p)
+    r = np.nan_to_num(np.corrcoef(c, rowvar=False))
+    np.fill_diagonal(r, 1.0)
+    r = 0.7 * r + 0.3 * np.eye(p)
+    return np.asarray(np.linalg.inv(r))
 
 
 def _chart_sd(z: np.ndarray, pre: np.ndarray, diag: np.ndarray, cfg: HealthConfig) -> np.ndarray:

@@ -5,7 +5,8 @@ Tried here, with tag names no rule knows and the shipped defaults: a machine who
 and load levels the five-hour warm-up never saw (quiet once the day is learned, where the
 bare warm-up reference alarms), a fault inside the first day (stays in alarm, never learned),
 wild single rows (never learned), an explicit warm-up (exactly those rows), and a checkpoint
-taken in the middle of the growth (identical afterwards).
+taken in the middle of the growth (identical afterwards), and a slow leak only the joint
+residual chart sees.
 """
 
 from __future__ import annotations
@@ -105,3 +106,22 @@ def test_a_checkpoint_in_the_middle_of_the_growth_resumes_identically() -> None:
     assert np.array_equal(np.array(first + rest), np.array(expected))
     assert [e["rows"] for e in again.baseline_log] == [e["rows"] for e in whole.baseline_log]
     assert len(blob) < 200_000  # the rows so far, not the room reserved for a day
+
+
+def test_a_slow_leak_across_three_relations_is_seen_only_by_the_charts_together() -> None:
+    """Flow and pressure sag and the drive current creeps up, each a few per cent over a day
+    while the load keeps stepping: no single relation's chart gets there, the joint chart
+    (a multivariate EWMA of all residuals) does; healthy rows before it stay quiet."""
+
+    def leak(i: int, x: dict[str, float]) -> None:
+        if i >= 2000:
+            r = min(1.0, (i - 2000) / 1500)
+            x[TAGS[0]] *= 1 - 0.1 * r
+            x[TAGS[1]] *= 1 - 0.07 * r
+            x[TAGS[2]] *= 1 + 0.05 * r
+
+    rows = list(plant(4000, fault=leak))
+    alone = load_config().with_values({"health.chart_t2": 0}).for_class("default")
+    assert onsets(steps_of(AssetDetector("a", alone), iter(rows))) == []
+    seen = onsets(steps_of(AssetDetector("a", SHIPPED), iter(rows)))
+    assert seen and 2000 < seen[0] < 3500, seen
