@@ -6,11 +6,15 @@ parse, contract decode, preprocessing, scoring, bookkeeping, checkpoints, feedba
 This drives ``DetectorService.handle`` with the simulator's own payloads (the fleet of
 ``bench._fleet``, one sample a message) and the service's checkpoint and feedback cadence
 in stream time (the fleet publishes at 1 Hz), against a scratch database on the test
-server; paho's receive and ack are not in it (``fleet_scale``'s bare-subscriber baseline
-measures those).
+server; paho's receive and ack are not in it. ``--live`` runs the real service instead
+(``start()``: paho, inbox, processing thread, acks) against a private Mosquitto, with a
+publisher process sending each step's messages in one burst, as the simulator does, at
+``--speed`` times real time (the service's periods are scaled alike), and reports the
+process's CPU over fleet_scale's window.
 
     python -m bench.detectors_service_cost [--fleet 800] [--steps 240] [--profile out.prof]
         [--digest]   # also print a hash of every event and every score (equivalence check)
+    python -m bench.detectors_service_cost --live [--speed 4]
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import hashlib
+import multiprocessing as mp
 import os
+import pickle
 import secrets
 import time
 from collections.abc import Iterator
@@ -32,8 +38,10 @@ from device_sim.engine import Fleet
 from device_sim.mqtt_out import Batcher
 from device_sim.scenario import parse_scenario
 from forewarn import db as fdb
+from forewarn import mqtt as fmqtt
 from forewarn.contract import encode, topics
-from forewarn.settings import Settings
+from forewarn.settings import MqttSettings, Settings
+from forewarn.testing import Broker
 from forewarn.testing.plugin import DEFAULT_ADMIN_DSN
 
 START = datetime(2026, 11, 30, tzinfo=UTC)
@@ -104,12 +112,89 @@ def drive(
             yield i + 1, time.process_time()
 
 
+def _publish(url: str, path: str, per_step: int, period: float) -> None:
+    """Publisher process: each step's messages in one burst, a step every ``period``."""
+    msgs = pickle.loads(Path(path).read_bytes())
+    s = MqttSettings(url=url)
+    client = fmqtt.paho_client(s, fmqtt.client_id(s, "bench-pub"), max_inflight=1000)
+    fmqtt.connect_paho(client, s)
+    t0 = time.monotonic()
+    infos = []
+    for k in range(0, len(msgs), per_step):
+        for topic, payload in msgs[k : k + per_step]:
+            infos.append(client.publish(topic, payload, qos=1))
+        time.sleep(max(0.0, t0 + (k // per_step + 1) * period - time.monotonic()))
+    for info in infos:
+        info.wait_for_publish(120)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process, by name (/proc)."""
+    import threading
+
+    tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = names.get(int(task.name), "other")
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def live(dsn: str, config: Path, msgs: list[tuple[str, bytes]], steps: int, speed: float,
+         tmp: Path) -> None:  # fmt: skip
+    """The real service (paho, inbox, processing thread, acks) on a private broker."""
+    broker = Broker(home=tmp / "mqtt").start()
+    try:
+        settings = Settings.model_validate({"database": {"dsn": dsn}, "mqtt": {"url": broker.url}})
+        section = DetectorsSettings(
+            config=str(config), worker="bench", checkpoint_every_s=60.0 / speed,
+            feedback_poll_s=10.0 / speed, catchup_max_samples=0,
+        )  # fmt: skip
+        svc = DetectorService(settings, section)
+        svc.start()
+        (tmp / "msgs.pickle").write_bytes(pickle.dumps(msgs))
+        per_step = len(msgs) // steps
+        pub = mp.get_context("spawn").Process(
+            target=_publish, args=(broker.url, str(tmp / "msgs.pickle"), per_step, 1.0 / speed)
+        )
+        pub.start()
+        marks: dict[int, tuple[float, float]] = {}
+        wanted = [60, 210, steps]
+        deadline = time.monotonic() + steps / speed + 300
+        while wanted and time.monotonic() < deadline:
+            if svc.counts["samples"] >= wanted[0] * per_step:
+                marks[wanted.pop(0)] = (time.process_time(), time.monotonic())
+            time.sleep(0.005)
+        threads = _thread_cpu()
+        pub.join(60)
+        svc.stop()
+        print("CPU s by thread (whole run):", threads)
+        print(f"live, {speed}x real time, counts {svc.counts}")
+        for a, b in ((60, 210), (60, steps)):
+            if a in marks and b in marks:
+                cpu = marks[b][0] - marks[a][0]
+                n = (b - a) * per_step
+                print(f"steps {a}-{b}: {cpu / n * 1e6:.1f} µs CPU/sample "
+                      f"({cpu:.1f} s CPU over {marks[b][1] - marks[a][1]:.1f} s)")  # fmt: skip
+    finally:
+        broker.kill()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fleet", type=int, default=800)
     ap.add_argument("--steps", type=int, default=240, help="samples per asset (1 Hz)")
     ap.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     ap.add_argument("--digest", action="store_true", help="hash every event and score")
+    ap.add_argument("--live", action="store_true", help="the real service on a private broker")
+    ap.add_argument("--speed", type=float, default=4.0, help="--live: times real time")
     ap.add_argument("--dsn", default=os.environ.get("FOREWARN_TEST_DSN", DEFAULT_ADMIN_DSN))
     a = ap.parse_args()
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"detcost-{secrets.token_hex(3)}"
@@ -119,6 +204,9 @@ def main() -> None:
     dsn = fdb.create_database(a.dsn, name)
     try:
         fdb.migrate(dsn)
+        if a.live:
+            live(dsn, config, msgs, a.steps, a.speed, tmp)
+            return
         svc = service(dsn, config)
         prof = cProfile.Profile() if a.profile else None
         t0 = time.process_time()
