@@ -166,7 +166,7 @@ def live(dsn: str, config: Path, msgs: list[tuple[str, bytes]], steps: int, spee
         )
         pub.start()
         marks: dict[int, tuple[float, float]] = {}
-        wanted = [60, 210, steps]
+        wanted = sorted({min(60, steps), min(210, steps), steps})
         deadline = time.monotonic() + steps / speed + 300
         while wanted and time.monotonic() < deadline:
             if svc.counts["samples"] >= wanted[0] * per_step:
