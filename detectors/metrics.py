@@ -40,7 +40,10 @@ class Collector(prometheus_client.registry.Collector):
             fam.add_metric(worker, float(svc.counts.get(key, 0)))
             yield fam
         gauges = {
-            "inbox_depth": ("messages received and not yet scored", svc.inbox.qsize()),
+            "inbox_depth": (
+                "messages received and not yet scored",
+                svc.inbox.qsize() + len(svc.held),
+            ),
             "assets": ("assets with a model in this worker", len(svc.detectors)),
             "last_scored_timestamp_seconds": (
                 "time of the newest sample scored (unix seconds; 0 before the first)",

@@ -71,7 +71,8 @@ class Preprocessor:
         limit = self.cfg.preprocess.stuck_after
         prev, repeats = self.prev, self.repeats
         for name, raw in values.items():
-            v = finite(raw)
+            # a float (all the contract delivers) is finite iff v - v == 0: no call per value
+            v = (raw if raw - raw == 0.0 else None) if type(raw) is float else finite(raw)
             if v is None or name in self.ignored:
                 continue
             if prev.get(name) == v:

@@ -5,8 +5,44 @@ from __future__ import annotations
 import pickle
 import random
 
+from river.anomaly import HalfSpaceTrees
+
+from detectors import hst
 from detectors.configuration import HSTConfig
 from detectors.hst import TreeScorer
+
+
+def _river(ts: TreeScorer) -> HalfSpaceTrees:
+    """The scorer's trees as river's own model (what checkpoints held before FlatTrees)."""
+    m = ts.model
+    river = HalfSpaceTrees(n_trees=m.n_trees, height=m.height, window_size=m.window_size)
+    blob = m.pack()
+    river.limits, river.rng = blob["attrs"]["limits"], blob["attrs"]["rng"]
+    river.counter, river._first_window, river.seed = m.counter, m.first_window, m.seed
+    mask = hst._branch_mask(m.height)
+    river.trees, river._tree_nodes = [], []
+    for feat, thr, lm, rm in blob["trees"]:
+        root = _node_tree(mask, blob["features"], feat, thr, lm, rm)
+        river.trees.append(root)
+        river._tree_nodes.append(list(root.iter_dfs()))
+    return river
+
+
+def _node_tree(mask, names, feat, thr, lm, rm):  # type: ignore[no-untyped-def]
+    from river.tree.padded import PaddedBranch, PaddedLeaf
+
+    pos, branch = iter(range(len(mask))), iter(range(len(feat)))
+
+    def build():  # type: ignore[no-untyped-def]
+        i = next(pos)
+        if not mask[i]:
+            return PaddedLeaf(l_mass=lm[i], r_mass=rm[i])
+        b = next(branch)
+        left = build()
+        right = build()
+        return PaddedBranch(left, right, names[feat[b]], thr[b], lm[i], rm[i])
+
+    return build()
 
 
 def _stream(n: int, seed: int) -> list[dict[str, float]]:
@@ -23,8 +59,9 @@ def test_packed_checkpoint_resumes_with_identical_scores() -> None:
     resumed = pickle.loads(blob)
     assert [live.update_one(x) for x in xs[600:]] == [resumed.update_one(x) for x in xs[600:]]
     # The packed form holds arrays, not thousands of node objects.
-    legacy = pickle.dumps(dict(live.__dict__), protocol=pickle.HIGHEST_PROTOCOL)
-    assert len(blob) < len(legacy) / 1.5, (len(blob), len(legacy))
+    legacy = dict(live.__dict__, model=_river(live))
+    size = len(pickle.dumps(legacy, protocol=pickle.HIGHEST_PROTOCOL))
+    assert len(blob) < size / 1.5, (len(blob), size)
 
 
 def test_checkpoint_pickled_with_the_model_object_still_loads() -> None:
@@ -34,7 +71,7 @@ def test_checkpoint_pickled_with_the_model_object_still_loads() -> None:
     for x in xs[:400]:
         live.update_one(x)
     old = TreeScorer.__new__(TreeScorer)
-    old.__setstate__(pickle.loads(pickle.dumps(dict(live.__dict__))))
+    old.__setstate__(pickle.loads(pickle.dumps(dict(live.__dict__, model=_river(live)))))
     assert [live.update_one(x) for x in xs[400:]] == [old.update_one(x) for x in xs[400:]]
 
 
