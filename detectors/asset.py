@@ -30,6 +30,7 @@ from detectors.health import HealthModel
 from detectors.hst import TreeScorer
 from detectors.outlook import HealthOutlook, Outlook
 from detectors.preprocess import Preprocessor
+from detectors.reference import fit_table
 from detectors.trend import TrendFit
 from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
 from forewarn.contract.models import Update
@@ -269,7 +270,9 @@ class AssetDetector:
         be a dominant "healthy" direction of the next reference."""
         hm = self.health
         healthy = not self.alarm.active and hm.u <= _WILD
-        if com.offer(t, x, healthy=healthy) and hm.rebaseline(com.rows(), com.times):
+        if com.offer(t, x, healthy=healthy) and hm.use(
+            fit_table(com.names, com.table(), hm.cfg, com.times)
+        ):
             self._log_baseline(t, f"commissioning, {com.n} rows", "detector", hm)
         if not com.active:
             com.release()

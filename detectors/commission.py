@@ -37,8 +37,8 @@ class Commissioning:
     >>> com.start([{"a": float(i)} for i in range(20)], [60.0 * i for i in range(20)])
     >>> [i for i in range(20, 260) if com.offer(60.0 * i, {"a": float(i)}, healthy=True)]
     [79, 139, 199]
-    >>> com.active, len(com.rows())
-    (False, 200)
+    >>> com.active, com.table().shape
+    (False, (200, 1))
     """
 
     def __init__(self, cfg: HealthConfig, warmup: int) -> None:
@@ -93,13 +93,9 @@ class Commissioning:
     def _after(self, n: int) -> int:
         return min(max(n + _MIN_STEP, int(n * (1 + self.grow))), self.target_rows)
 
-    def rows(self) -> list[dict[str, float]]:
-        """The rows kept, as the reference fit takes them (a metric missing in a row is left
-        out of it)."""
-        out = []
-        for row in self.data[: self.n].tolist():
-            out.append({k: v for k, v in zip(self.names, row, strict=True) if v == v})
-        return out
+    def table(self) -> np.ndarray:
+        """The rows kept, a column per name of :attr:`names` (NaN where one was missing)."""
+        return self.data[: self.n]
 
     def release(self) -> None:
         """The rows are no longer needed (the reference is final)."""

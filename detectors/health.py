@@ -128,7 +128,10 @@ class HealthModel:
 
     def rebaseline(self, rows: Sequence[Mapping[str, float]], times: Sequence[float]) -> bool:
         """Replace the reference with one learned from ``rows`` (on purpose only)."""
-        ref = fit_reference(rows, self.cfg, times)
+        return self.use(fit_reference(rows, self.cfg, times))
+
+    def use(self, ref: Reference | None) -> bool:
+        """Score against ``ref`` from now on (False, and nothing changes, when it is None)."""
         if ref is None:
             return False
         self.ref = ref

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 from detectors.configuration import HealthConfig
 
@@ -60,29 +61,20 @@ def fit_reference(
     if not rows or not names:
         return None
     x = np.array([[r.get(k, np.nan) for k in names] for r in rows], dtype=float)
-    keep, centers, scales = [], [], []
-    for j in range(x.shape[1]):
-        col = x[:, j]
-        col = col[np.isfinite(col)]
-        if len(col) < max(5, 0.5 * len(x)):
-            continue
-        lo, hi = np.quantile(col, [0.01, 0.99])
-        w = np.clip(col, lo, hi)
-        mu = float(np.median(col))
-        sd = float(w.std())
-        floor = max(cfg.min_std_rel * abs(mu), cfg.min_std_abs)
-        if hi - lo <= floor and sd <= floor:
-            continue  # constant in the reference: nothing to learn, nothing to compare
-        keep.append(j)
-        centers.append(float(w.mean()))
-        scales.append(max(sd, floor))
+    return fit_table(names, x, cfg, times)
+
+
+def fit_table(
+    names: Sequence[str], x: np.ndarray, cfg: HealthConfig, times: Sequence[float] | None = None
+) -> Reference | None:
+    """:func:`fit_reference` of rows already in a matrix (a column per name, NaN missing)."""
+    keep, c, s = _levels(x, cfg)
     if not keep:
         return None
-    c, s = np.array(centers), np.array(scales)
     z = (x[:, keep] - c) / s
     z = np.nan_to_num(np.clip(z, -cfg.clip, cfg.clip))
     precision, basis = _decompose(z, cfg)
-    wt = np.array([1.0 / _wander(z[:, j], cfg) for j in range(len(keep))])
+    wt = 1.0 / _wanders(z, cfg)
     precision = precision * np.outer(wt, wt)
     limit, healthy = _limit(z, precision, cfg, wt)
     diag = _diag(precision, wt)
@@ -102,30 +94,60 @@ def fit_reference(
         seed=healthy[-cfg.surprise_window :] / limit,
         basis=basis,
         span=(np.quantile(z @ basis, 0.02, axis=0), np.quantile(z @ basis, 0.98, axis=0)),
-        rows=len(rows),
+        rows=len(x),
         t_from=tt[0] if tt else None,
         t_to=tt[-1] if tt else None,
     )
 
 
-def _wander(col: np.ndarray, cfg: HealthConfig) -> float:
-    """How much wider than its spread a metric should be judged (1 for a noisy metric).
+def _levels(x: np.ndarray, cfg: HealthConfig) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The metrics kept (enough finite rows, not constant), their centre and spread.
+
+    Column by column only where values are missing: the growing commissioning re-fits
+    often, and one call per column was most of a fit's cost."""
+    if np.isfinite(x).all() and len(x) >= 5:
+        lo, hi = np.quantile(x, [0.01, 0.99], axis=0)
+        w = np.clip(x, lo, hi)
+        sd = w.std(axis=0)
+        floor = np.maximum(cfg.min_std_rel * np.abs(np.median(x, axis=0)), cfg.min_std_abs)
+        ok = ~((hi - lo <= floor) & (sd <= floor))  # constant: nothing to learn or compare
+        return [int(j) for j in np.flatnonzero(ok)], w.mean(axis=0)[ok], np.maximum(sd, floor)[ok]
+    keep, centers, scales = [], [], []
+    for j in range(x.shape[1]):
+        col = x[:, j]
+        col = col[np.isfinite(col)]
+        if len(col) < max(5, 0.5 * len(x)):
+            continue
+        lo_j, hi_j = np.quantile(col, [0.01, 0.99])
+        wj = np.clip(col, lo_j, hi_j)
+        sd_j = float(wj.std())
+        floor_j = max(cfg.min_std_rel * abs(float(np.median(col))), cfg.min_std_abs)
+        if hi_j - lo_j <= floor_j and sd_j <= floor_j:
+            continue
+        keep.append(j)
+        centers.append(float(wj.mean()))
+        scales.append(max(sd_j, floor_j))
+    return keep, np.array(centers), np.array(scales)
+
+
+def _wanders(z: np.ndarray, cfg: HealthConfig) -> np.ndarray:
+    """How much wider than its spread each metric should be judged (1 for a noisy one).
 
     A temperature or a level moves smoothly: over ``wander_lag`` samples it moves much more
     than from one sample to the next, and a short reference underestimates how far it
     roams while healthy. Medians keep a load step in the reference from counting as roaming.
     """
-    c = col[np.isfinite(col)]
-    lag = min(cfg.wander_lag, len(c) // 4)
+    lag = min(cfg.wander_lag, len(z) // 4)
     if lag < 2:
-        return 1.0
-    d1 = np.diff(c) ** 2
-    dl = (c[lag:] - c[:-lag]) ** 2
-    one = float(np.median(d1)) or float(np.mean(d1))
-    if one <= 0:
-        return 1.0
-    ratio = math.sqrt(float(np.median(dl)) / one)
-    return float(min(cfg.wander_max, max(1.0, (ratio / cfg.wander_ratio) ** 2)))
+        return np.ones(z.shape[1])
+    d1 = np.diff(z, axis=0) ** 2
+    dl = (z[lag:] - z[:-lag]) ** 2
+    one = np.median(d1, axis=0)
+    one = np.where(one > 0, one, d1.mean(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.sqrt(np.median(dl, axis=0) / one)
+    wander = np.minimum(cfg.wander_max, np.maximum(1.0, (ratio / cfg.wander_ratio) ** 2))
+    return np.asarray(np.where(one > 0, wander, 1.0))
 
 
 def _precision(z: np.ndarray, cfg: HealthConfig, wt: np.ndarray | None = None) -> np.ndarray:
@@ -196,12 +218,8 @@ def _chart_sd(z: np.ndarray, pre: np.ndarray, diag: np.ndarray, cfg: HealthConfi
     """
     c = (z @ pre) * np.sqrt(z.shape[1] / diag)
     a = cfg.chart_alpha
-    e = np.zeros(z.shape[1])
-    trail = []
-    for row in c:
-        e += a * (row - e)
-        trail.append(e.copy())
-    tail = np.array(trail[len(trail) // 2 :])
+    trail = lfilter([a], [1.0, a - 1.0], c, axis=0)  # e_t = e_(t-1) + a (c_t - e_(t-1))
+    tail = trail[len(trail) // 2 :]
     white = math.sqrt(a / (2 - a)) * np.maximum(c.std(axis=0), 1.0)
     return np.asarray(np.maximum(tail.std(axis=0) if len(tail) > 2 else white, white))
 
