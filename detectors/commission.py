@@ -24,19 +24,15 @@ import numpy as np
 
 from detectors.configuration import HealthConfig
 
-# rows between two re-fits at least (a fit costs 4-10 ms: at 1 Hz and a tenth of 150 rows,
-# 800 new assets spent more CPU re-fitting than scoring)
-_MIN_STEP = 60
-
 
 class Commissioning:
     """Rows of the commissioning so far, and when the reference should be re-learned from them.
 
     >>> from detectors.configuration import HealthConfig
-    >>> com = Commissioning(HealthConfig(commission_rows=200, commission_grow=0.1), warmup=20)
+    >>> com = Commissioning(HealthConfig(commission_rows=200, commission_grow=0.5), warmup=20)
     >>> com.start([{"a": float(i)} for i in range(20)], [60.0 * i for i in range(20)])
     >>> [i for i in range(20, 260) if com.offer(60.0 * i, {"a": float(i)}, healthy=True)]
-    [79, 139, 199]
+    [29, 44, 66, 99, 149, 199]
     >>> com.active, com.table().shape
     (False, (200, 1))
     """
@@ -91,7 +87,7 @@ class Commissioning:
         return state
 
     def _after(self, n: int) -> int:
-        return min(max(n + _MIN_STEP, int(n * (1 + self.grow))), self.target_rows)
+        return min(max(n + 1, int(n * (1 + self.grow))), self.target_rows)
 
     def table(self) -> np.ndarray:
         """The rows kept, a column per name of :attr:`names` (NaN where one was missing)."""
