@@ -2,9 +2,11 @@
 
 The score is the health model's (detectors/health.py): the distance of each sample from a
 healthy reference frozen at the end of the warm-up, smoothed, so only a sustained departure
-opens an alarm. A spike (one sample far beyond the healthy limit; optionally also
-HalfSpaceTrees) is a separate signal that annotates an open episode and never opens one. The reference changes only on purpose (repair, "no fault
-found", a ``detectors baseline`` request), and each change is logged for the database.
+opens an alarm. A spike (one sample's relation residual far off both its neighbours';
+optionally also HalfSpaceTrees) is a separate signal that annotates an open episode and
+never opens one. The reference grows over the first day (detectors/commission.py), then
+changes only on purpose (repair, "no fault found", a ``detectors baseline`` request), and
+each change is logged for the database.
 """
 
 from __future__ import annotations
@@ -274,6 +276,8 @@ class AssetDetector:
             fit_table(com.names, com.table(), hm.cfg, com.times)
         ):
             self._log_baseline(t, f"commissioning, {com.n} rows", "detector", hm)
+            if self.outlook is not None:
+                self.outlook.reset()  # the index is measured against the grown reference
         if not com.active:
             com.release()
 
