@@ -38,6 +38,8 @@ def test_the_reference_grows_over_the_first_day_then_freezes_for_good() -> None:
     assert sizes[-1] <= SHIPPED.health.commission_rows
     assert log[-1]["ref_to"] - log[0]["ref_from"] <= SHIPPED.health.commission_h * 3600
     assert det.commission is not None and not det.commission.active
+    grown_at = int(log[-1]["changed_at"] // 60)  # plant() rows are a minute apart from 0
+    assert det.outlook is not None and 0 < det.outlook.n <= 2000 - grown_at  # a fit anew
     ref = det.health.ref
     steps += steps_of(det, iter(rows[2000:]))
     assert det.health.ref is ref and len(det.baseline_log) == len(log), "frozen after a day"

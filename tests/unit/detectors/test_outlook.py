@@ -96,11 +96,11 @@ def test_too_few_points_or_too_far_ahead_says_nothing() -> None:
 
 def test_a_detector_reports_nothing_before_its_reference_and_resets_on_a_new_one() -> None:
     det = AssetDetector("p1", CONFIG.for_class("default"))  # warm-up 300, repair settle 360
-    stream = list(healthy(2000))
+    stream = list(healthy(2700))
     for t, x in stream[:200]:
         det.update(t, x)
     assert det.outlook_now() == Outlook()  # warm-up: no reference, no index
-    for t, x in stream[200:1000]:
+    for t, x in stream[200:1700]:  # past the commissioning day, whose growth re-starts the fit
         det.update(t, x)
     o = det.outlook_now()
     assert o.health is not None and 0.0 <= o.health <= 1.0 and o.slope_per_day is not None
@@ -108,10 +108,10 @@ def test_a_detector_reports_nothing_before_its_reference_and_resets_on_a_new_one
     assert det.outlook is not None and det.outlook.n > 0
     det.feedback("fixed", who="ticket 3")  # a repair: the reference is learned anew
     assert det.outlook_now() == Outlook() and det.outlook.n == 0
-    for t, x in stream[1000:1600]:
+    for t, x in stream[1700:2300]:
         det.update(t, x)
         assert det.outlook_now() == Outlook()  # settling and re-learning: nothing
-    for t, x in stream[1600:1800]:
+    for t, x in stream[2300:2500]:
         det.update(t, x)
     assert det.relearn is None and 0 < det.outlook.n < 200  # a new fit since the new reference
     assert det.outlook_now().health is not None
