@@ -205,7 +205,9 @@ def _exported(dsn: str) -> set[str]:
         buffer=SimpleNamespace(dropped=lambda: (0, 0), depth=lambda: (0, 0)),
         batcher=SimpleNamespace(samples_added=0, write_errors=0),
     )
-    det = SimpleNamespace(worker="w", counts={}, inbox=queue.Queue(), detectors={}, last_scored=0.0)
+    det = SimpleNamespace(
+        worker="w", counts={}, inbox=queue.Queue(), held=[], detectors={}, last_scored=0.0
+    )
     metrics = Metrics("w")
     metrics.reasons["json"] = 1
     registries = [ingest_registry(metrics, lambda: 0)]
