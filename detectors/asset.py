@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import re
 import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ import numpy as np
 from detectors.alarm import AlarmPolicy
 from detectors.commission import Commissioning
 from detectors.configuration import ClassConfig, OutlookConfig
+from detectors.evidence import contributors, series, shares
 from detectors.faults import Signature, recall, signature, suspect
 from detectors.health import HealthModel
 from detectors.hst import TreeScorer
@@ -34,14 +34,13 @@ from detectors.outlook import HealthOutlook, Outlook
 from detectors.preprocess import Preprocessor
 from detectors.reference import fit_table
 from detectors.trend import TrendFit
-from forewarn.contract import AnomalyEvent, Contributor, DetectorInfo
+from forewarn.contract import AnomalyEvent, DetectorInfo
 from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
 DETECTOR_VERSION = "2.2.0"  # 2.2: growing commissioning, residual spikes (issue 13)
 _WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
-_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 _SIGNATURES_KEPT = 64  # event id -> signature, for the feedback of recent tickets
 _CORRECTIONS_KEPT = 32  # signature -> fault mode an engineer found
 
@@ -52,12 +51,6 @@ class StateError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def safe_metric(name: str) -> str:
-    """A metric name the wire contract accepts (CSV headers may hold spaces)."""
-    out = _BAD.sub("_", name.strip())[:64]
-    return out if out[:1].isalpha() else ("m" + out)[:64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +326,7 @@ class AssetDetector:
 
     def contributions(self) -> dict[str, float]:
         """Per-metric share of the current distance from the reference, strongest first."""
-        per = {k: max(0.0, v) for k, v in self.health.contrib.items()}
-        total = sum(per.values()) or 1.0
-        return dict(sorted(((k, v / total) for k, v in per.items()), key=lambda kv: -kv[1]))
+        return shares(self.health.contrib)
 
     def _suspect(self) -> str | None:
         # the direction of each metric that carries the departure, against the frozen
@@ -360,20 +351,9 @@ class AssetDetector:
             self.fault_mode = self._suspect()
         elif state == "cleared":
             self.severity = self.fault_mode = None
-        contributors = [
-            Contributor(
-                metric=safe_metric(name),
-                weight=round(min(1.0, max(0.0, w)), 4),
-                value=self.window[-1][1].get(name),
-                baseline=self._baseline(name),
-            )
-            for name, w in list(self.contributions().items())[: self.cfg.top_k]
-        ]
-        window: dict[str, list[tuple[datetime, float]]] = {}
-        for tt, vals in self.window:
-            stamp = datetime.fromtimestamp(tt, UTC)
-            for name, v in vals.items():
-                window.setdefault(safe_metric(name), []).append((stamp, v))
+        top = contributors(
+            self.contributions(), self.window[-1][1], self.health.ref, self.cfg.top_k
+        )
         ttl = self.trend.min_time_to_limit()
         outlook = self.outlook_now()
         key = f"{self.site}/{self.asset}/{t:.3f}/{state}/{self.severity}/{self.fault_mode}"
@@ -395,8 +375,8 @@ class AssetDetector:
             score=round(min(1.0, max(0.0, self.score)), 6),
             severity=self.severity or "info",
             fault_mode=self.fault_mode,
-            contributors=contributors,
-            window=window,
+            contributors=top,
+            window=series(self.window),
             time_to_limit_h=None if ttl is None else round(ttl[1], 3),
             health=outlook.health,
             time_to_threshold_h=outlook.time_to_threshold_h,
@@ -414,12 +394,6 @@ class AssetDetector:
         if ol is None or not self.health.frozen or self.relearn is not None:
             return Outlook()
         return ol.outlook(1.0 - self.alarm.on_threshold)
-
-    def _baseline(self, name: str) -> float | None:
-        ref = self.health.ref
-        if ref is None or name not in ref.names:
-            return None
-        return float(ref.center[ref.names.index(name)])
 
     # -- checkpoints ---------------------------------------------------------------------
     def dumps(self) -> bytes:

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.asset import AssetDetector, safe_metric
+from detectors.asset import AssetDetector
 from detectors.configuration import ClassConfig
+from detectors.evidence import safe_metric
 from forewarn.contract import AnomalyEvent
 from forewarn.errors import ForewarnError
 
