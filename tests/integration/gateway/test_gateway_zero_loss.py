@@ -145,8 +145,12 @@ def test_full_buffer_drops_oldest_and_reports_it(
     )
     broker.stop()
     gw = gateway_factory(cfg, s)
-    time.sleep(2.0)  # ~40 samples in 5-sample batches: more than 10 batches
     assert gw.gateway is not None
+    # more than 10 five-sample batches must be polled before the oldest go: about 2 s on a
+    # quiet machine, longer on a loaded one (a fixed 2 s sleep failed a CI run)
+    deadline = time.monotonic() + 30
+    while gw.gateway.buffer.dropped()[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
     dropped_batches, _ = gw.gateway.buffer.dropped()
     assert dropped_batches > 0
     broker.start()
