@@ -101,33 +101,23 @@ def fit_table(
 
 
 def _levels(x: np.ndarray, cfg: HealthConfig) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """The metrics kept (enough finite rows, not constant), their centre and spread.
+    """The metrics kept (finite in enough rows, not constant), their centre and spread.
 
-    Column by column only where values are missing: the growing commissioning re-fits
-    often, and one call per column was most of a fit's cost."""
-    if np.isfinite(x).all() and len(x) >= 5:
-        lo, hi = np.quantile(x, [0.01, 0.99], axis=0)
-        w = np.clip(x, lo, hi)
-        sd = w.std(axis=0)
-        floor = np.maximum(cfg.min_std_rel * np.abs(np.median(x, axis=0)), cfg.min_std_abs)
-        ok = ~((hi - lo <= floor) & (sd <= floor))  # constant: nothing to learn or compare
-        return [int(j) for j in np.flatnonzero(ok)], w.mean(axis=0)[ok], np.maximum(sd, floor)[ok]
-    keep, centers, scales = [], [], []
-    for j in range(x.shape[1]):
-        col = x[:, j]
-        col = col[np.isfinite(col)]
-        if len(col) < max(5, 0.5 * len(x)):
-            continue
-        lo_j, hi_j = np.quantile(col, [0.01, 0.99])
-        wj = np.clip(col, lo_j, hi_j)
-        sd_j = float(wj.std())
-        floor_j = max(cfg.min_std_rel * abs(float(np.median(col))), cfg.min_std_abs)
-        if hi_j - lo_j <= floor_j and sd_j <= floor_j:
-            continue
-        keep.append(j)
-        centers.append(float(wj.mean()))
-        scales.append(max(sd_j, floor_j))
-    return keep, np.array(centers), np.array(scales)
+    All columns at once (the growing commissioning re-fits often); a missing value counts
+    in no statistic, as if the row lacked that metric."""
+    n = len(x)
+    seen = np.isfinite(x).sum(axis=0)
+    enough = seen >= max(5, 0.5 * n)
+    cols = x[:, enough]
+    if not cols.size:
+        return [], np.zeros(0), np.zeros(0)
+    lo, hi = np.nanquantile(cols, [0.01, 0.99], axis=0)
+    w = np.clip(cols, lo, hi)
+    sd = np.nanstd(w, axis=0)
+    floor = np.maximum(cfg.min_std_rel * np.abs(np.nanmedian(cols, axis=0)), cfg.min_std_abs)
+    ok = ~((hi - lo <= floor) & (sd <= floor))  # constant: nothing to learn or compare
+    keep = [int(j) for j in np.flatnonzero(enough)[ok]]
+    return keep, np.nanmean(w, axis=0)[ok], np.maximum(sd, floor)[ok]
 
 
 def _wanders(z: np.ndarray, cfg: HealthConfig) -> np.ndarray:
