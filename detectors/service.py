@@ -418,6 +418,9 @@ class DetectorService:
                 if waited > limit_s or (self.stopping.is_set() and waited > 2.0):
                     log.warning("anomaly event not acknowledged by the broker in %.0f s", waited)
                     return
+                if len(self.held) >= self.section.queue_max:
+                    time.sleep(0.005)  # as much aside as the inbox holds: back-pressure again
+                    continue
                 with contextlib.suppress(queue.Empty):
                     self.held.append(self.inbox.get(timeout=0.005))
         except (ValueError, RuntimeError) as exc:  # published while disconnected: paho queued it
