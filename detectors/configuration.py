@@ -143,10 +143,10 @@ class HealthConfig(_Cfg):
     )
     regime_learn: int = Field(default=60, ge=1, description="last held samples that define it")
     regime_align: float = Field(
-        default=0.7, ge=0, le=1, description="share of the step along the healthy directions"
+        default=0.5, ge=0, le=1, description="share of the step along the healthy directions"
     )
     regime_new: float = Field(
-        default=0.25, ge=0, description="a step's point this far (in limits) from known ones is new"
+        default=0.1, ge=0, description="a step's point this far (in limits) from known ones is new"
     )
     commission_rows: int = Field(
         default=1440,
@@ -173,6 +173,11 @@ class HealthConfig(_Cfg):
         "point counts as outside the seen operating range; -0.5 admits every point",
     )
     regime_max: int = Field(default=24, ge=1, description="operating points kept per asset")
+    regime_interpolate: bool = Field(
+        default=True,
+        description="between two known operating points, judge a metric against what they "
+        "read, interpolated along the load (relations that are not straight lines)",
+    )
     regime_breadth: float = Field(
         default=0.5,
         ge=0,

@@ -20,7 +20,8 @@ the score is the strongest:
 
 Operating changes are states, not faults: an abrupt step of most metrics at once (or along
 the reference's dominant directions) is held ``regime_wait`` samples and, if it settles
-beyond the operating range seen, kept as a new operating point; stops (most metrics near
+beyond the operating range seen, kept as a new operating point (between two kept points,
+their offsets are interpolated along the load: detectors/operating.py); stops (most metrics near
 zero, or a silence) hold the state and a settle period after a restart ignores transients.
 The health index is ``1 - score``. Metrics constant in the reference are left out, and a
 metric first seen after the reference was learned is ignored (it has no reference).
@@ -28,6 +29,7 @@ metric first seen after the reference was learned is ignored (it has no referenc
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -37,6 +39,7 @@ import numpy as np
 from detectors.base import squash
 from detectors.configuration import HealthConfig
 from detectors.likelihood import Surprise
+from detectors.operating import LoadCurve
 from detectors.reference import Reference, _impute, fit_reference
 
 
@@ -101,12 +104,16 @@ class HealthModel:
         self.pend_sum = np.zeros(p)
         self.pend_n = 0
         self.pre = np.zeros(p)
-        self.pre_regime = np.zeros(p)
+        self.pre_off = np.zeros(p)  # how far the asset sat from its expected point before
         self.restart = False
         if self.ref is not None and self.ref.basis.size:
             self.span = (self.ref.span[0].copy(), self.ref.span[1].copy())
         else:
             self.span = (np.zeros(0), np.zeros(0))
+        self.curve: LoadCurve | None = None
+        if cfg.regime_interpolate and ref is not None and ref.along is not None:
+            assert ref.along_span is not None
+            self.curve = LoadCurve(ref.along, *ref.along_span)
 
     @property
     def frozen(self) -> bool:
@@ -192,6 +199,12 @@ class HealthModel:
         ds = qs.sum(axis=1) if cfg.statistic == "residual" else (zs * pzs).sum(axis=1)
         i = int(np.argmin(ds)) if len(ds) > 1 else 0
         d, zz, pz, q = float(ds[i]), zs[i], pzs[i], qs[i]
+        if self.curve is not None and self.curve.points:  # between known operating points
+            pc = pzs[0] - self.curve.offset(z)
+            qc = pc * pc * self._inv_diag
+            dc = float(qc.sum()) if cfg.statistic == "residual" else float(z @ pc)
+            if dc < d:
+                d, zz, pz, q = dc, z, pc, qc
         u = d / ref.limit
         if cfg.single_z > 0 and len(pz) > 1:  # one relation broken, diluted among many
             u = max(u, float(q.max()) * len(pz) / cfg.single_z**2)
@@ -250,7 +263,7 @@ class HealthModel:
                 step = c - self.pre
                 # what had already left the healthy directions before the step (a developing
                 # fault) stays out of the new operating point
-                off = self.pre - self.pre_regime
+                off = self.pre_off
                 basis = ref.basis
                 new = c - (off - basis @ (basis.T @ off))
                 self.slow = c.copy()
@@ -264,11 +277,13 @@ class HealthModel:
                 if (
                     outside  # only beyond the operating range seen: inside it, nothing to add
                     and dist > cfg.regime_new * ref.limit
-                    and (self._along(step) >= cfg.regime_align or self._broad(step))
+                    and (self._along(step * ref.weight) >= cfg.regime_align or self._broad(step))
                     and len(self.regimes) < cfg.regime_max
                 ):
                     self.regimes.append(new)
                     self._regs = np.array(self.regimes)
+                    if self.curve is not None:
+                        self.curve.add(new, new @ ref.precision)
                     self.regimes_added += 1
                     if ref.basis.size:
                         self.span = (np.minimum(lo, pos), np.maximum(hi, pos))
@@ -293,10 +308,13 @@ class HealthModel:
         ref = self.ref
         assert ref is not None
         self.pre = self.slow.copy()
-        self.pre_regime = min(
-            self.regimes,
-            key=lambda r: float((self.pre - r) @ ref.precision @ (self.pre - r)),
-        )
+        pre = self.pre
+        offs = [pre - r for r in self.regimes]
+        if self.curve is not None and self.curve.points:  # or between two known points
+            e = pre @ ref.precision - self.curve.offset(pre)
+            with contextlib.suppress(np.linalg.LinAlgError):
+                offs.append(np.linalg.solve(ref.precision, e))
+        self.pre_off = min(offs, key=lambda o: float(o @ ref.precision @ o))
         self.pending = self.cfg.regime_wait
         self.pend_sum = np.zeros_like(z)
         self.pend_n = 0

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from detectors.configuration import HealthConfig
+from detectors.operating import leave_one_out
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class Reference:
     rows: int
     t_from: float | None = None
     t_to: float | None = None
+    # each metric's load read off the others (p x p) and its span (2nd-98th pct): where
+    # operating points beyond the reference are interpolated (detectors/operating.py)
+    along: np.ndarray | None = None
+    along_span: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def fit_reference(
@@ -80,6 +85,8 @@ def fit_table(
     diag = _diag(precision, wt)
     level = np.median(np.abs(np.nan_to_num(x[:, keep])), axis=0)
     tt = list(times) if times else []
+    along = leave_one_out(basis[:, 0]) if basis.size else None
+    load = None if along is None else z @ along
     return Reference(
         names=tuple(names[j] for j in keep),
         center=c,
@@ -97,6 +104,10 @@ def fit_table(
         rows=len(x),
         t_from=tt[0] if tt else None,
         t_to=tt[-1] if tt else None,
+        along=along,
+        along_span=None
+        if load is None
+        else (np.quantile(load, 0.02, axis=0), np.quantile(load, 0.98, axis=0)),
     )
 
 
