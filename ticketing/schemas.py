@@ -67,8 +67,8 @@ class TicketPatch(In):
     description: Text | None = None
     fault_mode: Id | None = Field(
         None,
-        description="correct the suspected fault mode (an open ticket only); the resolution"
-        " fed back to the detectors carries it",
+        description="correct the suspected fault mode (an open ticket only); a 'confirmed'"
+        " resolution tells the detectors it is the mode found",
     )
 
 

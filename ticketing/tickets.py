@@ -360,8 +360,8 @@ def patch(tx: Tx, actor: Actor, row: Row, changes: dict[str, Any]) -> Row:
         return row
     if "fault_mode" in changes and not lifecycle.is_open(row["state"]):
         raise Conflict(
-            f"fault_mode: ticket {row['id']} is {row['state']} and its resolution has been fed"
-            " back already; reopen it to correct the fault mode",
+            f"fault_mode: ticket {row['id']} is {row['state']}; only an open ticket's fault mode"
+            " is corrected (a resolution has told the detectors already: reopen it first)",
             field="fault_mode",
         )
     if "priority" in changes:

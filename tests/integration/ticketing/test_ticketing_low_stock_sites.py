@@ -100,6 +100,40 @@ def test_low_stock_tells_the_stores_site_and_all_site_dispatchers_only(
     assert told() == {"a": 2, "b": 2, "all": 3, "engineer": 0}
 
 
+def test_a_breach_tells_the_tickets_site_and_all_site_dispatchers_only(
+    app, client, tokens, dsn, make_asset, clock
+) -> None:
+    """The same rule for a ticket's SLA breach (dispatchers): site A's breach reaches A's
+    dispatcher channel and the all-sites one, not B's."""
+    a, b = f"site-a-{uid()}", f"site-b-{uid()}"
+    ch: dict[str, int] = {}
+    for key, headers in (
+        ("a", _token(dsn, "dispatcher", [a])),
+        ("b", _token(dsn, "dispatcher", [b])),
+        ("all", auth(tokens["dispatcher"])),
+    ):
+        body = {"role": "dispatcher", "url": "json://127.0.0.1:9/x", "events": ["breach"]}
+        r = client.post("/notifications/channels", json=body, headers=headers)
+        assert r.status_code == 201, r.text
+        ch[key] = r.json()["id"]
+    r = client.post(
+        "/tickets",
+        headers=auth(tokens["dispatcher"]),
+        json={"asset": make_asset(f"chiller_{uid()}", site=a), "title": "trip", "priority": "P0"},
+    )
+    assert r.status_code == 201, r.text
+    tid = r.json()["ticket"]["id"]
+    clock.advance(minutes=31)  # P0: 30 minutes to respond
+    assert "response_breach" in [x.kind for x in app.state.sla.scan() if x.ticket_id == tid]
+    rows = client.get(
+        f"/notifications/outbox?ticket_id={tid}", headers=auth(tokens["admin"])
+    ).json()
+    told = {
+        k: sum(o["channel_id"] == c and o["event"] == "breach" for o in rows) for k, c in ch.items()
+    }
+    assert told == {"a": 1, "b": 0, "all": 1}
+
+
 def test_channel_site_scopes_are_checked(client, tokens, dsn) -> None:
     """Tried: a scoped token naming another site (403), sites on an engineer's channel, an
     empty list, a bad site name (422); a scoped token lists and deactivates only channels of
