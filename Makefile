@@ -24,14 +24,14 @@ demo: services
 test: services
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check .
-	@$(PY) -m mypy forewarn gateway ingest detectors ticketing device_sim
+	@$(PY) -m mypy forewarn gateway ingest detectors ticketing device_sim bench
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 lint:
 	@$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
 typecheck:
-	@$(PY) -m mypy forewarn gateway ingest detectors ticketing device_sim
+	@$(PY) -m mypy forewarn gateway ingest detectors ticketing device_sim bench
 
 bench: services
 	@$(PY) -m bench

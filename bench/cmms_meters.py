@@ -13,6 +13,7 @@ Run: ``python -m bench.cmms_meters``.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import statistics
@@ -64,12 +65,12 @@ def main() -> None:
                 ).fetchall()
                 raw.append(time.perf_counter() - t)
             t = time.perf_counter()
-            while store.run(lambda tx, a=asset: meters.derive_asset(tx, a)) is not None:
+            while store.run(functools.partial(meters.derive_asset, asset=asset)) is not None:
                 pass
             full.append(time.perf_counter() - t)
             _fill(dsn, asset, ROWS, 60)
             t = time.perf_counter()
-            store.run(lambda tx, a=asset: meters.derive_asset(tx, a))
+            store.run(functools.partial(meters.derive_asset, asset=asset))
             inc.append(time.perf_counter() - t)
         store.close()
     finally:

@@ -117,8 +117,8 @@ def cmapss(base: DetectorConfig, warmup: int = 40) -> dict[str, Any]:
     cols = [f"c{i}" for i in range(raw.shape[1])]
     raw.columns = cols
     cfg = _cfg(base, warmup)
-    ours = {"alarm10": 0, "first_half": 0, "leads": []}
-    basel = {"alarm10": 0, "first_half": 0, "leads": []}
+    ours: dict[str, Any] = {"alarm10": 0, "first_half": 0, "leads": []}
+    basel: dict[str, Any] = {"alarm10": 0, "first_half": 0, "leads": []}
     near = 0
     for unit, g in raw.groupby("c0"):
         vals = g[cols[2:]].to_numpy(float)

@@ -17,6 +17,7 @@ Run: ``python -m bench.ticketing_latency`` (``FOREWARN_BENCH_QUICK=1`` for a sho
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import secrets
@@ -171,7 +172,7 @@ def mqtt_latency(broker: Broker) -> list[float]:
             t0 = time.perf_counter()
             pub.publish(f"forewarn/v1/bench/{asset}/anomaly", json.dumps(event(asset)), qos=1)
             with cond:
-                cond.wait_for(lambda a=asset: a in arrived, timeout=10)
+                cond.wait_for(functools.partial(arrived.__contains__, asset), timeout=10)
             if asset in arrived:
                 out.append(arrived[asset] - t0)
     finally:

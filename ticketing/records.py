@@ -58,6 +58,21 @@ def update(
     return new
 
 
+def guessed_fault_mode(tx: Tx, row: Row) -> str:
+    """The fault mode the detectors named for the ticket: its fault mode before a person
+    first corrected it (``PATCH /tickets/{id}`` with ``fault_mode``, audited as ``updated``),
+    else its fault mode. The feedback sends this as ``fault_mode`` and the correction as
+    ``confirmed_fault_mode`` (the default of a ``confirmed`` resolution), so the detectors see
+    that their guess was wrong and remember the corrected one for its signature."""
+    first = tx.one(
+        "select (body::jsonb)->'before'->>'fault_mode' as fault_mode from audit_events"
+        " where entity = 'ticket' and entity_id = %s and action = 'updated'"
+        " and (body::jsonb)->'before' ? 'fault_mode' order by seq limit 1",
+        (str(row["id"]),),
+    )
+    return str(first["fault_mode"]) if first else str(row["fault_mode"])
+
+
 def feedback(tx: Tx, row: Row) -> None:
     """Tell the detectors what the engineer found: a row of ``detector_feedback``.
 
@@ -75,7 +90,7 @@ def feedback(tx: Tx, row: Row) -> None:
         ticket_id=row["id"],
         site=row["site"],
         asset=row["asset"],
-        fault_mode=row["fault_mode"],
+        fault_mode=guessed_fault_mode(tx, row),
         resolution_code=row["resolution_code"],
         confirmed_fault_mode=row["confirmed_fault_mode"],
         event_ids=ids,

@@ -65,6 +65,11 @@ class TicketPatch(In):
     priority: Priority | None = None
     title: Short | None = None
     description: Text | None = None
+    fault_mode: Id | None = Field(
+        None,
+        description="correct the suspected fault mode (an open ticket only); a 'confirmed'"
+        " resolution tells the detectors it is the mode found",
+    )
 
 
 class TransitionIn(In):

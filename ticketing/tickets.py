@@ -358,6 +358,12 @@ def patch(tx: Tx, actor: Actor, row: Row, changes: dict[str, Any]) -> Row:
     changes = {k: v for k, v in changes.items() if v is not None and v != row[k]}
     if not changes:
         return row
+    if "fault_mode" in changes and not lifecycle.is_open(row["state"]):
+        raise Conflict(
+            f"fault_mode: ticket {row['id']} is {row['state']}; only an open ticket's fault mode"
+            " is corrected (a resolution has told the detectors already: reopen it first)",
+            field="fault_mode",
+        )
     if "priority" in changes:
         changes.update(priority_deadlines(tx, row, changes["priority"]))
     return update(tx, actor, row, changes, "updated", "ticket.updated")

@@ -14,16 +14,15 @@ from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, field_v
 
 from ticketing import scope
 from ticketing.api.common import role_router, roles, store, strict
-from ticketing.auth import STAFF, WORKERS
+from ticketing.auth import SITE_RE, STAFF, WORKERS
 from ticketing.errors import Invalid, NotFound
 from ticketing.notifications import oncall, outbox
 from ticketing.schemas import MAX_ID, NO_NUL, In, Short, Storable
 from ticketing.store import Actor, Row, Tx
 
 router = role_router(prefix="/notifications", tags=["notifications"])
-EventName = Literal[
-    "*", "assigned", "sla_warning", "breach", "escalation", "customer_reply", "low_stock"
-]
+EventName = Literal["*"] | outbox.Event
+Site = Annotated[str, StringConstraints(pattern=SITE_RE.pattern)]
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
@@ -37,6 +36,13 @@ class ChannelIn(In):
     quiet_start: time | None = None
     quiet_end: time | None = None
     timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    sites: list[Site] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description="a role's channel: news of these sites only (low stock, breaches,"
+        " escalations); omitted: every site, or the sites of a site-scoped token",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -61,6 +67,7 @@ class ChannelOut(BaseModel):
     quiet_start: time | None
     quiet_end: time | None
     timezone: str
+    sites: list[str] | None = Field(description="null: every site")
     active: bool
     created_at: datetime
 
@@ -123,6 +130,11 @@ def _masked(row: Row) -> Row:
     return {**row, "url": url}
 
 
+def _covers(actor: Actor, row: Row) -> bool:
+    """Whether a channel is of the token's sites (channels of every site are everyone's)."""
+    return row["sites"] is None or any(actor.sees(s) for s in row["sites"])
+
+
 @router.post("/channels", response_model=ChannelOut, status_code=201)
 def create_channel(
     request: Request, body: ChannelIn, actor: Actor = roles(*STAFF), _s: None = strict(ChannelIn)
@@ -132,6 +144,15 @@ def create_channel(
         raise Invalid("give exactly one of engineer_id or role", field="engineer_id")
     if (body.quiet_start is None) != (body.quiet_end is None):
         raise Invalid("quiet hours need both quiet_start and quiet_end", field="quiet_end")
+    if body.sites is not None and body.role is None:
+        raise Invalid(
+            "sites go with a role's channel; an engineer hears of their own tickets anywhere",
+            field="sites",
+        )
+    for site in body.sites or ():
+        scope.site_param(actor, site)  # 403 for a site outside the token's scope
+    sites = body.sites or (list(actor.sites) if actor.sites and body.role else None)
+    sites = sorted(set(sites)) if sites is not None else None
     try:
         masked = outbox.check_url(body.url)
     except ValueError as exc:
@@ -143,12 +164,12 @@ def create_channel(
             and tx.one("select 1 from engineers where id = %s", (body.engineer_id,)) is None
         ):
             raise NotFound("engineer", body.engineer_id)
-        data = body.model_dump()
+        data = {**body.model_dump(), "sites": sites}
         row = tx.one(
             "insert into notification_channels (engineer_id, role, url, label, events, locale,"
-            " quiet_start, quiet_end, timezone, created_at) values (%(engineer_id)s, %(role)s,"
-            " %(url)s, %(label)s, %(events)s, %(locale)s, %(quiet_start)s, %(quiet_end)s,"
-            " %(timezone)s, %(now)s) returning *",
+            " quiet_start, quiet_end, timezone, sites, created_at) values (%(engineer_id)s,"
+            " %(role)s, %(url)s, %(label)s, %(events)s, %(locale)s, %(quiet_start)s,"
+            " %(quiet_end)s, %(timezone)s, %(sites)s, %(now)s) returning *",
             {**data, "now": tx.now},
         )
         assert row is not None
@@ -160,8 +181,9 @@ def create_channel(
 
 @router.get("/channels", response_model=list[ChannelOut])
 def list_channels(request: Request, actor: Actor = roles(*STAFF)) -> Any:
+    """Every channel; for a site-scoped token those of its sites and those of every site."""
     rows = store(request).read(lambda tx: tx.all("select * from notification_channels order by id"))
-    return [_masked(r) for r in rows]
+    return [_masked(r) for r in rows if _covers(actor, r)]
 
 
 @router.delete("/channels/{channel_id}", response_model=ChannelOut)
@@ -169,12 +191,14 @@ def deactivate_channel(request: Request, channel_id: Id, actor: Actor = roles(*S
     """Deactivate (kept for the outbox's history); pending messages to it fail."""
 
     def fn(tx: Tx) -> Row:
+        old = tx.one("select sites from notification_channels where id = %s", (channel_id,))
+        if old is None or not _covers(actor, old):  # another site's channel: as if absent
+            raise NotFound("channel", channel_id)
         row = tx.one(
             "update notification_channels set active = false where id = %s returning *",
             (channel_id,),
         )
-        if row is None:
-            raise NotFound("channel", channel_id)
+        assert row is not None
         tx.audit(
             actor, "channel_deactivated", "channel", channel_id, {"active": True}, {"active": False}
         )

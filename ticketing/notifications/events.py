@@ -49,9 +49,10 @@ def _ticket(tx: Tx, ticket_id: int | None) -> Row | None:
 
 
 def _dispatch(tx: Tx, event_type: str, ticket_id: int | None, body: dict[str, Any]) -> None:
-    if event_type == "stock.low":  # the contract's StockLow: no ticket, the dispatchers buy
+    if event_type == "stock.low":  # the contract's StockLow: no ticket; the store's site's
+        # dispatchers (and those of every site) buy; a shared store (site null) tells them all
         low = StockLow.model_validate(body)
-        outbox.to_role(tx, "dispatcher", "low_stock", low.model_dump())
+        outbox.to_role(tx, "dispatcher", low.site, "low_stock", low.model_dump())
         return
     t = _ticket(tx, ticket_id)
     if t is None:
@@ -64,7 +65,7 @@ def _dispatch(tx: Tx, event_type: str, ticket_id: int | None, body: dict[str, An
             new_due = policies.deadlines(tx, t["priority"], tx.now, t["site"])[0]
             ctx = oncall.ctx(tx, t, url, new_due=new_due)
             outbox.to_engineer(tx, t["engineer_id"], "escalation", ctx, ticket_id=t["id"])
-            outbox.to_role(tx, "supervisor", "escalation", ctx, ticket_id=t["id"])
+            outbox.to_role(tx, "supervisor", t["site"], "escalation", ctx, ticket_id=t["id"])
         else:
             ctx = oncall.ctx(tx, t, url, response_due=t["response_due"])
             outbox.to_engineer(tx, t["engineer_id"], "assigned", ctx, ticket_id=t["id"])
@@ -80,7 +81,7 @@ def _dispatch(tx: Tx, event_type: str, ticket_id: int | None, body: dict[str, An
         if event_type == "sla.warning":
             outbox.to_engineer(tx, t["engineer_id"], "sla_warning", ctx, ticket_id=t["id"])
         else:
-            outbox.to_role(tx, "dispatcher", "breach", ctx, ticket_id=t["id"])
+            outbox.to_role(tx, "dispatcher", t["site"], "breach", ctx, ticket_id=t["id"])
             oncall.start_chain(tx, t, f"{which} breach", which, due)
     elif event_type == "ticket.customer_reply":
         ctx = oncall.ctx(tx, t, url, message=body.get("message", ""))

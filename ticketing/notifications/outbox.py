@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import apprise
@@ -18,7 +18,8 @@ import jinja2
 from ticketing.store import Row, Tx
 
 HERE = Path(__file__).parent
-EVENTS = ("assigned", "sla_warning", "breach", "escalation", "customer_reply", "low_stock")
+Event = Literal["assigned", "sla_warning", "breach", "escalation", "customer_reply", "low_stock"]
+EVENTS: tuple[str, ...] = get_args(Event)  # what a channel may subscribe to (or "*")
 URGENT = frozenset({"breach", "escalation"})
 LOCALES = ("en", "zh_CN")
 _env = jinja2.Environment(
@@ -72,14 +73,20 @@ def check_url(url: str) -> str:
     return str(plugin.url(privacy=True))
 
 
-def channels(tx: Tx, *, engineer_id: int | None = None, role: str | None = None) -> list[Row]:
+def channels(
+    tx: Tx, *, engineer_id: int | None = None, role: str | None = None, site: str | None = None
+) -> list[Row]:
+    """An engineer's active channels, or a role's active channels that cover ``site`` (those
+    without sites cover every site; ``site`` None, e.g. a store every site shares: all)."""
     if engineer_id is not None:
         return tx.all(
             "select * from notification_channels where active and engineer_id = %s order by id",
             (engineer_id,),
         )
     return tx.all(
-        "select * from notification_channels where active and role = %s order by id", (role,)
+        "select * from notification_channels where active and role = %s"
+        " and (sites is null or %s::text is null or %s = any(sites)) order by id",
+        (role, site, site),
     )
 
 
@@ -131,7 +138,16 @@ def to_engineer(
 
 
 def to_role(
-    tx: Tx, role: str, event: str, ctx: dict[str, Any], *, ticket_id: int | None = None
+    tx: Tx,
+    role: str,
+    site: str | None,
+    event: str,
+    ctx: dict[str, Any],
+    *,
+    ticket_id: int | None = None,
 ) -> int:
-    ids = [enqueue(tx, c, event, ctx, ticket_id=ticket_id) for c in channels(tx, role=role)]
+    """Queue ``event`` to the role's channels that cover ``site`` (the ticket's or store's)."""
+    ids = [
+        enqueue(tx, c, event, ctx, ticket_id=ticket_id) for c in channels(tx, role=role, site=site)
+    ]
     return sum(i is not None for i in ids)
