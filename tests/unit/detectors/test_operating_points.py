@@ -99,3 +99,16 @@ def test_offsets_interpolate_per_metric_and_stay_flat_beyond_the_outermost_point
     assert np.allclose(curve.offset(np.array([-2.5, -2.5])), [0.5, -0.5])
     assert np.allclose(curve.offset(np.array([0.0, 0.0])), [0.0, 0.0])
     assert np.allclose(curve.offset(np.array([-40.0, 40.0])), [0.0, -1.0])  # each its own
+
+
+def test_a_checkpoint_between_known_points_resumes_identically() -> None:
+    rows = list(machine())
+    whole = AssetDetector("never-seen", SHIPPED)
+    expected = [whole.update(t, x).score for t, x in rows]
+    cut = 9 * HOLD + 100  # two points kept, judging loads between them
+    det = AssetDetector("never-seen", SHIPPED)
+    first = [det.update(t, x).score for t, x in rows[:cut]]
+    assert det.health.curve is not None and det.health.curve.points >= 2
+    again = AssetDetector.loads(det.dumps())
+    rest = [again.update(t, x).score for t, x in rows[cut:]]
+    assert np.array_equal(np.array(first + rest), np.array(expected))
