@@ -383,7 +383,7 @@ class DetectorService:
             )
             asset_class = row[0] if row else None
         cfg = self.config.for_class(asset_class)
-        det = self._db(store.load_checkpoint, asset, cfg.config_hash())
+        det = self._db(store.load_checkpoint, asset, cfg.config_hash(), cfg.health)
         if det is None:
             det = AssetDetector(asset, cfg, site=site, asset_class=asset_class)
             log.info("asset %s: new model (%s), warm-up %d samples", asset, asset_class,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from detectors.asset import AssetDetector, StateError
+from detectors.configuration import HealthConfig
 from forewarn.contract import AnomalyEvent, DetectorFeedback
 
 Conn = psycopg.Connection[Any]
@@ -203,21 +204,67 @@ def apply_baseline_requests(conn: Conn, detectors: dict[str, AssetDetector], wor
     return len(reqs)
 
 
-def load_checkpoint(conn: Conn, asset: str, config_hash: str) -> AssetDetector | None:
-    """The stored detector of ``asset`` if it was made with the same configuration."""
+def load_checkpoint(
+    conn: Conn, asset: str, config_hash: str, health: HealthConfig | None = None
+) -> AssetDetector | None:
+    """The stored detector of ``asset`` if it was made with the same configuration.
+
+    Otherwise (an upgrade, a changed configuration) the model starts anew, and with
+    ``health`` given its reference is re-learned from the previous reference's stored window
+    (:func:`carry_reference`) instead of a new day of commissioning."""
     row = conn.execute(
         "select state, config_hash from detector_checkpoints where asset = %s", (asset,)
     ).fetchone()
     if row is None:
         return None
-    if row[1] != config_hash:
-        log.info("asset %s: checkpoint made with another configuration; rebuilding", asset)
-        return None  # a new configuration starts a new model
-    try:
-        return AssetDetector.loads(bytes(row[0]))
-    except StateError as exc:
-        log.info("asset %s: %s; rebuilding the model from a new warm-up", asset, exc.reason)
+    why = "checkpoint made with another configuration"
+    if row[1] == config_hash:
+        try:
+            return AssetDetector.loads(bytes(row[0]))
+        except StateError as exc:
+            why = exc.reason
+    window = None if health is None else carry_reference(conn, asset, health)
+    if window is None:
+        log.info("asset %s: %s; rebuilding the model from a new warm-up", asset, why)
+    else:
+        log.info("asset %s: %s; re-learning its reference from %s..%s", asset, why, *window)
+    return None
+
+
+def carry_reference(
+    conn: Conn, asset: str, health: HealthConfig
+) -> tuple[datetime, datetime] | None:
+    """File a re-learn of the window the previous model's reference was learned on.
+
+    A new detector version or configuration cannot resume the old model, but the healthy
+    window it learned from is still in the telemetry: re-learning it with the new code keeps
+    the asset's reference instead of spending a day commissioning (and judging against a
+    provisional reference) after every upgrade. Not when the old model was still
+    commissioning (a new commissioning is as good) or a re-learn is already pending."""
+    row = conn.execute(
+        """select reason, rows, ref_from, ref_to from detector_baselines
+           where asset = %s and state = 'applied' and ref_from is not null
+             and ref_to is not null
+           order by changed_at desc nulls last, id desc limit 1""",
+        (asset,),
+    ).fetchone()
+    if row is None:
         return None
+    reason, rows, since, until = row
+    span_h = (until - since).total_seconds() / 3600
+    if str(reason).startswith("commissioning") and not (
+        (rows or 0) >= health.commission_rows or span_h >= health.commission_h
+    ):
+        return None
+    pending = conn.execute(
+        "select 1 from detector_baselines where asset = %s and state = 'requested'", (asset,)
+    ).fetchone()
+    if pending is not None:
+        return None
+    why = f"upgrade: the previous reference's window re-learned ({reason})"
+    until += timedelta(microseconds=1)  # a window is half-open; the reference's last row is in
+    request_baseline(conn, asset, since, until, why, "detectors")
+    return since, until
 
 
 FEEDBACK_COLUMNS = (  # as pending_feedback selects them

@@ -23,14 +23,18 @@ ASSET = "bl-pump-1"
 
 @pytest.fixture
 def stored(db):
+    return _store(db, ASSET)
+
+
+def _store(db, asset: str) -> list[tuple]:
     rng = random.Random(4)
     rows = []
     for i in range(600):
         t = T0 + timedelta(minutes=i)
         level = 30.0 if i < 300 else 36.0  # the second half: after an overhaul
         rows += [
-            (t, ASSET, "flow", level + rng.gauss(0, 0.3)),
-            (t, ASSET, "pressure", level / 5 + rng.gauss(0, 0.05)),
+            (t, asset, "flow", level + rng.gauss(0, 0.3)),
+            (t, asset, "pressure", level / 5 + rng.gauss(0, 0.05)),
         ]
     with db.cursor() as cur:
         cur.executemany(
@@ -48,8 +52,8 @@ def settings_file(tmp_path, dsn):
     return p
 
 
-def _detector() -> AssetDetector:
-    det = AssetDetector(ASSET, load_config().override(warmup=100).for_class("default"))
+def _detector(asset: str = ASSET) -> AssetDetector:
+    det = AssetDetector(asset, load_config().override(warmup=100).for_class("default"))
     rng = random.Random(5)
     for i in range(150):
         t = (T0 + timedelta(minutes=i)).timestamp()
@@ -103,4 +107,63 @@ def test_bad_baseline_windows_are_refused_and_write_nothing(db, settings_file, s
     assert res.exit_code == 2
     assert why in res.output
     n = db.execute("select count(*) from detector_baselines where asset = 'bl-pump-2'")
+    assert n.fetchone() == (0,)
+
+
+def test_an_upgrade_re_learns_the_previous_reference_window_instead_of_commissioning(db):
+    """A checkpoint of another configuration cannot be resumed; the window its reference was
+    learned on can: the new model gets it (filed once, applied by the owning worker)."""
+    asset = "bl-pump-up"
+    _store(db, asset)
+    old = _detector(asset)  # commissioned on the first 100 rows (warm-up 100: nothing grows)
+    store.save_checkpoints(db, [old], "w1")
+    assert old.health.ref is not None
+    new_cfg = load_config().with_values({"health.half": 1.6}).override(warmup=100)
+    cfg = new_cfg.for_class("default")
+    assert cfg.config_hash() != old.cfg.config_hash()
+
+    assert store.load_checkpoint(db, asset, cfg.config_hash(), cfg.health) is None
+    assert store.load_checkpoint(db, asset, cfg.config_hash(), cfg.health) is None  # twice
+    filed = db.execute(
+        "select actor, ref_from, ref_to from detector_baselines"
+        " where asset = %s and state = 'requested'",
+        (asset,),
+    ).fetchall()
+    last = T0 + timedelta(minutes=99, microseconds=1)  # half-open: the last row is in
+    assert filed == [("detectors", T0, last)]
+
+    det = AssetDetector(asset, cfg)
+    assert store.apply_baseline_requests(db, {asset: det}, "w1") == 1
+    ref = det.health.ref
+    assert ref is not None and ref.rows == 100 and det.commission is None
+    assert abs(float(ref.center[ref.names.index("flow")]) - 30.0) < 0.2
+    reason = db.execute(
+        "select reason from detector_baselines where asset = %s and state = 'applied'"
+        " order by id desc limit 1",
+        (asset,),
+    ).fetchone()
+    assert reason is not None and reason[0].startswith("upgrade:")
+    # the same configuration resumes as before
+    store.save_checkpoints(db, [det], "w1")
+    again = store.load_checkpoint(db, asset, cfg.config_hash(), cfg.health)
+    assert again is not None and again.health.ref is not None
+
+
+def test_a_model_still_commissioning_is_not_carried_over(db):
+    shipped = load_config().for_class("default")  # warm-up 300, growing to a day
+    asset = "bl-pump-new"
+    _store(db, asset)
+    det = AssetDetector(asset, shipped)
+    rng = random.Random(6)
+    for i in range(320):
+        t = (T0 + timedelta(minutes=i)).timestamp()
+        det.update(t, {"flow": 30 + rng.gauss(0, 0.3), "pressure": 6 + rng.gauss(0, 0.05)})
+    assert det.commission is not None and det.commission.active
+    store.save_checkpoints(db, [det], "w1")
+    other = load_config().with_values({"health.half": 1.6}).for_class("default")
+    assert store.load_checkpoint(db, asset, other.config_hash(), other.health) is None
+    n = db.execute(
+        "select count(*) from detector_baselines where asset = %s and state = 'requested'",
+        (asset,),
+    )
     assert n.fetchone() == (0,)
