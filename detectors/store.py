@@ -231,6 +231,9 @@ def load_checkpoint(
     return None
 
 
+_UPGRADE = "upgrade: the previous reference's window re-learned ("
+
+
 def carry_reference(
     conn: Conn, asset: str, health: HealthConfig
 ) -> tuple[datetime, datetime] | None:
@@ -261,7 +264,10 @@ def carry_reference(
     ).fetchone()
     if pending is not None:
         return None
-    why = f"upgrade: the previous reference's window re-learned ({reason})"
+    origin = str(reason)
+    if origin.startswith(_UPGRADE):  # what it was first learned as, not nested per upgrade
+        origin = origin.removeprefix(_UPGRADE).removesuffix(")")
+    why = f"{_UPGRADE}{origin})"
     until += timedelta(microseconds=1)  # a window is half-open; the reference's last row is in
     request_baseline(conn, asset, since, until, why, "detectors")
     return since, until

@@ -143,10 +143,20 @@ def test_an_upgrade_re_learns_the_previous_reference_window_instead_of_commissio
         (asset,),
     ).fetchone()
     assert reason is not None and reason[0].startswith("upgrade:")
+    assert reason[0].endswith("(commissioning)")
     # the same configuration resumes as before
     store.save_checkpoints(db, [det], "w1")
     again = store.load_checkpoint(db, asset, cfg.config_hash(), cfg.health)
     assert again is not None and again.health.ref is not None
+    # a second upgrade names what the reference was first learned as, once
+    later = load_config().with_values({"health.half": 1.7}).override(warmup=100)
+    later_cfg = later.for_class("default")
+    assert store.load_checkpoint(db, asset, later_cfg.config_hash(), later_cfg.health) is None
+    filed_again = db.execute(
+        "select reason from detector_baselines where asset = %s and state = 'requested'",
+        (asset,),
+    ).fetchone()
+    assert filed_again == ("upgrade: the previous reference's window re-learned (commissioning)",)
 
 
 def test_a_model_still_commissioning_is_not_carried_over(db):
