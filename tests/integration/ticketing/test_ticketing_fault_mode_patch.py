@@ -4,7 +4,7 @@ carries the guess and the correction, and bad values or roles are refused (never
 
 from __future__ import annotations
 
-from ticketing_helpers import anomaly, auth, uid
+from ticketing_helpers import anomaly, auth, feedback_row, uid
 
 
 def _predictive(client, tokens, make_asset, make_engineer, fault: str = "bearing_wear"):
@@ -50,11 +50,7 @@ def test_dispatcher_corrects_the_fault_mode_and_the_correction_reaches_the_detec
         json={"to": "resolved", "resolution_code": "confirmed"},
     )
     assert r.status_code == 200, r.text
-    row = db.execute(
-        "select asset, fault_mode, resolution_code, confirmed_fault_mode, event_ids"
-        " from detector_feedback where ticket_id = %s",
-        (tid,),
-    ).fetchone()
+    row = feedback_row(db, tid)
     assert row == (asset, "bearing_wear", "confirmed", "seal_leak", [ev["event_id"]])
     # a resolved ticket's fault mode is not corrected any more (its feedback has gone out)
     r = client.patch(f"/tickets/{tid}", json={"fault_mode": "cavitation"}, headers=d)

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from ticketing_helpers import anomaly, auth, uid
+from ticketing_helpers import anomaly, auth, feedback_row, uid
 
 from forewarn.contract import StockLow
 from forewarn.settings import Settings
@@ -180,11 +180,7 @@ def test_resolution_code_is_fed_back_to_detectors(
         },
     )
     assert r.status_code == 200
-    row = db.execute(
-        "select asset, fault_mode, resolution_code, confirmed_fault_mode, event_ids"
-        " from detector_feedback where ticket_id = %s",
-        (tid,),
-    ).fetchone()
+    row = feedback_row(db, tid)
     assert row == (asset, "bearing_wear", "confirmed", "seal_leak", [ev["event_id"]])
     kpi = client.get("/kpis?group_by=engineer", headers=auth(tokens["admin"])).json()["rows"]
     mine = next(k for k in kpi if k["group"] == str(eng))

@@ -38,3 +38,13 @@ def anomaly(
         "fault_mode": fault,
         **kw,
     }
+
+
+def feedback_row(db: Any, ticket_id: int) -> tuple[Any, ...] | None:
+    """What the detectors are told of a resolved ticket (its ``detector_feedback`` row)."""
+    row: tuple[Any, ...] | None = db.execute(
+        "select asset, fault_mode, resolution_code, confirmed_fault_mode, event_ids"
+        " from detector_feedback where ticket_id = %s",
+        (ticket_id,),
+    ).fetchone()
+    return row
