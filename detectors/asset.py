@@ -38,7 +38,7 @@ from forewarn.contract import AnomalyEvent, DetectorInfo
 from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
-DETECTOR_VERSION = "2.3.0"  # 2.3: curvature along the load (issue 13)
+DETECTOR_VERSION = "2.4.0"  # 2.4: roaming judged against the fastest metric (issue 13)
 _WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 _SIGNATURES_KEPT = 64  # event id -> signature, for the feedback of recent tickets

@@ -200,6 +200,11 @@ class HealthConfig(_Cfg):
         "on a proportionally wider scale",
     )
     wander_max: float = Field(default=10.0, ge=1, description="widest scale for such a metric")
+    wander_relative: bool = Field(
+        default=True,
+        description="roaming is judged against the asset's fastest metric (a historian that "
+        "smooths every tag makes every tag look slow)",
+    )
     chart_alpha: float = Field(default=0.05, gt=0, le=1, description="EWMA of each residual")
     chart_z: float = Field(
         default=12.0,

@@ -147,8 +147,11 @@ def _wanders(z: np.ndarray, cfg: HealthConfig) -> np.ndarray:
     one = np.where(one > 0, one, d1.mean(axis=0))
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.sqrt(np.median(dl, axis=0) / one)
-    wander = np.minimum(cfg.wander_max, np.maximum(1.0, (ratio / cfg.wander_ratio) ** 2))
-    return np.asarray(np.where(one > 0, wander, 1.0))
+    wander = np.maximum(1.0, (ratio / cfg.wander_ratio) ** 2)
+    wander = np.where(one > 0, wander, 1.0)
+    if cfg.wander_relative and len(wander) > 1:
+        wander = wander / np.min(wander)
+    return np.asarray(np.minimum(cfg.wander_max, wander))
 
 
 def _precision(z: np.ndarray, cfg: HealthConfig, wt: np.ndarray | None = None) -> np.ndarray:

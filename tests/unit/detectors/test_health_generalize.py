@@ -185,3 +185,34 @@ def test_an_asset_where_nothing_varies_keeps_collecting_until_something_does():
     for i in range(120, 200):
         det.update(float(i), {"K1": 5.0 + rng.gauss(0, 0.1), "K2": rng.gauss(0, 0.1)})
     assert det.health.frozen
+
+
+def smoothed(rows: Iterator[tuple[float, dict[str, float]]], width: int = 15):
+    """Every tag as a historian stores it: the moving average of its last ``width`` samples."""
+    past: list[dict[str, float]] = []
+    for t, x in rows:
+        past = [*past[-(width - 1) :], x]
+        yield t, {k: sum(p[k] for p in past) / len(past) for k in x}
+
+
+def test_a_historian_smoothing_every_tag_neither_blinds_nor_alarms():
+    """Smoothing makes every tag move little from one sample to the next, so every tag looked
+    like a slowly roaming temperature and was judged on a scale up to 10x wider: an 8 %
+    broken relation scored almost nothing. Roaming is judged against the asset's fastest tag.
+    """
+
+    def leak(i: int, x: dict[str, float]) -> None:
+        if i >= 2500:
+            x[TAGS[2]] *= 1 + 0.08 * min(1.0, (i - 2500) / 300)
+
+    det, steps = run(smoothed(plant(4000)))
+    assert onsets(steps) == [], "smoothed load steps are still load steps"
+    assert det.health.ref is not None and min(det.health.ref.weight) < 1  # the temperature
+    _, steps = run(smoothed(plant(4000, fault=leak)))
+    first = onsets(steps)
+    assert first and 2500 <= first[0] < 3300
+    absolute = CFG.model_copy(  # the old rule, for contrast
+        update={"health": CFG.health.model_copy(update={"wander_relative": False})}
+    )
+    _, steps = run(smoothed(plant(4000, fault=leak)), AssetDetector("old", absolute))
+    assert max(s.score for s in steps[2500:]) < 0.5
