@@ -300,6 +300,13 @@ class PreprocessConfig(_Cfg):
         description="a silence longer than this many usual sample intervals counts as a "
         "(re)start: a site power cut sends nothing, so no stop is ever seen",
     )
+    gap_quantile: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1,
+        description="the usual interval is this quantile of the asset's own intervals (a device "
+        "that reports by exception has long silences all the time)",
+    )
     derived: dict[str, DerivedMetric] = Field(default_factory=dict)
 
 

@@ -9,6 +9,7 @@ pump is not an anomalous pump, so scoring and learning pause.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from detectors.base import finite
@@ -58,7 +59,7 @@ class Preprocessor:
         self.running = True
         self.was_running = True
         self.settling = 0
-        self.interval: float | None = None  # usual time between samples (EWMA)
+        self.interval: float | None = None  # usual time between samples (a high quantile)
         self.gap = False  # the last sample came after a silence (a stop nobody reported)
 
     def clean(self, ts: float, values: Mapping[str, object]) -> dict[str, float] | None:
@@ -110,15 +111,26 @@ class Preprocessor:
 
         Devices without power publish nothing, so the running flag never shows the stop; the
         restart's transients (a chiller pulling its warmed loop down) would look like faults.
+        "Usual" is a high quantile of the asset's own intervals (``gap_quantile``, tracked in
+        log time), not their mean: a device that reports by exception or jitters widely has
+        long silences all the time, and each read as a restart blinded the detector. A silence
+        still nudges the quantile up, so a device whose rate was lowered is learned again
+        within some tens of samples instead of settling forever.
         """
         if self.last_ts is None:
             return False
         dt = ts - self.last_ts
         usual = getattr(self, "interval", None)  # checkpoints from before the gap rule lack it
-        if usual is None:
+        if usual is None or usual <= 0:
             self.interval = dt
             return False
-        if dt > self.cfg.preprocess.gap_restart * usual:
-            return True
-        self.interval = usual + 0.05 * (dt - usual)
-        return False
+        q = self.cfg.preprocess.gap_quantile
+        step = _QUANTILE_STEP * (q if dt > usual else q - 1.0)
+        self.interval = usual * math.exp(step)
+        return dt > self.cfg.preprocess.gap_restart * usual
+
+
+# step of the interval quantile in log time: an exceedance moves it up 5 % x quantile, so
+# after a rate change (x 30) silences stop reading as restarts within about 25 samples, and
+# one late sample barely moves it
+_QUANTILE_STEP = 0.05
