@@ -14,6 +14,9 @@ passed as ``--warmup`` would be):
   nothing was chosen on (held out, but only from the seeds: we wrote the generator);
   ``cases_fresh``: seeds 13000+, first run after the operating-point interpolation
   (detectors/operating.py) and its regime settings were fixed (held out the same way).
+  ``cases_smooth5`` / ``cases_smooth20``: the tuned seeds as a historian stores them, every
+  metric a 5- or 20-row moving average (where roaming relative to the fastest metric was
+  designed); ``cases_smooth5_new`` / ``cases_smooth20_new``: the same on seeds 9000+ (held out).
 - ``cmapss``: NASA C-MAPSS FD003 test set, each engine alone, warm-up 40 rows: alarmed at
   least 10 rows before its last row (engines with RUL < 30), alarms in the first half;
   the issue's 15-line baseline beside it; tuned on.
@@ -23,7 +26,7 @@ passed as ``--warmup`` would be):
 - ``nab``: files in shared/, standard profile, one detection per alarm rising edge,
   warm-up = the probationary period; tuned on (the surprise parameters).
 
-Every group but ``cases_new`` and ``cases_fresh`` has been looked at while tuning: the truly held-out figures
+Every group but the ``_new`` and ``_fresh`` ones has been looked at while tuning: the truly held-out figures
 are the ones review measures on data we do not have (the issue's hidden checks).
 """
 
@@ -69,7 +72,31 @@ def cases_fresh(base: DetectorConfig) -> dict[str, Any]:
     return cases(base, seed=13000)
 
 
-def cases(base: DetectorConfig, warmup: int | None = None, seed: int = 1000) -> dict[str, Any]:
+def smoothed(frame: Frame, width: int) -> Frame:
+    """Every metric as a historian stores it: the moving average of its last ``width`` rows."""
+    vals = pd.DataFrame(frame.values).rolling(width, min_periods=1).mean().to_numpy()
+    return Frame(frame.times, frame.stamps, frame.columns, vals, frame.labels, frame.units)
+
+
+def cases_smooth5(base: DetectorConfig) -> dict[str, Any]:
+    return cases(base, smooth=5)
+
+
+def cases_smooth20(base: DetectorConfig) -> dict[str, Any]:
+    return cases(base, smooth=20)
+
+
+def cases_smooth5_new(base: DetectorConfig) -> dict[str, Any]:
+    return cases(base, seed=9000, smooth=5)
+
+
+def cases_smooth20_new(base: DetectorConfig) -> dict[str, Any]:
+    return cases(base, seed=9000, smooth=20)
+
+
+def cases(
+    base: DetectorConfig, warmup: int | None = None, seed: int = 1000, smooth: int = 1
+) -> dict[str, Any]:
     # shipped defaults as they are (a growing commissioning included) unless a warm-up is given
     cfg = base.for_class("default") if warmup is None else _cfg(base, warmup)
     warmup = cfg.alarm.warmup
@@ -79,6 +106,8 @@ def cases(base: DetectorConfig, warmup: int | None = None, seed: int = 1000) -> 
     degraded = 0
     for c in truth:
         frame = read_csv(c.path)
+        if smooth > 1:
+            frame = smoothed(frame, smooth)
         alarms = replay(frame, cfg, asset=c.name).alarms
         if c.name.startswith("drift"):
             assert c.onset is not None and c.failure is not None
@@ -107,6 +136,7 @@ def cases(base: DetectorConfig, warmup: int | None = None, seed: int = 1000) -> 
         "drift": drift,
         "warmup": warmup,
         "seed": seed,
+        "smooth": smooth,
     }
 
 
@@ -214,17 +244,27 @@ def nab(base: DetectorConfig) -> dict[str, Any]:
     return {"files": files, "standard": nab_normalised(raw, null, perfect)}
 
 
-def sim(base: DetectorConfig, days: int = 16) -> dict[str, Any]:
+def sim(base: DetectorConfig, days: int = 16, seed: int = 7) -> dict[str, Any]:
     from bench import detectors_sim
 
-    r = detectors_sim.run(days, config=base)
+    r = detectors_sim.run(days, config=base, seed=seed)
     r.pop("per_asset", None)
     return r
 
 
+def sim_new(base: DetectorConfig) -> dict[str, Any]:
+    """The same fleet and faults with another scenario seed (held out: other loads, stops,
+    noise; the class fault rules were written looking at seed 7)."""
+    return sim(base, seed=8)
+
+
 GROUPS = {"cases": cases, "cases_new": cases_new, "cases_fresh": cases_fresh,
-          "cases_day": cases_day, "cmapss": cmapss, "sim": sim, "skab": skab, "nab": nab}  # fmt: skip
-TUNED = set(GROUPS) - {"cases_new", "cases_fresh"}
+          "cases_day": cases_day, "cases_smooth5": cases_smooth5,
+          "cases_smooth20": cases_smooth20, "cases_smooth5_new": cases_smooth5_new,
+          "cases_smooth20_new": cases_smooth20_new, "cmapss": cmapss, "sim": sim, "sim_new": sim_new,
+          "skab": skab, "nab": nab}  # fmt: skip
+HELD_OUT = {"cases_new", "cases_fresh", "cases_smooth5_new", "cases_smooth20_new", "sim_new"}
+TUNED = set(GROUPS) - HELD_OUT
 
 
 def table(results: dict[str, Any]) -> str:
@@ -255,11 +295,13 @@ def table(results: dict[str, Any]) -> str:
             f"15-line baseline {b['alarm10']}, median lead {b['median_lead']}")  # fmt: skip
         row("cmapss", f"engines alarming in first half (of {c['engines']})",
             str(o["first_half"]), f"baseline {b['first_half']}")  # fmt: skip
-    for key in ("cases", "cases_new", "cases_fresh", "cases_day"):
-        if key not in results:
+    for key in GROUPS:
+        if not key.startswith("cases") or key not in results:
             continue
         c = results[key]
         ds = f"{key}, warm-up {c['warmup']}" + (", growing" if key != "cases_day" else "")
+        if c.get("smooth", 1) > 1:
+            ds += f", {c['smooth']}-row moving average"
         row(ds, "degradations >= 24 h ahead / seen",
             f"{c['detected_24h']}/{c['degradations']} ({c['detected']} seen), median lead "
             f"{c['median_lead_h'] or 0:.0f} h", "")  # fmt: skip
@@ -269,14 +311,16 @@ def table(results: dict[str, Any]) -> str:
         d = c["drift"]
         row(ds, "slow drift: delay after ramp start (rows), false",
             ", ".join(str(x["delay_rows"]) for x in d) + f"; {sum(x['false'] for x in d)}", "")  # fmt: skip
-    if "sim" in results:
-        s = results["sim"]
-        row("sim", "degradations >= 24 h ahead",
+    for key in ("sim", "sim_new"):
+        if key not in results:
+            continue
+        s = results[key]
+        row(key, "degradations >= 24 h ahead",
             f"{s['alarmed_24h_before']}/{s['degradations']}, median lead "
             f"{s['median_lead_h'] or 0:.0f} h", ">= 95 %")  # fmt: skip
-        row("sim", "false tickets / 100 healthy asset-days",
+        row(key, "false tickets / 100 healthy asset-days",
             f"{s['false_per_100_asset_days']:.2f}", "<= 1")  # fmt: skip
-        row("sim", "fault mode right", f"{s['fault_mode_right']}/{s['degradations']}", "")
+        row(key, "fault mode right", f"{s['fault_mode_right']}/{s['degradations']}", "")
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 Each metric is standardised against the reference (mean, winsorised spread). Metrics that
 roam slowly while healthy (temperatures: over ``wander_lag`` samples they move much further
-than from one sample to the next) are judged on a proportionally wider scale. The metrics'
+than from one sample to the next, more than the asset's fastest metric does) are judged on
+a proportionally wider scale. The metrics'
 healthy relations are a ridge-shrunk precision matrix: each metric's residual given the
 others ("what the others say it should read") is what a broken relation shows in. The
 healthy limit of the distance is calibrated out of sample on the reference itself, and the
@@ -137,6 +138,8 @@ def _wanders(z: np.ndarray, cfg: HealthConfig) -> np.ndarray:
     A temperature or a level moves smoothly: over ``wander_lag`` samples it moves much more
     than from one sample to the next, and a short reference underestimates how far it
     roams while healthy. Medians keep a load step in the reference from counting as roaming.
+    Relative to the fastest metric: a historian's moving average makes every tag move little
+    from one sample to the next, and judging them all wider blinded the asset.
     """
     lag = min(cfg.wander_lag, len(z) // 4)
     if lag < 2:
