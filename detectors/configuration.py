@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from forewarn import yamlsafe
 from forewarn.errors import SettingsError
@@ -352,9 +352,20 @@ class ClassConfig(_Cfg):
     outlook: OutlookConfig = OutlookConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     alarm: AlarmConfig = AlarmConfig()
-    faults: dict[str, dict[str, Direction]] = Field(default_factory=dict)
+    faults: dict[str, dict[str, Direction]] = Field(
+        default_factory=dict,
+        description="fault mode -> the roles it moves and which way; a class drops a mode it "
+        "cannot suffer with `mode: null` (a compressor does not cavitate)",
+    )
     window: int = Field(default=60, ge=1, le=10_000, description="recent samples kept as evidence")
     top_k: int = Field(default=3, ge=1, description="contributors reported")
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _drop_impossible(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if v is not None}
+        return value
 
     def role_of(self, metric: str) -> str | None:
         cfg = self.metrics.get(metric)
@@ -394,7 +405,10 @@ class DetectorConfig:
     def for_class(self, name: str | None) -> ClassConfig:
         key = name if name in self._classes else "default"
         if key not in self._cache:
-            merged = deep_merge(self._defaults, self._classes.get(key) or {})
+            own = self._classes.get(key) or {}
+            merged = deep_merge(self._defaults, own)
+            if isinstance(own.get("faults"), dict):  # a class's rule replaces the default's
+                merged["faults"] = {**(self._defaults.get("faults") or {}), **own["faults"]}
             try:
                 self._cache[key] = ClassConfig.model_validate(merged)
             except ValidationError as exc:

@@ -2,7 +2,9 @@
 
 A rule names roles and the direction each must move (``up``, ``down`` or ``noisy``); a mode
 matches when every role in its rule has a metric deviating that way, and the best-supported
-mode wins. Rules live in the YAML, so a vendor's asset class can bring its own.
+mode wins. A key may name alternatives (``suction_pressure|pressure``): a pump without a
+suction sensor still shows cavitation on its discharge. Rules live in the YAML, so a
+vendor's asset class can bring its own (and drop the modes it cannot suffer).
 
 Rules only know roles; an engineer knows the machine. When a ticket is resolved with another
 fault mode than the one guessed, the asset's detector remembers the signature (which metrics
@@ -35,12 +37,16 @@ def suspect(
     'seal_leak'
     >>> suspect(rules, roles, {"vib": 4.0, "temp": -3.0, "q": 0.0, "p": 0.0}, {}) is None
     True
+    >>> suspect({"cavitation": {"vibration": "up", "suction_pressure|pressure": "down"}},
+    ...         roles, {"vib": 4.0, "p": -5.0}, {})
+    'cavitation'
     """
     best: tuple[float, str] | None = None
     for mode, rule in rules.items():
         support = 0.0
         for role, direction in rule.items():
-            names = [m for m, r in roles.items() if r == role]
+            either = role.split("|")
+            names = [m for m, r in roles.items() if r in either]
             if direction == "up":
                 vals = [z.get(m, 0.0) for m in names]
                 got = max(vals, default=0.0)

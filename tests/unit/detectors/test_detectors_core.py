@@ -68,13 +68,9 @@ MODES = {
     "seal_leak": lambda x, f, i: _scale(
         x, flow_m3h=1 - 0.3 * f, discharge_pressure_bar=1 - 0.25 * f
     ),
-    "clogged_filter": lambda x, f, i: _scale(
-        x,
-        strainer_dp_bar=1 + 2 * f,
-        current_l1_a=1 + 0.2 * f,
-        current_l2_a=1 + 0.2 * f,
-        current_l3_a=1 + 0.2 * f,
-    ),
+    # a pump's blinded strainer: its dp up, less flow (device_sim's signature; the motor
+    # then draws less, so current does not sign it on a pump)
+    "clogged_filter": lambda x, f, i: _scale(x, strainer_dp_bar=1 + 2 * f, flow_m3h=1 - 0.15 * f),
     "winding_insulation": lambda x, f, i: (
         _scale(x, current_l1_a=1 + 0.2 * f, current_l2_a=1 - 0.1 * f),
         x.__setitem__("winding_temp_c", x["winding_temp_c"] + 25 * f),
