@@ -89,6 +89,7 @@ class HealthModel:
         self._inv_chart = np.zeros(p) if ref is None else 1.0 / ref.chart_sd
         a = self.cfg.chart_alpha  # a residual's healthy spread, from its chart's (white noise)
         self._rsd = np.ones(p) if ref is None else ref.chart_sd / math.sqrt(a / (2 - a))
+        self._constants()
         self.surprise = 0.0
         cfg = self.cfg
         self.lik = Surprise(
@@ -114,6 +115,16 @@ class HealthModel:
         if cfg.regime_interpolate and ref is not None and ref.along is not None:
             assert ref.along_span is not None
             self.curve = LoadCurve(ref.along, *ref.along_span)
+
+    def _constants(self) -> None:
+        """Per-reference constants of the per-sample path (numpy calls on a few metrics cost
+        more in overhead than in arithmetic)."""
+        ref = self.ref
+        p = 0 if ref is None else len(ref.names)
+        self._lim = self.cfg.spike_z * self._rsd
+        self._nlim = -self._lim
+        self._live = np.zeros(p, bool) if ref is None else ref.level > 0
+        self._near = np.zeros(p) if ref is None else self.cfg.stop_level * ref.level
 
     @property
     def frozen(self) -> bool:
@@ -154,13 +165,14 @@ class HealthModel:
 
     def _stopped(self, v: np.ndarray) -> bool:
         assert self.ref is not None
-        level = self.ref.level
-        live = (level > 0) & ~np.isnan(v)
-        n = int(live.sum())
+        if getattr(self, "_live", None) is None:
+            self._constants()  # a model pickled before these constants existed
+        live = self._live & (v == v)  # NaN != NaN: a missing value is not live
+        n = np.count_nonzero(live)
         if n < 2:
             return False
-        near = int((np.abs(v[live]) < self.cfg.stop_level * level[live]).sum())
-        return near >= self.cfg.stop_share * n
+        near = np.count_nonzero(live & (np.abs(v) < self._near))
+        return bool(near >= self.cfg.stop_share * n)
 
     def update(
         self, t: float, x: Mapping[str, float], restarted: bool = False, extend: bool = True
@@ -228,8 +240,8 @@ class HealthModel:
         level = self.ewma
         if cfg.chart_z > 0:  # a small persistent shift of one relation (EWMA chart)
             # one wild sample (a spike, annotated on its own) moves the chart a bounded step
-            lim = cfg.spike_z * self._rsd
-            self.chart += cfg.chart_alpha * (np.clip(r, -lim, lim) - self.chart)
+            clipped = np.minimum(np.maximum(r, self._nlim), self._lim)
+            self.chart += cfg.chart_alpha * (clipped - self.chart)
             cz = self.chart * self._inv_chart
             worst = float(np.max(np.abs(cz)))
             level = max(level, cfg.half * worst / cfg.chart_z)

@@ -123,10 +123,14 @@ def _levels(x: np.ndarray, cfg: HealthConfig) -> tuple[list[int], np.ndarray, np
     cols = x[:, enough]
     if not cols.size:
         return [], np.zeros(0), np.zeros(0)
-    lo, hi = np.nanquantile(cols, [0.01, 0.99], axis=0)
+    # numpy's nan-aware quantiles loop over columns in Python; the growing commissioning
+    # re-fits often and rows seldom miss a value, so the vectorised ones when none is missing
+    whole = not np.isnan(cols).any()
+    quantile, median = (np.quantile, np.median) if whole else (np.nanquantile, np.nanmedian)
+    lo, hi = quantile(cols, [0.01, 0.99], axis=0)
     w = np.clip(cols, lo, hi)
     sd = np.nanstd(w, axis=0)
-    floor = np.maximum(cfg.min_std_rel * np.abs(np.nanmedian(cols, axis=0)), cfg.min_std_abs)
+    floor = np.maximum(cfg.min_std_rel * np.abs(median(cols, axis=0)), cfg.min_std_abs)
     ok = ~((hi - lo <= floor) & (sd <= floor))  # constant: nothing to learn or compare
     keep = [int(j) for j in np.flatnonzero(enough)[ok]]
     return keep, np.nanmean(w, axis=0)[ok], np.maximum(sd, floor)[ok]
