@@ -26,7 +26,7 @@ import numpy as np
 from detectors.alarm import AlarmPolicy
 from detectors.commission import Commissioning
 from detectors.configuration import ClassConfig, OutlookConfig
-from detectors.evidence import contributors, series, shares
+from detectors.evidence import contributors, roughness, series, shares
 from detectors.faults import Signature, recall, signature, suspect
 from detectors.health import HealthModel
 from detectors.hst import TreeScorer
@@ -333,7 +333,12 @@ class AssetDetector:
         # reference; metrics that contribute little do not sign a fault. An engineer's
         # correction for this signature comes before the rules.
         z = self.health.z
-        return recall(self.corrections, z) or suspect(self.cfg.faults, self.roles, z, {})
+        found = recall(self.corrections, z)
+        if found is not None:
+            return found
+        noisy = any("noisy" in rule.values() for rule in self.cfg.faults.values())
+        rough = roughness(self.window, self.health.ref) if noisy else {}
+        return suspect(self.cfg.faults, self.roles, z, rough)
 
     def _event(
         self, t: float, transition: str, historical: bool, news: Sequence[Update] = ()

@@ -12,8 +12,10 @@ detectors/asset.py so each reads on its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+
+import numpy as np
 
 from detectors.reference import Reference
 from forewarn.contract import Contributor
@@ -69,3 +71,30 @@ def series(
         for name, v in vals.items():
             out.setdefault(safe_metric(name), []).append((stamp, v))
     return out
+
+
+def roughness(
+    window: Sequence[tuple[float, Mapping[str, float]]], ref: Reference | None
+) -> dict[str, float]:
+    """How many times rougher each metric moves from one sample to the next over the recent
+    window than it did while healthy: a fault rule's ``noisy`` (cavitation, looseness).
+    Medians, so one load step in the window does not count.
+
+    >>> from detectors.configuration import HealthConfig
+    >>> from detectors.reference import fit_reference
+    >>> ref = fit_reference([{"v": 1.0 + 0.1 * (i % 2), "q": float(i % 3)} for i in range(300)],
+    ...                     HealthConfig())
+    >>> rough = roughness([(i, {"v": 1.0 + 0.5 * (i % 2), "q": float(i % 3)}) for i in range(60)], ref)
+    >>> round(rough["v"]), round(rough["q"])
+    (5, 1)
+    """
+    if ref is None or ref.step is None or len(window) < 3:
+        return {}
+    rows = np.array([[x.get(k, np.nan) for k in ref.names] for _, x in window])
+    d = np.diff(rows / ref.scale, axis=0) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        now = (
+            np.sqrt(np.nanmedian(d, axis=0)) if np.isnan(d).any() else np.sqrt(np.median(d, axis=0))
+        )
+        ratio = now / ref.step
+    return {k: float(r) for k, r in zip(ref.names, ratio, strict=True) if np.isfinite(r)}

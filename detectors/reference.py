@@ -49,6 +49,9 @@ class Reference:
     # operating points beyond the reference are interpolated (detectors/operating.py)
     along: np.ndarray | None = None
     along_span: tuple[np.ndarray, np.ndarray] | None = None
+    # each metric's healthy step from one sample to the next (root median square, reference
+    # sigmas): what a fault rule's "noisy" is judged against
+    step: np.ndarray | None = None
 
 
 def fit_reference(
@@ -80,7 +83,8 @@ def fit_table(
     z = (x[:, keep] - c) / s
     z = np.nan_to_num(np.clip(z, -cfg.clip, cfg.clip))
     precision, basis = _decompose(z, cfg)
-    wt = 1.0 / _wanders(z, cfg)
+    wander, step = _wanders(z, cfg)
+    wt = 1.0 / wander
     precision = precision * np.outer(wt, wt)
     limit, healthy = _limit(z, precision, cfg, wt)
     diag = _diag(precision, wt)
@@ -109,6 +113,7 @@ def fit_table(
         along_span=None
         if load is None
         else (np.quantile(load, 0.02, axis=0), np.quantile(load, 0.98, axis=0)),
+        step=step,
     )
 
 
@@ -136,8 +141,9 @@ def _levels(x: np.ndarray, cfg: HealthConfig) -> tuple[list[int], np.ndarray, np
     return keep, np.nanmean(w, axis=0)[ok], np.maximum(sd, floor)[ok]
 
 
-def _wanders(z: np.ndarray, cfg: HealthConfig) -> np.ndarray:
-    """How much wider than its spread each metric should be judged (1 for a noisy one).
+def _wanders(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray]:
+    """How much wider than its spread each metric should be judged (1 for a noisy one), and
+    each metric's healthy one-sample step (root median square; NaN when unknown).
 
     A temperature or a level moves smoothly: over ``wander_lag`` samples it moves much more
     than from one sample to the next, and a short reference underestimates how far it
@@ -147,18 +153,19 @@ def _wanders(z: np.ndarray, cfg: HealthConfig) -> np.ndarray:
     """
     lag = min(cfg.wander_lag, len(z) // 4)
     if lag < 2:
-        return np.ones(z.shape[1])
+        return np.ones(z.shape[1]), np.full(z.shape[1], np.nan)
     d1 = np.diff(z, axis=0) ** 2
     dl = (z[lag:] - z[:-lag]) ** 2
     one = np.median(d1, axis=0)
     one = np.where(one > 0, one, d1.mean(axis=0))
+    step = np.where(one > 0, np.sqrt(one), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.sqrt(np.median(dl, axis=0) / one)
     wander = np.maximum(1.0, (ratio / cfg.wander_ratio) ** 2)
     wander = np.where(one > 0, wander, 1.0)
     if cfg.wander_relative and len(wander) > 1:
         wander = wander / np.min(wander)
-    return np.asarray(np.minimum(cfg.wander_max, wander))
+    return np.asarray(np.minimum(cfg.wander_max, wander)), step
 
 
 def _precision(z: np.ndarray, cfg: HealthConfig, wt: np.ndarray | None = None) -> np.ndarray:

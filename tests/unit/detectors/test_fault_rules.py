@@ -3,9 +3,11 @@ suffer (issue 13's demo: a compressor with a clogging filter was ticketed "cavit
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from detectors import load_config
+from detectors import AssetDetector, load_config
 from detectors.configuration import DetectorConfig, SettingsError
 from detectors.faults import suspect
 
@@ -66,3 +68,28 @@ def test_pump_and_chiller_rules_follow_their_physics() -> None:
     assert _name("chiller", strainer) == "clogged_filter"
     motor = load_config().for_class("electric_motor").faults
     assert set(motor) == {"bearing_wear", "winding_insulation"}
+
+
+def test_a_noisy_rule_is_judged_on_how_rough_a_metric_moves_now() -> None:
+    """``noisy`` was documented but the detector never measured it, so such a rule could
+    not match; now it is the recent one-sample steps against the reference's."""
+    rules = {"cavitation": {"vibration": "noisy", "pressure": "down"},
+             "seal_leak": {"flow": "down", "pressure": "down"}}  # fmt: skip
+    roles = {"vibration": ["vib"], "pressure": ["press"], "flow": ["flow"]}
+    cfg = DetectorConfig({"defaults": {"faults": rules, "roles": roles}}).override(warmup=500)
+    det = AssetDetector("p", cfg.for_class("default"))
+    rng = random.Random(5)
+    opened = []
+    for i in range(1600):
+        f = min(1.0, max(0.0, (i - 900) / 200))
+        x = {
+            "vib_rms": 2.0 + rng.gauss(0, 0.05 + 0.5 * f),  # same mean, ten times rougher
+            "press_out": 5.0 * (1 - 0.08 * f) + rng.gauss(0, 0.03),
+            "flow_q": 100 + rng.gauss(0, 1.0),
+            "temp_b": 50 + rng.gauss(0, 0.2),
+        }
+        step = det.update(60.0 * i, x)
+        if step.event is not None and step.event.state == "open":
+            opened.append(step.event)
+    named = [e.fault_mode for e in opened if e.fault_mode]
+    assert opened and named and named[-1] == "cavitation"
