@@ -38,6 +38,8 @@ import math
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,22 +78,6 @@ def smoothed(frame: Frame, width: int) -> Frame:
     """Every metric as a historian stores it: the moving average of its last ``width`` rows."""
     vals = pd.DataFrame(frame.values).rolling(width, min_periods=1).mean().to_numpy()
     return Frame(frame.times, frame.stamps, frame.columns, vals, frame.labels, frame.units)
-
-
-def cases_smooth5(base: DetectorConfig) -> dict[str, Any]:
-    return cases(base, smooth=5)
-
-
-def cases_smooth20(base: DetectorConfig) -> dict[str, Any]:
-    return cases(base, smooth=20)
-
-
-def cases_smooth5_new(base: DetectorConfig) -> dict[str, Any]:
-    return cases(base, seed=9000, smooth=5)
-
-
-def cases_smooth20_new(base: DetectorConfig) -> dict[str, Any]:
-    return cases(base, seed=9000, smooth=20)
 
 
 def cases(
@@ -258,10 +244,13 @@ def sim_new(base: DetectorConfig) -> dict[str, Any]:
     return sim(base, seed=8)
 
 
-GROUPS = {"cases": cases, "cases_new": cases_new, "cases_fresh": cases_fresh,
-          "cases_day": cases_day, "cases_smooth5": cases_smooth5,
-          "cases_smooth20": cases_smooth20, "cases_smooth5_new": cases_smooth5_new,
-          "cases_smooth20_new": cases_smooth20_new, "cmapss": cmapss, "sim": sim, "sim_new": sim_new,
+Group = Callable[[DetectorConfig], dict[str, Any]]
+GROUPS: dict[str, Group] = {"cases": cases, "cases_new": cases_new, "cases_fresh": cases_fresh,
+          "cases_day": cases_day, "cases_smooth5": partial(cases, smooth=5),
+          "cases_smooth20": partial(cases, smooth=20),
+          "cases_smooth5_new": partial(cases, seed=9000, smooth=5),
+          "cases_smooth20_new": partial(cases, seed=9000, smooth=20),
+          "cmapss": cmapss, "sim": sim, "sim_new": sim_new,
           "skab": skab, "nab": nab}  # fmt: skip
 HELD_OUT = {"cases_new", "cases_fresh", "cases_smooth5_new", "cases_smooth20_new", "sim_new"}
 TUNED = set(GROUPS) - HELD_OUT

@@ -121,7 +121,7 @@ class Preprocessor:
             return False
         dt = ts - self.last_ts
         usual = getattr(self, "interval", None)  # checkpoints from before the gap rule lack it
-        if usual is None or usual <= 0:
+        if usual is None:
             self.interval = dt
             return False
         q = self.cfg.preprocess.gap_quantile
