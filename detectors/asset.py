@@ -41,6 +41,7 @@ DETECTOR_NAME = "forewarn-ensemble"
 DETECTOR_VERSION = "2.4.0"  # 2.4: roaming judged against the fastest metric (issue 13)
 _WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
+MIN_REFERENCE_ROWS = 30  # a shorter warm-up still learns from this many running samples
 _SIGNATURES_KEPT = 64  # event id -> signature, for the feedback of recent tickets
 _CORRECTIONS_KEPT = 32  # signature -> fault mode an engineer found
 
@@ -118,7 +119,7 @@ class AssetDetector:
         self.severity: Literal["warning", "critical"] | None = None
         self.fault_mode: str | None = None
         self.samples = 0
-        self._freeze_at = max(config.alarm.warmup, config.robust.metric_warmup)
+        self._freeze_at = max(config.alarm.warmup, MIN_REFERENCE_ROWS)
         self.commission: Commissioning | None = Commissioning(config.health, self._freeze_at)
 
     # -- streaming -----------------------------------------------------------------------

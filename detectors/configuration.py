@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +24,23 @@ from forewarn.errors import SettingsError
 from forewarn.settings import deep_merge
 
 DEFAULT_FILE = Path(__file__).parent / "config" / "default.yaml"
+# sections no score reads since the health model (issue 13): see _drop_retired
+RETIRED = frozenset({"robust", "drift"})
+_warned: set[str] = set()
+log = logging.getLogger("forewarn.detectors")
+
+
+def _drop_retired(value: Any, keys: frozenset[str] | set[str], where: str) -> Any:
+    """Keys of releases before 2.5 that had stopped changing any score (the adaptive
+    baseline, the Page-Hinkley drift member, the spike trees' weight) are ignored with a
+    warning, so a file written for an older release still loads."""
+    if not isinstance(value, dict) or not keys & set(value):
+        return value
+    gone = ", ".join(where + k for k in sorted(keys & set(value)))
+    if gone not in _warned:
+        _warned.add(gone)
+        log.warning("detector config: %s ignored (retired in 2.5: no score reads it)", gone)
+    return {k: v for k, v in value.items() if k not in keys}
 
 
 class MetricConfig(_Cfg):
@@ -36,25 +54,6 @@ class MetricConfig(_Cfg):
     weight: float = Field(default=1.0, ge=0, le=1, description="0 ignores the metric in the score")
 
 
-class RobustConfig(_Cfg):
-    fast_alpha: float = Field(
-        default=0.1, gt=0, le=1, description="EWMA of the value (noise smoothing)"
-    )
-    slow_alpha: float = Field(default=0.005, gt=0, le=1, description="baseline learning rate")
-    z_half: float = Field(default=6.0, gt=0, description="|z| that maps to score 0.5")
-    noise_half: float = Field(
-        default=6.0, gt=1, description="noise variance ratio that maps to 0.5"
-    )
-    metric_warmup: int = Field(default=30, ge=2, description="samples before a metric is scored")
-    guard_score: float = Field(default=0.3, ge=0, le=1, description="above this, learning slows")
-    guard_rate: float = Field(
-        default=0.02, ge=0, le=1, description="learning factor while elevated"
-    )
-    winsor: float = Field(default=6.0, gt=0, description="clip learning input at this many sigmas")
-    min_std_rel: float = Field(default=1e-3, ge=0, description="std floor relative to |level|")
-    min_std_abs: float = Field(default=1e-6, gt=0, description="absolute std floor")
-
-
 class HSTConfig(_Cfg):
     enabled: bool = False  # opt-in: the residual spike (health.spike_z) is the default
     n_trees: int = Field(default=10, ge=1, le=100)
@@ -65,22 +64,12 @@ class HSTConfig(_Cfg):
     z_half: float = Field(
         default=6.0, gt=0, description="z of the calibrated tree score mapping to 0.5"
     )
-    weight: float = Field(default=0.7, ge=0, le=1)
     seed: int = 42
 
-
-class DriftConfig(_Cfg):
-    enabled: bool = False
-    every: int = Field(default=10, ge=1, description="feed Page-Hinkley every n-th sample")
-    alpha: float = Field(
-        default=0.002, gt=0, le=1, description="EWMA of the value compared to the reference"
-    )
-    delta: float = Field(default=0.5, ge=0, description="Page-Hinkley magnitude tolerance (in z)")
-    threshold: float = Field(default=50.0, gt=0, description="Page-Hinkley detection threshold")
-    z_half: float = Field(
-        default=6.0, gt=0, description="reference |z| mapping to 0.5 once drifting"
-    )
-    weight: float = Field(default=0.9, ge=0, le=1)
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, value: Any) -> Any:
+        return _drop_retired(value, {"weight"}, "hst.")  # spikes annotate: nothing to weigh
 
 
 class TrendConfig(_Cfg):
@@ -182,9 +171,7 @@ class ClassConfig(_Cfg):
     roles: dict[str, list[str]] = Field(
         default_factory=dict, description="role -> name fragments, for metrics not listed"
     )
-    robust: RobustConfig = RobustConfig()
     hst: HSTConfig = HSTConfig()
-    drift: DriftConfig = DriftConfig()
     health: HealthConfig = HealthConfig()
     trend: TrendConfig = TrendConfig()
     outlook: OutlookConfig = OutlookConfig()
@@ -197,6 +184,11 @@ class ClassConfig(_Cfg):
     )
     window: int = Field(default=60, ge=1, le=10_000, description="recent samples kept as evidence")
     top_k: int = Field(default=3, ge=1, description="contributors reported")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired(cls, value: Any) -> Any:
+        return _drop_retired(value, RETIRED, "")
 
     @field_validator("faults", mode="before")
     @classmethod

@@ -2,8 +2,8 @@
 
 HalfSpaceTrees assumes features in [0, 1]; raw sensor values are not, and a min-max scaler
 breaks on the first new extreme. We feed ``0.5 + 0.5 tanh(z / squash)`` of each metric's
-robust z, which is always in (0, 1), follows slow drift with the baseline and is not moved
-by outliers. The trees run on every ``every``-th sample (their cost dominates) and their raw
+z against the frozen reference (detectors/health.py), which is always in (0, 1) and is not
+moved by outliers. The trees run on every ``every``-th sample (their cost dominates) and their raw
 score is calibrated against its own running mean and spread once the trees hold a full
 reference window, so 0.5 means "unusually isolated" whatever the raw scale. They only learn
 while the asset is calm, so a long fault does not become the trees' new normal.

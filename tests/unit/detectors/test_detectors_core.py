@@ -258,8 +258,10 @@ def test_config_errors_are_clear():
         DetectorConfig({"defaults": {"alarm": {"on_threshold": 0.3, "off_threshold": 0.5}}})
     with pytest.raises(SettingsError, match="unknown"):
         DetectorConfig({"default": {}})
-    with pytest.raises(SettingsError, match="robust"):
-        DetectorConfig({"classes": {"x": {"robust": {"nope": 1}}}})
+    with pytest.raises(SettingsError, match="nope"):
+        DetectorConfig({"classes": {"x": {"health": {"nope": 1}}}})
+    with pytest.raises(SettingsError, match="spare"):
+        DetectorConfig({"classes": {"x": {"spare": {}}}}).for_class("x")
     with pytest.raises(SettingsError, match="exactly two inputs"):
         DetectorConfig(
             {"defaults": {"preprocess": {"derived": {"r": {"fn": "ratio", "inputs": ["a"]}}}}}
@@ -267,6 +269,28 @@ def test_config_errors_are_clear():
     a, b = CONFIG.for_class("default"), CONFIG.override(warmup=400).for_class("default")
     assert a.config_hash() != b.config_hash()
     assert CONFIG.for_class("unknown_class") == a
+
+
+def test_a_file_for_an_older_release_loads_and_says_what_it_ignores(monkeypatch, caplog):
+    """The adaptive baseline's and drift member's sections (and the spike trees' weight) had
+    stopped changing any score; an older file keeps loading, with one warning naming them."""
+    import detectors.configuration as configuration
+
+    monkeypatch.setattr(configuration, "_warned", set())
+    old = {
+        "robust": {"z_half": 3.0, "metric_warmup": 50},
+        "drift": {"enabled": True, "threshold": 20.0},
+        "hst": {"weight": 0.5},
+    }
+    with caplog.at_level("WARNING", logger="forewarn.detectors"):
+        cfg = DetectorConfig({"classes": {"pump": old}}).for_class("pump")
+        DetectorConfig({"classes": {"pump": old}}).for_class("pump")  # warned once
+    retired = [r.getMessage() for r in caplog.records if "retired" in r.getMessage()]
+    assert len(retired) == 2, retired  # the class's sections, and hst.weight
+    assert "drift, robust ignored" in retired[0] + retired[1]
+    assert "hst.weight ignored" in retired[0] + retired[1]
+    assert cfg == DetectorConfig({"classes": {"pump": {}}}).for_class("pump")
+    assert not hasattr(cfg, "robust") and not hasattr(cfg, "drift")
 
 
 def test_config_file_errors(tmp_path):

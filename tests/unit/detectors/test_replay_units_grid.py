@@ -64,3 +64,7 @@ def test_grid_prints_one_row_per_configuration_and_refuses_bad_arguments(tmp_pat
     assert bad.exit_code == 2 and "key=v1,v2" in bad.output
     bad = runner.invoke(app, ["replay", "--csv", str(src), "--out", out, "--grid", "health.nope=1"])
     assert bad.exit_code == 2 and "nope" in bad.output
+    # a retired key would give identical rows that look like a finding: refused instead
+    for key in ("robust.z_half=3,6", "drift.threshold=20", "hst.weight=0.5"):
+        bad = runner.invoke(app, ["replay", "--csv", str(src), "--out", out, "--grid", key])
+        assert bad.exit_code == 2 and "retired" in bad.output, bad.output
