@@ -2,7 +2,8 @@
 
 from detectors.asset import DETECTOR_NAME, DETECTOR_VERSION, AssetDetector, StateError, Step
 from detectors.configuration import ClassConfig, DetectorConfig, load_config
-from detectors.replay import ReplayError, read_csv, replay
+from detectors.history_csv import ReplayError, read_csv
+from detectors.replay import replay
 
 __all__ = [
     "DETECTOR_NAME",

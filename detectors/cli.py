@@ -18,7 +18,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from detectors.configuration import load_config
-from detectors.replay import Frame, ReplayError, Result, read_csv, unit_rows
+from detectors.history_csv import Frame, ReplayError, read_csv
+from detectors.replay import Result, unit_rows
 from detectors.replay import replay as run_replay
 from detectors.scoring import Report, episodes, evaluate
 from detectors.tuning import GridRow, grid, parse_grid, save_plot
@@ -47,7 +48,10 @@ def replay(
     settings_file: Annotated[
         Path | None, typer.Option("--settings", help="forewarn.yaml, for the database")
     ] = None,
-    sep: Annotated[str, typer.Option("--sep", help="field separator")] = ",",
+    sep: Annotated[
+        str | None,
+        typer.Option("--sep", help="field separator (default: read off the file: , ; tab |)"),
+    ] = None,
     time_column: Annotated[str | None, typer.Option("--time-column")] = None,
     columns: Annotated[
         str | None, typer.Option("--columns", help="comma-separated metric columns")
@@ -168,6 +172,8 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
     table = Table(title=f"replay of {len(frame.times)} rows", show_header=True)
     table.add_column("figure")
     table.add_column("value", justify="right")
+    for note in frame.notes:  # what reading did to the file, before any figure
+        table.add_row("[yellow]read[/yellow]", note)
     table.add_row("metrics", ", ".join(frame.columns))
     table.add_row("config hash", chash)
     table.add_row("alarm episodes", str(len(episodes(result.alarms))))

@@ -1,15 +1,14 @@
 """Replay a history through a detector configuration, strictly causally.
 
-Rows are fed one by one in file order to the same :class:`AssetDetector` the live service
-runs, so the score and latched alarm of row *i* depend on rows 0..i only (the test suite
-proves it by changing later rows).
+Rows are fed one by one in time order (detectors/history_csv.py reads the file) to the
+same :class:`AssetDetector` the live service runs, so the score and latched alarm of row *i*
+depend on rows 0..i only (the test suite proves it by changing later rows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,29 +17,8 @@ import pandas as pd
 from detectors.asset import AssetDetector
 from detectors.configuration import ClassConfig
 from detectors.evidence import safe_metric
+from detectors.history_csv import Frame, ReplayError, read_csv
 from forewarn.contract import AnomalyEvent
-from forewarn.errors import ForewarnError
-
-
-class ReplayError(ForewarnError):
-    """The input cannot be replayed (missing file or column, no numeric data)."""
-
-    def __init__(self, reason: str, *, path: str | None = None) -> None:
-        super().__init__(reason if path is None else f"{path}: {reason}")
-        self.reason = reason
-        self.path = path
-
-
-@dataclass
-class Frame:
-    """A loaded CSV: epoch seconds, the metric matrix, optional labels, raw time strings."""
-
-    times: np.ndarray
-    stamps: list[str]
-    columns: list[str]
-    values: np.ndarray
-    labels: np.ndarray | None = None
-    units: list[str] | None = None  # one machine per distinct value (multi-unit files)
 
 
 @dataclass
@@ -50,71 +28,6 @@ class Result:
     scores: list[float]
     alarms: list[int]
     events: list[AnomalyEvent] = field(default_factory=list)
-
-
-def read_csv(
-    path: str | Path,
-    *,
-    sep: str = ",",
-    time_column: str | None = None,
-    columns: Sequence[str] | None = None,
-    label_column: str | None = None,
-    unit_column: str | None = None,
-) -> Frame:
-    """Load a CSV for replay; non-numeric cells become NaN (skipped, never a crash).
-
-    A column called unit/engine/machine/asset (or ``unit_column``) splits the file into
-    machines, each replayed by its own detector; a cycle counter serves as time.
-    """
-    p = Path(path)
-    try:
-        df = pd.read_csv(p, sep=sep)
-    except FileNotFoundError:
-        raise ReplayError("file not found", path=str(p)) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ReplayError(f"not a readable CSV: {exc}", path=str(p)) from None
-    if time_column is None:
-        guess = [c for c in df.columns if str(c).strip().lower() in _TIME_NAMES]
-        time_column = guess[0] if guess else None
-    if unit_column is None:
-        guess = [c for c in df.columns if str(c).strip().lower() in _UNIT_NAMES]
-        unit_column = guess[0] if guess else None
-    wanted = [time_column, label_column, unit_column, *(columns or [])]
-    missing = [c for c in wanted if c is not None and c not in df.columns]
-    if missing:
-        raise ReplayError(
-            f"no column(s) {', '.join(missing)}; the file has {', '.join(map(str, df.columns))}",
-            path=str(p),
-        )
-    if time_column is not None:
-        stamps = df[time_column].astype(str).tolist()
-        numeric = pd.api.types.is_numeric_dtype(df[time_column])  # a cycle counter, epoch s
-        parsed = pd.to_datetime(df[time_column], errors="coerce", utc=True)
-        if numeric or parsed.isna().all():
-            times = pd.to_numeric(df[time_column], errors="coerce").to_numpy(float)
-        else:
-            times = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(float)
-    else:
-        times = np.arange(len(df), dtype=float)
-        stamps = [str(i) for i in range(len(df))]
-    if columns is None:
-        skip = {time_column, label_column, unit_column, "anomaly", "changepoint", "label"}
-        columns = [c for c in df.columns if c not in skip]
-    data = df[list(columns)].apply(pd.to_numeric, errors="coerce")
-    data = data.loc[:, data.notna().any()]
-    if data.shape[1] == 0:
-        raise ReplayError("no numeric metric columns to replay", path=str(p))
-    labels = None
-    if label_column is not None:
-        labels = pd.to_numeric(df[label_column], errors="coerce").fillna(0).to_numpy() > 0
-        labels = labels.astype(int)
-    units = None if unit_column is None else df[unit_column].astype(str).tolist()
-    return Frame(times, stamps, [str(c) for c in data.columns], data.to_numpy(float), labels, units)
-
-
-_TIME_NAMES = ("time", "timestamp", "datetime", "ts", "date", "cycle", "cycles", "time_cycles")
-_UNIT_NAMES = ("unit", "unit_id", "unit_number", "unit_nr", "engine", "engine_id", "machine",
-               "machine_id", "asset", "asset_id")  # fmt: skip
 
 
 def _utc(text: str) -> pd.Timestamp:
@@ -203,3 +116,6 @@ def unit_rows(frame: Frame) -> list[list[int]]:
     for i, u in enumerate(frame.units):
         out.setdefault(u, []).append(i)
     return list(out.values())
+
+
+__all__ = ["Frame", "ReplayError", "Result", "read_csv", "read_db", "replay", "unit_rows"]

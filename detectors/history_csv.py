@@ -1,0 +1,204 @@
+"""Reading a history CSV for replay as the engineer's export is, not as we would write it.
+
+Exports differ: a European one separates fields with ``;`` and writes ``1,5`` for 1.5; a
+historian or a web page lists the newest row first; a day-first clock (``13/01/2026``)
+reads as month-first to pandas. Each of these once replayed silently wrong (no alarm, a
+misread column), which a reliability engineer would take for a healthy machine. So the
+separator and decimal mark are read off the file unless given, times are tried both ways
+round, rows are put in time order (each machine's on its own), and what was done is kept
+in :attr:`Frame.notes` for the summary. A file that still cannot be read is refused with
+the reason.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forewarn.errors import ForewarnError
+
+SEPARATORS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
+_TIME_NAMES = ("time", "timestamp", "datetime", "ts", "date", "cycle", "cycles", "time_cycles")
+_UNIT_NAMES = ("unit", "unit_id", "unit_number", "unit_nr", "engine", "engine_id", "machine",
+               "machine_id", "asset", "asset_id")  # fmt: skip
+
+
+class ReplayError(ForewarnError):
+    """The input cannot be replayed (missing file or column, no numeric data)."""
+
+    def __init__(self, reason: str, *, path: str | None = None) -> None:
+        super().__init__(reason if path is None else f"{path}: {reason}")
+        self.reason = reason
+        self.path = path
+
+
+@dataclass
+class Frame:
+    """A loaded CSV: epoch seconds, the metric matrix, optional labels, raw time strings."""
+
+    times: np.ndarray
+    stamps: list[str]
+    columns: list[str]
+    values: np.ndarray
+    labels: np.ndarray | None = None
+    units: list[str] | None = None  # one machine per distinct value (multi-unit files)
+    notes: list[str] = field(default_factory=list)  # what reading did to the file
+
+
+def sniff(head: str) -> tuple[str, str]:
+    """The field separator and decimal mark of a file, from its first lines.
+
+    >>> sniff("time;a;b\\n2026-01-01 00:00;1,5;2,25\\n")
+    (';', ',')
+    >>> sniff("time,a\\n2026-01-01,1.5\\n")
+    (',', '.')
+    """
+    lines = [ln for ln in head.splitlines() if ln.strip()][:20]
+    header = lines[0] if lines else ""
+    sep = max(SEPARATORS, key=header.count) if any(s in header for s in SEPARATORS) else ","
+    cells = [c for ln in lines[1:] for c in ln.split(sep)]
+    comma = sep != "," and any(_DECIMAL_COMMA.match(c) for c in cells)
+    return sep, "," if comma else "."
+
+
+def read_csv(
+    path: str | Path,
+    *,
+    sep: str | None = None,
+    time_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    label_column: str | None = None,
+    unit_column: str | None = None,
+) -> Frame:
+    """Load a CSV for replay; non-numeric cells become NaN (skipped, never a crash).
+
+    A column called unit/engine/machine/asset (or ``unit_column``) splits the file into
+    machines, each replayed by its own detector; a cycle counter serves as time. ``sep``
+    None reads the separator (and a decimal comma) off the file.
+    """
+    p = Path(path)
+    df, notes = _frame(p, sep)
+    if time_column is None:
+        guess = [c for c in df.columns if str(c).strip().lower() in _TIME_NAMES]
+        time_column = guess[0] if guess else None
+    if unit_column is None:
+        guess = [c for c in df.columns if str(c).strip().lower() in _UNIT_NAMES]
+        unit_column = guess[0] if guess else None
+    wanted = [time_column, label_column, unit_column, *(columns or [])]
+    missing = [c for c in wanted if c is not None and c not in df.columns]
+    if missing:
+        raise ReplayError(
+            f"no column(s) {', '.join(missing)}; the file has {', '.join(map(str, df.columns))}",
+            path=str(p),
+        )
+    if time_column is not None:
+        times = _times(df[time_column], notes)
+        df = _in_order(df, times, unit_column, notes)
+        times = times[df.index.to_numpy()]
+        df = df.reset_index(drop=True)
+        stamps = df[time_column].astype(str).tolist()
+    else:
+        times = np.arange(len(df), dtype=float)
+        stamps = [str(i) for i in range(len(df))]
+    if columns is None:
+        skip = {time_column, label_column, unit_column, "anomaly", "changepoint", "label"}
+        columns = [c for c in df.columns if c not in skip]
+    data = df[list(columns)].apply(pd.to_numeric, errors="coerce")
+    data = data.loc[:, data.notna().any()]
+    if data.shape[1] == 0:
+        raise ReplayError("no numeric metric columns to replay", path=str(p))
+    labels = None
+    if label_column is not None:
+        labels = pd.to_numeric(df[label_column], errors="coerce").fillna(0).to_numpy() > 0
+        labels = labels.astype(int)
+    units = None if unit_column is None else df[unit_column].astype(str).tolist()
+    cols = [str(c) for c in data.columns]
+    return Frame(times, stamps, cols, data.to_numpy(float), labels, units, notes)
+
+
+def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
+    notes: list[str] = []
+    try:
+        with p.open(encoding="utf-8-sig", errors="replace") as fh:
+            head = "".join(fh.readline() for _ in range(20))
+    except FileNotFoundError:
+        raise ReplayError("file not found", path=str(p)) from None
+    except IsADirectoryError:
+        raise ReplayError("a directory, not a CSV file", path=str(p)) from None
+    decimal = "."
+    if sep is None:
+        sep, decimal = sniff(head)
+        if sep != "," or decimal != ".":
+            notes.append(
+                f"fields separated by {sep!r}" + (", decimal comma" if decimal == "," else "")
+            )
+    try:
+        with warnings.catch_warnings():
+            # more fields in a row than in the header: pandas would shift them silently
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            df = pd.read_csv(p, sep=sep, decimal=decimal, index_col=False, encoding="utf-8-sig")
+    except pd.errors.ParserWarning:
+        raise ReplayError(
+            f"rows have more fields than the header (separator {sep!r}): a decimal comma in a "
+            "comma-separated file, or the wrong --sep",
+            path=str(p),
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ReplayError(f"not a readable CSV: {exc}", path=str(p)) from None
+    return df, notes
+
+
+def _times(col: pd.Series, notes: list[str]) -> np.ndarray:
+    """Epoch seconds of a time column (a cycle counter or epoch number as it is); a text
+    clock is read month-first and day-first, and the reading that places more rows (then
+    keeps more of them in order) wins."""
+    if pd.api.types.is_numeric_dtype(col):
+        return pd.to_numeric(col, errors="coerce").to_numpy(float)
+    best: tuple[int, int, bool, np.ndarray] | None = None
+    for dayfirst in (False, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format"
+            parsed = pd.to_datetime(col, errors="coerce", utc=True, dayfirst=dayfirst)
+        secs = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(float)
+        placed = int(np.isfinite(secs).sum())
+        ok = secs[np.isfinite(secs)]
+        ordered = int((np.diff(ok) >= 0).sum())
+        if best is None or (placed, ordered) > best[:2]:
+            best = (placed, ordered, dayfirst, secs)
+    assert best is not None
+    placed, _, dayfirst, secs = best
+    if placed == 0:  # no clock at all: perhaps numbers written as text
+        return pd.to_numeric(col, errors="coerce").to_numpy(float)
+    if dayfirst:
+        notes.append("times read day first (dd/mm)")
+    if placed < len(col):
+        notes.append(f"{len(col) - placed} rows with an unreadable time (not scored)")
+    return secs
+
+
+def _in_order(
+    df: pd.DataFrame, times: np.ndarray, unit_column: str | None, notes: list[str]
+) -> pd.DataFrame:
+    """The rows in time order, each machine's on its own (a detector is causal: a row older
+    than the last one it saw is dropped, so a newest-first export scored nothing)."""
+    units = df[unit_column].astype(str) if unit_column is not None else pd.Series([""] * len(df))
+    key = pd.DataFrame({"u": pd.factorize(units)[0], "t": times})
+    repeats = int(key.dropna().duplicated().sum())
+    if repeats:
+        notes.append(f"{repeats} rows repeat a time already seen (scored once)")
+    back = int(key.groupby("u")["t"].diff().lt(0).sum())
+    if not back:
+        return df
+    order = key.sort_values(["u", "t"], kind="stable", na_position="last").index
+    notes.append(f"rows put in time order ({back} stood before an earlier row)")
+    return df.loc[order]
+
+
+__all__ = ["SEPARATORS", "Frame", "ReplayError", "read_csv", "sniff"]

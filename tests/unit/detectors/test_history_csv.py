@@ -1,0 +1,124 @@
+"""``forewarn replay --csv`` on exports as engineers make them, not as we write them.
+
+Tried: a newest-first export of a developing fault (it used to score nothing at all, a
+healthy-looking replay), a European file (``;`` and decimal commas), the same file with a
+wrong ``--sep`` (refused, not shifted), a day-first clock over a month, unreadable and
+repeated times, and a fleet file whose machines each list their cycles backwards.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from detectors.cli import app
+from detectors.history_csv import read_csv
+from detectors.scoring import episodes
+
+runner = CliRunner()
+START = 1_767_225_600  # 2026-01-01T00:00:00Z
+
+
+def rows(n: int = 900, fault_at: int = 600) -> list[tuple[int, float, float]]:
+    """Two metrics that follow one load; from ``fault_at`` the second drifts off it."""
+    rng = random.Random(5)
+    out = []
+    for i in range(n):
+        load = 50 + 10 * math.sin(i / 40)
+        off = 0.0 if i < fault_at else 0.08 * (i - fault_at)
+        out.append((START + 60 * i, load + rng.gauss(0, 0.3), 2 * load + rng.gauss(0, 0.5) + off))
+    return out
+
+
+def write(path, data, *, sep=",", decimal=".", clock="%Y-%m-%dT%H:%M:%SZ", header=("time",)):
+    import time
+
+    with path.open("w") as fh:
+        fh.write(sep.join([*header, "flow", "power"]) + "\n")
+        for t, a, b in data:
+            cells = [time.strftime(clock, time.gmtime(t)), f"{a:.3f}", f"{b:.3f}"]
+            fh.write(sep.join(c.replace(".", decimal) if c[0].isdigit() and ":" not in c
+                              else c for c in cells) + "\n")  # fmt: skip
+    return path
+
+
+def replay(path, *args):
+    out = path.with_suffix(".out.csv")
+    res = runner.invoke(app, ["replay", "--csv", str(path), "--out", str(out), *args])
+    return res, out
+
+
+def onsets(out) -> list[str]:
+    lines = out.read_text().splitlines()[1:]
+    alarms = [int(ln.rsplit(",", 1)[1]) for ln in lines]
+    stamps = [ln.split(",")[0] for ln in lines]
+    return [stamps[s] for s, _ in episodes(alarms)]
+
+
+def test_a_newest_first_export_replays_as_the_same_history(tmp_path):
+    data = rows()
+    ordered, _ = replay(write(tmp_path / "old_first.csv", data), "--warmup", "300")
+    assert ordered.exit_code == 0, ordered.output
+    res, out = replay(write(tmp_path / "new_first.csv", data[::-1]), "--warmup", "300")
+    assert res.exit_code == 0, res.output
+    assert "rows put in time order" in res.output
+    first = onsets(tmp_path / "old_first.out.csv")
+    assert first and onsets(out) == first  # the fault is seen, at the same time
+
+
+def test_a_european_file_is_read_and_a_wrong_separator_is_refused(tmp_path):
+    data = rows(300)
+    plain = read_csv(write(tmp_path / "plain.csv", data))
+    euro = write(tmp_path / "euro.csv", data, sep=";", decimal=",")
+    frame = read_csv(euro)
+    assert frame.columns == ["flow", "power"]
+    assert np.array_equal(frame.values, plain.values)
+    assert np.array_equal(frame.times, plain.times)
+    assert frame.notes == ["fields separated by ';', decimal comma"]
+    res, _ = replay(euro, "--sep", ",")
+    assert res.exit_code == 2
+    assert "more fields than the header" in res.output
+
+
+def test_a_day_first_clock_is_read_day_first(tmp_path):
+    data = rows(31, fault_at=10_000)  # a row a day for 31 days: days past the 12th
+    data = [(START + 86_400 * i + 3_600, a, b) for i, (_, a, b) in enumerate(data)]
+    iso = read_csv(write(tmp_path / "iso.csv", data))
+    dmy = read_csv(write(tmp_path / "dmy.csv", data, clock="%d/%m/%Y %H:%M"))
+    assert np.array_equal(dmy.times, iso.times)
+    assert "times read day first (dd/mm)" in dmy.notes
+    assert not any("order" in n for n in dmy.notes)
+
+
+def test_unreadable_and_repeated_times_are_counted(tmp_path):
+    path = write(tmp_path / "t.csv", rows(50))
+    lines = path.read_text().splitlines()
+    lines[10] = "not a time," + lines[10].split(",", 1)[1]
+    lines.append(lines[20])  # a repeat, at the end
+    path.write_text("\n".join(lines) + "\n")
+    frame = read_csv(path)
+    assert "1 rows with an unreadable time (not scored)" in frame.notes
+    assert "1 rows repeat a time already seen (scored once)" in frame.notes
+    assert any("time order" in n for n in frame.notes)
+    assert np.isnan(frame.times[-1])  # the unreadable row is placed last, never first
+    assert np.all(np.diff(frame.times[:-1]) >= 0)
+
+
+@pytest.mark.parametrize("units", [2, 3])
+def test_each_machine_of_a_fleet_file_is_put_in_order_on_its_own(tmp_path, units):
+    path = tmp_path / "fleet.csv"
+    with path.open("w") as fh:
+        fh.write("unit,cycle,s1\n")
+        for u in range(units):
+            for c in range(30, 0, -1):  # each machine's cycles listed backwards
+                fh.write(f"{u},{c},{100 * u + c}\n")
+    frame = read_csv(path)
+    assert frame.units is not None
+    for u in range(units):
+        idx = [i for i, x in enumerate(frame.units) if x == str(u)]
+        assert frame.times[idx].tolist() == list(range(1, 31))
+        assert frame.values[idx, 0].tolist() == [100.0 * u + c for c in range(1, 31)]
