@@ -116,11 +116,27 @@ def read_csv(
         raise ReplayError("no numeric metric columns to replay", path=str(p))
     labels = None
     if label_column is not None:
-        labels = pd.to_numeric(df[label_column], errors="coerce").fillna(0).to_numpy() > 0
-        labels = labels.astype(int)
+        labels = _labels(df[label_column], str(p))
     units = None if unit_column is None else df[unit_column].astype(str).tolist()
     cols = [str(c) for c in data.columns]
     return Frame(times, stamps, cols, data.to_numpy(float), labels, units, notes)
+
+
+def _labels(col: pd.Series, path: str) -> np.ndarray:
+    """0/1 (or true/false) ground truth; anything else is refused, not read as 0."""
+    if pd.api.types.is_bool_dtype(col):
+        return col.to_numpy().astype(int)
+    text = col.astype(str).str.strip().str.lower()
+    flags = text.map({"true": 1.0, "false": 0.0})
+    values = pd.to_numeric(col, errors="coerce").fillna(flags)
+    bad = col.notna() & values.isna()
+    if bad.any():
+        raise ReplayError(
+            f"label column {col.name!r}: {col[bad].iloc[0]!r} (row {int(bad.idxmax()) + 2}) is "
+            "not 0/1 or true/false",
+            path=path,
+        )
+    return (values.fillna(0).to_numpy() > 0).astype(int)
 
 
 def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
@@ -160,7 +176,7 @@ def _times(col: pd.Series, notes: list[str]) -> np.ndarray:
     clock is read month-first and day-first, and the reading that places more rows (then
     keeps more of them in order) wins."""
     if pd.api.types.is_numeric_dtype(col):
-        return pd.to_numeric(col, errors="coerce").to_numpy(float)
+        return _epoch(pd.to_numeric(col, errors="coerce").to_numpy(float), notes)
     best: tuple[int, int, bool, np.ndarray] | None = None
     for dayfirst in (False, True):
         with warnings.catch_warnings():
@@ -181,6 +197,17 @@ def _times(col: pd.Series, notes: list[str]) -> np.ndarray:
     if placed < len(col):
         notes.append(f"{len(col) - placed} rows with an unreadable time (not scored)")
     return secs
+
+
+def _epoch(values: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Numbers as they are (cycles, epoch seconds), unless they are epoch milli-, micro- or
+    nanoseconds: a minute read as 60,000 s would end a day's commissioning at once."""
+    typical = float(np.nanmedian(np.abs(values))) if np.isfinite(values).any() else 0.0
+    for unit, per_s in (("nanoseconds", 1e9), ("microseconds", 1e6), ("milliseconds", 1e3)):
+        if typical > 1e9 * per_s / 10:  # 1973 onwards in that unit (year 5138+ in seconds)
+            notes.append(f"times read as epoch {unit}")
+            return values / per_s
+    return values
 
 
 def _in_order(

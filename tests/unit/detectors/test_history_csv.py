@@ -122,3 +122,27 @@ def test_each_machine_of_a_fleet_file_is_put_in_order_on_its_own(tmp_path, units
         idx = [i for i, x in enumerate(frame.units) if x == str(u)]
         assert frame.times[idx].tolist() == list(range(1, 31))
         assert frame.values[idx, 0].tolist() == [100.0 * u + c for c in range(1, 31)]
+
+
+def test_epoch_milliseconds_are_read_as_such(tmp_path):
+    path = tmp_path / "ms.csv"
+    path.write_text("ts,a\n" + "".join(f"{(START + 60 * i) * 1000},{i % 7}\n" for i in range(20)))
+    frame = read_csv(path)
+    assert frame.times[1] - frame.times[0] == 60.0
+    assert frame.times[0] == START
+    assert "times read as epoch milliseconds" in frame.notes
+    cycles = tmp_path / "cycles.csv"
+    cycles.write_text("cycle,a\n" + "".join(f"{i},{i % 7}\n" for i in range(1, 21)))
+    assert read_csv(cycles).times.tolist() == list(range(1, 21))  # counters stay counters
+
+
+def test_labels_that_are_not_flags_are_refused(tmp_path):
+    path = tmp_path / "l.csv"
+    path.write_text("time,a,label\n" + "".join(
+        f"2026-01-01T00:{i:02d}:00Z,{i},{'true' if i > 15 else 'false'}\n" for i in range(20)
+    ))  # fmt: skip
+    assert read_csv(path, label_column="label").labels.tolist() == [0] * 16 + [1] * 4
+    path.write_text(path.read_text().replace("true", "yes", 1))
+    res, _ = replay(path, "--label-column", "label")
+    assert res.exit_code == 2
+    assert "'yes' (row 18) is not 0/1 or true/false" in res.output.replace("\n", "")
