@@ -7,13 +7,11 @@ a reason (and kept in the dead-letter table by ingest), never guessed at.
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,13 +33,8 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
 
 
-def _finite(value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError("value must be finite (no NaN or infinity)")
-    return value
-
-
-FiniteFloat = Annotated[float, AfterValidator(_finite)]
+# checked inside pydantic-core (a Python validator per value was a tenth of decoding)
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 # RFC 3339 as JSON Schema's "date-time" means it: seconds and an offset are required (pydantic
 # alone also takes "2026-01-01T00:00Z", a space for the "T" and, unless strict, Unix seconds).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from forewarn.errors import ContractError
@@ -72,6 +73,7 @@ class Topic:
     ticket: str | None = None
 
 
+@lru_cache(maxsize=8192)  # a fleet's topics repeat every message; a refused one is not kept
 def parse(topic: str) -> Topic:
     """Parse a v1 topic; raise ContractError naming what is wrong."""
     parts = topic.split("/")
