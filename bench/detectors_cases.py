@@ -53,8 +53,13 @@ def _tags(rng: np.random.Generator) -> list[str]:
     ]
 
 
-def regime_asset(seed: int, degrade: bool, days: float = 6.0) -> tuple[pd.DataFrame, int | None]:
-    """One asset: load steps, a stop, ambient cycle; a slow degradation when ``degrade``."""
+def regime_asset(
+    seed: int, degrade: bool, days: float = 6.0, ramp: int = 1
+) -> tuple[pd.DataFrame, int | None]:
+    """One asset: load steps, a stop, ambient cycle; a slow degradation when ``degrade``.
+
+    ``ramp`` > 1 moves the load linearly over that many minutes (a drive or an operator, not
+    a switch), and the stop coasts down over 8 minutes and runs up over 5."""
     rng = np.random.default_rng(seed)
     n = int(days * DAY / MIN)
     t = np.arange(n)
@@ -66,9 +71,14 @@ def regime_asset(seed: int, degrade: bool, days: float = 6.0) -> tuple[pd.DataFr
         load[i : i + span] = level
         level = float(np.clip(level + rng.choice([-1, 1]) * rng.uniform(0.1, 0.35), 0.35, 1.0))
         i += span
+    if ramp > 1:  # causal: the ramp starts where the step was
+        load = np.convolve(np.r_[np.full(ramp - 1, load[0]), load], np.ones(ramp) / ramp, "valid")
     stop_at = int(rng.uniform(1.5, 3.5) * 1440)
     running = np.ones(n)
     running[stop_at : stop_at + 120] = 0.0
+    if ramp > 1:
+        running[stop_at - 8 : stop_at] = np.linspace(1, 0, 8)
+        running[stop_at + 120 : stop_at + 125] = np.linspace(0, 1, 5)
     amb = 18 + 6 * np.sin(2 * np.pi * (t / 1440.0) + rng.uniform(0, 6.28)) + rng.normal(0, 0.2, n)
     eff = load * running
     onset = None
@@ -126,12 +136,12 @@ def drift_case(seed: int, warm_rows: int = 1440, rows: int = 1000) -> tuple[pd.D
     return df, warm_rows
 
 
-def write_cases(out: Path, assets: int = 20, seed: int = 1000) -> list[Case]:
+def write_cases(out: Path, assets: int = 20, seed: int = 1000, ramp: int = 1) -> list[Case]:
     """Write the regime fleet and drift cases to ``out``; returns their truth."""
     out.mkdir(parents=True, exist_ok=True)
     cases = []
     for k in range(assets):
-        df, onset = regime_asset(seed + k, degrade=k % 2 == 0)
+        df, onset = regime_asset(seed + k, degrade=k % 2 == 0, ramp=ramp)
         p = out / f"regime_{k:02d}.csv"
         df.to_csv(p, index=False)
         cases.append(Case(p.stem, p, onset, len(df) - 1 if onset else None, len(df)))

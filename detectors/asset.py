@@ -38,7 +38,7 @@ from forewarn.contract import AnomalyEvent, DetectorInfo
 from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
-DETECTOR_VERSION = "2.4.0"  # 2.4: roaming judged against the fastest metric (issue 13)
+DETECTOR_VERSION = "2.5.0"  # 2.5: opens on 8 of 10, a stop's approach unwound (issue 13)
 _WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 MIN_REFERENCE_ROWS = 30  # a shorter warm-up still learns from this many running samples
@@ -155,6 +155,8 @@ class AssetDetector:
             return Step(0.0, False)
         score = hm.update(t, x, restarted, extend=not self.alarm.active)
         if not hm.scored:
+            if hm.stop_began:  # the approach to it counts for nothing either (health._unwind)
+                self.alarm.recent.clear()
             return Step(score, self.alarm.active)  # a stop is a state: nothing learns or alarms
         self.samples += 1
         self.spike = hm.spike

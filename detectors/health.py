@@ -42,6 +42,8 @@ from detectors.likelihood import Surprise
 from detectors.operating import LoadCurve
 from detectors.reference import Reference, _impute, fit_reference
 
+_UNWIND = 10  # samples of a stop's approach taken back: the alarm latch's window (k of n)
+
 
 class HealthModel:
     """Collects the commissioning window, freezes a :class:`Reference`, then scores against it.
@@ -61,6 +63,10 @@ class HealthModel:
     """
 
     spike = 0.0  # per-sample excess as a spike score (class default: older checkpoints)
+    stop_began = False  # this sample was the first of a stop
+    # (excess, charts, score) of the last scored samples, for a stop to unwind; a class
+    # default too, so a model pickled before it restores
+    _past: deque[tuple[float, np.ndarray, float]] | None = None
 
     def __init__(self, cfg: HealthConfig) -> None:
         self.cfg = cfg
@@ -187,6 +193,9 @@ class HealthModel:
         ref = self.ref
         v = np.array([x.get(k, math.nan) for k in ref.names])
         stopped = self._stopped(v)
+        self.stop_began = stopped and not self.stopped
+        if self.stop_began:
+            self._unwind()
         if stopped or restarted:
             self.settling = self.cfg.settle
         self.stopped = stopped
@@ -249,7 +258,23 @@ class HealthModel:
                 t2 = float(cz @ ref.chart_prec @ cz)
                 level = max(level, cfg.half * t2 / cfg.chart_t2)
         self.score = squash(level, cfg.half) if level > 0 else 0.0
+        past = self._past
+        if past is None:
+            past = self._past = deque(maxlen=_UNWIND)
+        past.append((self.ewma, self.chart.copy(), self.score))
         return self.score
+
+    def _unwind(self) -> None:
+        """A stop began: what its approach (a coast-down over some samples, relations
+        breaking as speed falls) added to the smoothed excess and the charts is part of the
+        stop, not a fault; back to where they stood ``_UNWIND`` samples ago. Kept, it opened
+        an alarm on the way down or, held through the stop, as soon as the restart settled."""
+        past = self._past
+        if past:
+            self.ewma, chart, self.score = past[0]
+            self.chart = chart.copy()
+            past.clear()
+        self.lik.reset_short()
 
     def _regime_step(self, z: np.ndarray, u: float, extend: bool) -> bool:
         """An abrupt step to a steady new operating point along the healthy directions is a

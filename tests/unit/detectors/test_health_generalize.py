@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import math
 import random
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from detectors import AssetDetector, load_config
 from detectors.replay import Frame, replay
@@ -69,6 +72,28 @@ def test_load_steps_to_unseen_levels_with_relations_intact_stay_quiet():
     det, steps = run(plant(4000))
     assert det.health.frozen
     assert onsets(steps) == [], "a load step is not a fault"
+
+
+@pytest.mark.parametrize("seed", [1007, 1016])
+def test_load_ramps_and_a_coasting_stop_stay_quiet(seed):
+    """Load moved over 30 minutes, not switched, and the stop coasts down over 8 (the bench's
+    regime generator, shipped configuration, the day's commissioning included). Before:
+    the first ramp after a day at one load opened an alarm that lasted days (1007), and the
+    coast-down opened one before the stop was seen, held through it (1016). A degradation
+    that follows is still alarmed."""
+    from bench.detectors_cases import regime_asset
+    from detectors.history_csv import read_csv
+
+    df, onset = regime_asset(seed, degrade=seed % 2 == 0, ramp=30)
+    path = Path(tempfile.mkdtemp()) / "ramps.csv"
+    df.to_csv(path, index=False)
+    cfg = load_config().for_class("default")
+    alarms = replay(read_csv(path), cfg, asset="ramps").alarms
+    edges = [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]]
+    end = len(alarms) if onset is None else onset
+    assert [i for i in edges if i < end] == [], "a ramp or a coast-down is not a fault"
+    if onset is not None:
+        assert any(i >= onset for i in edges), "the degradation after them is"
 
 
 def test_a_broken_relation_under_changing_load_alarms():
