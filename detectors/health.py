@@ -112,6 +112,7 @@ class HealthModel:
         self.pend_n = 0
         self.pre = np.zeros(p)
         self.pre_off = np.zeros(p)  # how far the asset sat from its expected point before
+        self._past = None  # states of another reference (its charts may be another size)
         self.restart = False
         if self.ref is not None and self.ref.basis.size:
             self.span = (self.ref.span[0].copy(), self.ref.span[1].copy())

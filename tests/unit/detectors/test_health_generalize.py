@@ -241,3 +241,29 @@ def test_a_historian_smoothing_every_tag_neither_blinds_nor_alarms():
     )
     _, steps = run(smoothed(plant(4000, fault=leak)), AssetDetector("old", absolute))
     assert max(s.score for s in steps[2500:]) < 0.5
+
+
+def test_a_stop_after_the_reference_changed_unwinds_to_its_own_state():
+    """The scores a stop takes back belong to the reference they were scored against: a
+    re-fit that adds a metric (here one that varied only later) must not hand a stop the
+    previous reference's charts, of another size."""
+    from detectors.health import HealthModel
+    from detectors.reference import fit_reference
+
+    rng = random.Random(2)
+
+    def row(c: float) -> dict[str, float]:
+        return {"a": 10 + rng.gauss(0, 0.1), "b": 20 + rng.gauss(0, 0.1), "c": c}
+
+    hm = HealthModel(CFG.health)
+    hm.rebaseline([row(5.0) for _ in range(300)], [60.0 * i for i in range(300)])
+    assert hm.ref is not None and len(hm.ref.names) == 2  # c was constant: left out
+    for i in range(20):
+        hm.update(60.0 * (300 + i), row(5.0))
+    rows = [row(5 + rng.gauss(0, 0.2)) for _ in range(300)]
+    assert hm.use(fit_reference(rows, CFG.health, [60.0 * i for i in range(300)]))
+    assert len(hm.ref.names) == 3
+    hm.update(60.0 * 330, {"a": 0.0, "b": 0.0, "c": 0.0})  # a stop begins at once
+    assert hm.stopped and hm.chart.shape == (3,)
+    hm.update(60.0 * 331, row(5.0))
+    assert hm.chart.shape == (3,)
