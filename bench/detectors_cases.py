@@ -18,7 +18,6 @@ and no configured metric name can help.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,4 +172,3 @@ def false_edges(alarms: list[int], start: int, end: int) -> int:
 
 
 __all__ = ["Case", "drift_case", "false_edges", "lead_rows", "regime_asset", "write_cases"]
-_ = math

@@ -59,10 +59,17 @@ def sniff(head: str) -> tuple[str, str]:
     (';', ',')
     >>> sniff("time,a\\n2026-01-01,1.5\\n")
     (',', '.')
+    >>> sniff("time;flow, m3/h;dp, bar\\n2026-01-01;1.5;0.2\\n")  # commas in the names
+    (';', '.')
     """
     lines = [ln for ln in head.splitlines() if ln.strip()][:20]
     header = lines[0] if lines else ""
-    sep = max(SEPARATORS, key=header.count) if any(s in header for s in SEPARATORS) else ","
+    # the separator splits every line into as many fields as the header; a comma may do so
+    # by chance (decimal commas, commas in column names), the others hardly ever
+    steady = [s for s in SEPARATORS if header.count(s) and all(
+        ln.count(s) == header.count(s) for ln in lines)]  # fmt: skip
+    pool = [s for s in steady if s != ","] or steady or [s for s in SEPARATORS if s in header]
+    sep = max(pool, key=header.count) if pool else ","
     cells = [c for ln in lines[1:] for c in ln.split(sep)]
     comma = sep != "," and any(_DECIMAL_COMMA.match(c) for c in cells)
     return sep, "," if comma else "."
@@ -142,12 +149,19 @@ def _labels(col: pd.Series, path: str) -> np.ndarray:
 def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
     notes: list[str] = []
     try:
-        with p.open(encoding="utf-8-sig", errors="replace") as fh:
-            head = "".join(fh.readline() for _ in range(20))
+        raw = p.read_bytes()[:65536]
     except FileNotFoundError:
         raise ReplayError("file not found", path=str(p)) from None
     except IsADirectoryError:
         raise ReplayError("a directory, not a CSV file", path=str(p)) from None
+    try:
+        raw.decode("utf-8")
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError as exc:  # a cut multi-byte character at the end is still UTF-8
+        encoding = "utf-8-sig" if exc.start >= len(raw) - 3 else "cp1252"
+    if encoding == "cp1252":  # a Windows export: "°C", "m³/h" in the header
+        notes.append("read as Windows-1252 text (not UTF-8)")
+    head = "".join(raw.decode(encoding, errors="replace").splitlines(keepends=True)[:20])
     decimal = "."
     if sep is None:
         sep, decimal = sniff(head)
@@ -159,7 +173,10 @@ def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
         with warnings.catch_warnings():
             # more fields in a row than in the header: pandas would shift them silently
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            df = pd.read_csv(p, sep=sep, decimal=decimal, index_col=False, encoding="utf-8-sig")
+            df = pd.read_csv(
+                p, sep=sep, decimal=decimal, index_col=False, encoding=encoding,
+                encoding_errors="replace",  # cp1252 leaves five bytes undefined
+            )  # fmt: skip
     except pd.errors.ParserWarning:
         raise ReplayError(
             f"rows have more fields than the header (separator {sep!r}): a decimal comma in a "

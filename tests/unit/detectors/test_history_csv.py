@@ -146,3 +146,18 @@ def test_labels_that_are_not_flags_are_refused(tmp_path):
     res, _ = replay(path, "--label-column", "label")
     assert res.exit_code == 2
     assert "'yes' (row 18) is not 0/1 or true/false" in res.output.replace("\n", "")
+
+
+def test_a_windows_export_with_units_in_the_header_is_read(tmp_path):
+    """A German historian's export: cp1252 text ("°C", "m³/h"), ';' fields, decimal commas,
+    and commas inside the column names, which must not be taken for the separator."""
+    path = tmp_path / "export.csv"
+    text = "Zeit;Durchfluss, m³/h;Lagertemp, °C\n" + "".join(
+        f"2026-01-01 00:{i:02d};{10 + i % 3},5;{40 + i % 2},25\n" for i in range(30)
+    )
+    path.write_bytes(text.encode("cp1252"))
+    frame = read_csv(path, time_column="Zeit")
+    assert frame.columns == ["Durchfluss, m³/h", "Lagertemp, °C"]
+    assert frame.values[0].tolist() == [10.5, 40.25]
+    assert "read as Windows-1252 text (not UTF-8)" in frame.notes
+    assert "fields separated by ';', decimal comma" in frame.notes
