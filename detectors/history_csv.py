@@ -24,6 +24,7 @@ import pandas as pd
 from forewarn.errors import ForewarnError
 
 SEPARATORS = (",", ";", "\t", "|")
+_HEAD_BYTES = 65536  # read to guess the encoding and the separator
 _DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 _TIME_NAMES = ("time", "timestamp", "datetime", "ts", "date", "cycle", "cycles", "time_cycles")
 _UNIT_NAMES = ("unit", "unit_id", "unit_number", "unit_nr", "engine", "engine_id", "machine",
@@ -149,7 +150,8 @@ def _labels(col: pd.Series, path: str) -> np.ndarray:
 def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
     notes: list[str] = []
     try:
-        raw = p.read_bytes()[:65536]
+        with p.open("rb") as fh:
+            raw = fh.read(_HEAD_BYTES)
     except FileNotFoundError:
         raise ReplayError("file not found", path=str(p)) from None
     except IsADirectoryError:
@@ -161,7 +163,10 @@ def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
         encoding = "utf-8-sig" if exc.start >= len(raw) - 3 else "cp1252"
     if encoding == "cp1252":  # a Windows export: "°C", "m³/h" in the header
         notes.append("read as Windows-1252 text (not UTF-8)")
-    head = "".join(raw.decode(encoding, errors="replace").splitlines(keepends=True)[:20])
+    lines = raw.decode(encoding, errors="replace").splitlines(keepends=True)
+    if len(raw) == _HEAD_BYTES and len(lines) > 1:
+        lines.pop()  # cut in the middle: fewer fields than it has
+    head = "".join(lines[:20])
     decimal = "."
     if sep is None:
         sep, decimal = sniff(head)

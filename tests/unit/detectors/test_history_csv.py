@@ -161,3 +161,21 @@ def test_a_windows_export_with_units_in_the_header_is_read(tmp_path):
     assert frame.values[0].tolist() == [10.5, 40.25]
     assert "read as Windows-1252 text (not UTF-8)" in frame.notes
     assert "fields separated by ';', decimal comma" in frame.notes
+
+
+def test_a_wide_file_is_sniffed_from_whole_lines(tmp_path):
+    """400 columns of long tag names: the bytes read to guess the separator end inside one of
+    the first 20 rows, and that cut row must not make the true separator look unsteady."""
+    path = tmp_path / "wide.csv"
+    names = [f"AREA{k:03d}.UNIT_{k:03d}.TRANSMITTER, bar" for k in range(400)]
+    rows = [";".join(["time", *names])] + [
+        ";".join(
+            [f"2026-01-01 {i // 60:02d}:{i % 60:02d}"] + [f"{k},{i % 7}0001" for k in range(400)]
+        )
+        for i in range(60)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    assert len("\n".join(rows[:20])) > 65536  # the cut falls within the lines looked at
+    frame = read_csv(path)
+    assert len(frame.columns) == 400 and frame.values[3, 1] == 1.30001
+    assert "fields separated by ';', decimal comma" in frame.notes
