@@ -24,13 +24,24 @@ from forewarn.errors import SettingsError
 from forewarn.settings import deep_merge
 
 DEFAULT_FILE = Path(__file__).parent / "config" / "default.yaml"
-# sections no score reads since the health model (issue 13): see _drop_retired
+# sections and keys no score reads since the health model (issue 13): see _drop_retired
 RETIRED = frozenset({"robust", "drift"})
+RETIRED_HST = frozenset({"weight"})  # spikes annotate: nothing to weigh
 _warned: set[str] = set()
 log = logging.getLogger("forewarn.detectors")
 
 
-def _drop_retired(value: Any, keys: frozenset[str] | set[str], where: str) -> Any:
+def retired(key: str) -> bool:
+    """Whether a dotted key (``robust.z_half``, ``hst.weight``) is one of :func:`_drop_retired`'s.
+
+    >>> retired("drift.threshold"), retired("hst.weight"), retired("hst.every")
+    (True, True, False)
+    """
+    section, _, rest = key.partition(".")
+    return section in RETIRED or (section == "hst" and rest in RETIRED_HST)
+
+
+def _drop_retired(value: Any, keys: frozenset[str], where: str) -> Any:
     """Keys of releases before 2.5 that had stopped changing any score (the adaptive
     baseline, the Page-Hinkley drift member, the spike trees' weight) are ignored with a
     warning, so a file written for an older release still loads."""
@@ -69,7 +80,7 @@ class HSTConfig(_Cfg):
     @model_validator(mode="before")
     @classmethod
     def _retired(cls, value: Any) -> Any:
-        return _drop_retired(value, {"weight"}, "hst.")  # spikes annotate: nothing to weigh
+        return _drop_retired(value, RETIRED_HST, "hst.")
 
 
 class TrendConfig(_Cfg):

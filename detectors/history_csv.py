@@ -93,12 +93,8 @@ def read_csv(
     """
     p = Path(path)
     df, notes = _frame(p, sep)
-    if time_column is None:
-        guess = [c for c in df.columns if str(c).strip().lower() in _TIME_NAMES]
-        time_column = guess[0] if guess else None
-    if unit_column is None:
-        guess = [c for c in df.columns if str(c).strip().lower() in _UNIT_NAMES]
-        unit_column = guess[0] if guess else None
+    time_column = time_column or _named(df, _TIME_NAMES)
+    unit_column = unit_column or _named(df, _UNIT_NAMES)
     wanted = [time_column, label_column, unit_column, *(columns or [])]
     missing = [c for c in wanted if c is not None and c not in df.columns]
     if missing:
@@ -128,6 +124,11 @@ def read_csv(
     units = None if unit_column is None else df[unit_column].astype(str).tolist()
     cols = [str(c) for c in data.columns]
     return Frame(times, stamps, cols, data.to_numpy(float), labels, units, notes)
+
+
+def _named(df: pd.DataFrame, names: Sequence[str]) -> str | None:
+    """The first column called one of ``names`` (any case, spaces around ignored)."""
+    return next((c for c in df.columns if str(c).strip().lower() in names), None)
 
 
 def _labels(col: pd.Series, path: str) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from detectors.configuration import RETIRED, DetectorConfig
+from detectors.configuration import DetectorConfig, retired
 from detectors.replay import Frame, Result, replay, unit_rows
 from detectors.scoring import Report, episodes, evaluate
 from forewarn.errors import ForewarnError
@@ -40,7 +40,7 @@ def parse_grid(specs: Sequence[str]) -> list[dict[str, Any]]:
         key, sep, values = spec.partition("=")
         if not sep or not key.strip() or not values.strip():
             raise GridError(f"--grid {spec!r}: expected key=v1,v2,...")
-        if key.strip().split(".")[0] in RETIRED or key.strip() == "hst.weight":
+        if retired(key.strip()):
             raise GridError(f"--grid {spec!r}: {key.strip()} is retired, no score reads it")
         axes.append([(key.strip(), yaml.safe_load(v)) for v in values.split(",")])
     return [dict(combo) for combo in itertools.product(*axes)] if axes else [{}]
