@@ -14,6 +14,11 @@ file would be read (a ``timestamp`` column, tag names nobody configured):
 
 The tag names are drawn from an ISA-style vocabulary at random per asset, so no role regex
 and no configured metric name can help.
+
+A second regime generator, :func:`physics_asset`, was written later to attack the first
+one's assumptions (its sensors follow load in straight lines or gentle curves, with white
+noise large loads steps make stand out, and one lagged temperature): pump affinity laws,
+three temperatures lagging load by 20-120 minutes, wandering noise, dropouts, short ramps.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 MIN = 60.0
 DAY = 86400.0
@@ -115,6 +121,82 @@ def regime_asset(
     return df.round(4), onset
 
 
+def _lag(target: np.ndarray, tau: float) -> np.ndarray:
+    """First-order lag (a temperature following its heat input) with time constant ``tau``."""
+    return np.asarray(
+        lfilter([1.0 / tau], [1.0, 1.0 / tau - 1.0], target, zi=[target[0] * (1 - 1 / tau)])[0]
+    )
+
+
+def _ar1(rng: np.random.Generator, n: int, sd: float, phi: float) -> np.ndarray:
+    """Process noise that wanders (AR(1), stationary spread ``sd``), not white."""
+    e = rng.normal(0, sd * np.sqrt(1 - phi**2), n)
+    return np.asarray(lfilter([1.0], [1.0, -phi], e))
+
+
+def physics_asset(seed: int, degrade: bool, days: float = 6.0) -> tuple[pd.DataFrame, int | None]:
+    """One asset of other physics than :func:`regime_asset`, written without its tuning.
+
+    Affinity laws (flow ~ speed, head and vibration ~ speed^2, power ~ speed^3), three
+    temperatures that follow load with lags of 20 to 120 minutes, a wandering ambient,
+    AR(1) process noise on flow, head and power, load steps every 4-12 h that ramp over 1-15
+    minutes, one 2 h stop, a few dropouts (empty cells), tags named S<nn>_a..i. Half degrade
+    over 2.5 days: bearing (vibration, bearing temperature), leak (flow, head down; power
+    up), fouling (pressure drop, power) or winding (winding temperature)."""
+    rng = np.random.default_rng(seed)
+    n = int(days * DAY / MIN)
+    t = np.arange(n)
+    load = np.empty(n)
+    i = 0
+    level = rng.uniform(0.4, 1.0)
+    while i < n:
+        span = int(rng.uniform(4, 12) * 60)
+        load[i : i + span] = level
+        level = float(np.clip(level + rng.choice([-1, 1]) * rng.uniform(0.1, 0.4), 0.3, 1.0))
+        i += span
+    ramp = int(rng.integers(1, 15))
+    if ramp > 1:
+        load = np.convolve(np.r_[np.full(ramp - 1, load[0]), load], np.ones(ramp) / ramp, "valid")
+    stop = int(rng.uniform(1.5, 4.0) * 1440)
+    run = np.ones(n)
+    run[stop : stop + 120] = 0
+    amb = 22 + 7 * np.sin(2 * np.pi * t / 1440 + rng.uniform(0, 6.28)) + _ar1(rng, n, 0.3, 0.95)
+    eff = load * run
+    prog = np.zeros(n)
+    onset = None
+    mode = rng.choice(["bearing", "leak", "fouling", "winding"])
+    if degrade:
+        length = int(2.5 * 1440)
+        onset = n - length
+        prog[onset:] = np.linspace(0, 1, length) ** 1.5
+    spd = run * (0.5 + 0.5 * eff)
+    flow = 80 * spd * (1 - (0.2 * prog if mode == "leak" else 0)) + _ar1(rng, n, 1.2, 0.8)
+    head = (0.5 + 6 * spd**2) * (1 - (0.15 * prog if mode == "leak" else 0))
+    head = head + _ar1(rng, n, 0.06, 0.7)
+    power = run * (3 + 30 * spd**3) * (1 + (0.1 * prog if mode in ("leak", "fouling") else 0))
+    power = power + _ar1(rng, n, 0.3, 0.5)
+    vib = run * (0.8 + 2.5 * spd**2) * (1 + (0.9 * prog if mode == "bearing" else 0))
+    vib = np.abs(vib + rng.normal(0, 0.1, n))
+    dp = run * (0.1 + 0.6 * spd**2) * (1 + (0.8 * prog if mode == "fouling" else 0))
+    dp = dp + rng.normal(0, 0.01, n)
+    brg = amb + run * (10 + 30 * eff) + (8 * prog if mode == "bearing" else 0)
+    wdg = amb + run * (20 + 60 * eff**2) + (15 * prog if mode == "winding" else 0)
+    oil = amb + run * (8 + 15 * eff)
+    brg = _lag(brg, rng.uniform(20, 60)) + rng.normal(0, 0.15, n)
+    wdg = _lag(wdg, rng.uniform(45, 90)) + rng.normal(0, 0.3, n)
+    oil = _lag(oil, rng.uniform(60, 120)) + rng.normal(0, 0.1, n)
+    signals = [flow, head, power, vib, dp, brg, wdg, oil, amb]
+    df = pd.DataFrame(
+        {f"S{seed % 97:02d}_{k}": v for k, v in zip("abcdefghi", signals, strict=True)}
+    ).round(3)
+    for c in df.columns:
+        df.loc[rng.random(n) < 0.002, c] = np.nan
+    start = pd.Timestamp("2026-05-04T00:00:00Z") + pd.Timedelta(minutes=int(rng.integers(0, 600)))
+    stamps = pd.date_range(start, periods=n, freq="min").strftime("%Y-%m-%dT%H:%M:%SZ")
+    df.insert(0, "timestamp", stamps)
+    return df, onset
+
+
 def drift_case(seed: int, warm_rows: int = 1440, rows: int = 1000) -> tuple[pd.DataFrame, int]:
     """Vibration +75 % and temperature +6 degC, linear over ``rows`` one-minute rows."""
     rng = np.random.default_rng(seed)
@@ -135,12 +217,18 @@ def drift_case(seed: int, warm_rows: int = 1440, rows: int = 1000) -> tuple[pd.D
     return df, warm_rows
 
 
-def write_cases(out: Path, assets: int = 20, seed: int = 1000, ramp: int = 1) -> list[Case]:
-    """Write the regime fleet and drift cases to ``out``; returns their truth."""
+def write_cases(
+    out: Path, assets: int = 20, seed: int = 1000, ramp: int = 1, physics: bool = False
+) -> list[Case]:
+    """Write the regime fleet (of :func:`physics_asset` when ``physics``) and drift cases to
+    ``out``; returns their truth."""
     out.mkdir(parents=True, exist_ok=True)
     cases = []
     for k in range(assets):
-        df, onset = regime_asset(seed + k, degrade=k % 2 == 0, ramp=ramp)
+        if physics:
+            df, onset = physics_asset(seed + k, degrade=k % 2 == 0)
+        else:
+            df, onset = regime_asset(seed + k, degrade=k % 2 == 0, ramp=ramp)
         p = out / f"regime_{k:02d}.csv"
         df.to_csv(p, index=False)
         cases.append(Case(p.stem, p, onset, len(df) - 1 if onset else None, len(df)))
@@ -171,4 +259,12 @@ def false_edges(alarms: list[int], start: int, end: int) -> int:
     ) + int(start == 0 and bool(alarms[:1]) and alarms[0])
 
 
-__all__ = ["Case", "drift_case", "false_edges", "lead_rows", "regime_asset", "write_cases"]
+__all__ = [
+    "Case",
+    "drift_case",
+    "false_edges",
+    "lead_rows",
+    "physics_asset",
+    "regime_asset",
+    "write_cases",
+]

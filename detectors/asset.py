@@ -38,7 +38,7 @@ from forewarn.contract import AnomalyEvent, DetectorInfo
 from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
-DETECTOR_VERSION = "2.5.0"  # 2.5: opens on 8 of 10, a stop's approach unwound (issue 13)
+DETECTOR_VERSION = "2.6.0"  # 2.6: a provisional reference keeps any settled joint step (issue 13)
 _WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 MIN_REFERENCE_ROWS = 30  # a shorter warm-up still learns from this many running samples
@@ -153,6 +153,8 @@ class AssetDetector:
             self.trend.update(t, x)
             self.alarm.update(0.0)
             return Step(0.0, False)
+        com = self.commission
+        hm.provisional = com is not None and com.active
         score = hm.update(t, x, restarted, extend=not self.alarm.active)
         if not hm.scored:
             if hm.stop_began:  # the approach to it counts for nothing either (health._unwind)

@@ -63,6 +63,9 @@ class HealthModel:
     """
 
     spike = 0.0  # per-sample excess as a spike score (class default: older checkpoints)
+    # the reference is still the commissioning's provisional one (set by the asset): every
+    # settled joint step is an operating point, whatever its direction (see _regime_step)
+    provisional = False
     stop_began = False  # this sample was the first of a stop
     # (excess, charts, score) of the last scored samples, for a stop to unwind; a class
     # default too, so a model pickled before it restores
@@ -283,6 +286,12 @@ class HealthModel:
 
         Faults develop; load changes jump. A step that is not along the directions the
         reference varies in (a relationship broke) is released to the score untouched.
+        While the reference is :attr:`provisional` its range may not say where a new load
+        lies (a commissioning that began at one load has seen no load direction, so the
+        step projects inside the range seen): then a broad or aligned step that settles
+        somewhere new is kept wherever it projects. Measured on a second generator
+        (bench/detectors_cases.physics_asset): a first load step was judged "inside" and
+        alarmed for hours on the first day.
         """
         cfg, ref = self.cfg, self.ref
         assert ref is not None
@@ -313,10 +322,12 @@ class HealthModel:
                     or np.any(pos > hi + cfg.regime_inside * (hi - lo))
                 )
                 if (
-                    outside  # only beyond the operating range seen: inside it, nothing to add
-                    and dist > cfg.regime_new * ref.limit
-                    and (self._along(step * ref.weight) >= cfg.regime_align or self._broad(step))
+                    dist > cfg.regime_new * ref.limit
                     and len(self.regimes) < cfg.regime_max
+                    # only beyond the operating range seen: inside it, nothing to add (a
+                    # provisional reference may not know which way the range extends)
+                    and (outside or self.provisional)
+                    and (self._along(step * ref.weight) >= cfg.regime_align or self._broad(step))
                 ):
                     self.regimes.append(new)
                     self._regs = np.array(self.regimes)
@@ -361,9 +372,14 @@ class HealthModel:
         """Most metrics stepped at once, as they do when load or speed changes.
 
         Only on assets with enough metrics to tell: on three, a leak moving flow and pressure
-        together would pass for a load step."""
+        together would pass for a load step. While the reference is :attr:`provisional`,
+        ``regime_breadth_min`` metrics are enough, whatever the share: on the first day a
+        load step that moves the mechanical metrics, before the lagging temperatures follow,
+        is far likelier than a fault that breaks four relations at once."""
         cfg = self.cfg
         moved = int(np.count_nonzero(np.abs(v) > cfg.regime_breadth_z))
+        if self.provisional:  # no share: temperatures lag a load step, an ambient never moves
+            return moved >= cfg.regime_breadth_min
         return moved >= cfg.regime_breadth_min and moved >= cfg.regime_breadth * len(v)
 
     def _along(self, v: np.ndarray) -> float:
