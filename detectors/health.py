@@ -20,7 +20,8 @@ the score is the strongest:
 
 Operating changes are states, not faults: an abrupt step of most metrics at once (or along
 the reference's dominant directions) is held ``regime_wait`` samples and, if it settles
-beyond the operating range seen, kept as a new operating point (between two kept points,
+beyond the operating range seen (a broad step off the directions it is measured along is
+beyond it), kept as a new operating point (between two kept points,
 their offsets are interpolated along the load: detectors/operating.py); stops (most metrics near
 zero, or a silence) hold the state and a settle period after a restart ignores transients.
 The health index is ``1 - score``. Metrics constant in the reference are left out, and a
@@ -286,12 +287,12 @@ class HealthModel:
 
         Faults develop; load changes jump. A step that is not along the directions the
         reference varies in (a relationship broke) is released to the score untouched.
-        While the reference is :attr:`provisional` its range may not say where a new load
-        lies (a commissioning that began at one load has seen no load direction, so the
-        step projects inside the range seen): then a broad or aligned step that settles
-        somewhere new is kept wherever it projects. Measured on a second generator
-        (bench/detectors_cases.physics_asset): a first load step was judged "inside" and
-        alarmed for hours on the first day.
+        "Beyond the range seen" is judged along the healthy directions, and a broad step
+        off them is beyond it by definition: a reference learned while the asset sat at one
+        load (a first day at full load) has no load direction, every load step projects
+        "inside", and each one alarmed (a second generator, bench/detectors_cases.
+        physics_asset). While the reference is :attr:`provisional`, an aligned step is kept
+        wherever it projects too: the range is still being learned.
         """
         cfg, ref = self.cfg, self.ref
         assert ref is not None
@@ -317,17 +318,22 @@ class HealthModel:
                 dist = min(float((new - r) @ ref.precision @ (new - r)) for r in self.regimes)
                 pos = ref.basis.T @ new
                 lo, hi = self.span
-                outside = not ref.basis.size or bool(
+                beyond = not ref.basis.size or bool(
                     np.any(pos < lo - cfg.regime_inside * (hi - lo))
                     or np.any(pos > hi + cfg.regime_inside * (hi - lo))
                 )
+                aligned = self._along(step * ref.weight) >= cfg.regime_align
                 if (
                     dist > cfg.regime_new * ref.limit
                     and len(self.regimes) < cfg.regime_max
-                    # only beyond the operating range seen: inside it, nothing to add (a
-                    # provisional reference may not know which way the range extends)
-                    and (outside or self.provisional)
-                    and (self._along(step * ref.weight) >= cfg.regime_align or self._broad(step))
+                    and (
+                        # along the healthy directions: only beyond the range seen (inside
+                        # it, nothing to add), unless that range is still provisional
+                        (aligned and (beyond or self.provisional))
+                        # off them, broad: a direction the reference never saw the asset
+                        # move in, so no range of it was seen (its projection says nothing)
+                        or (not aligned and self._broad(step))
+                    )
                 ):
                     self.regimes.append(new)
                     self._regs = np.array(self.regimes)

@@ -119,6 +119,23 @@ def test_a_first_load_step_while_commissioning_is_an_operating_point():
     assert det.health.regimes_added >= 1, "the step became an operating point"
 
 
+def test_load_steps_after_a_first_day_at_one_load_are_operating_points():
+    """Asset 31003 of the second generator sat at full load through its whole first day,
+    so its frozen reference has no load direction and every later load step lies off every
+    healthy direction it knows. Judged by its projection, each step was "inside the range
+    seen", released to the score, and alarmed: six episodes in five days. A broad step off
+    the healthy directions is beyond that range by definition."""
+    from bench.detectors_cases import physics_asset
+    from detectors.history_csv import read_csv
+
+    df, _ = physics_asset(31003, degrade=False)
+    path = Path(tempfile.mkdtemp()) / "one-load.csv"
+    df.to_csv(path, index=False)
+    alarms = replay(read_csv(path), load_config().for_class("default"), asset="x").alarms
+    edges = [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]]
+    assert len(edges) <= 1, f"load steps are not faults: episodes at rows {edges}"
+
+
 def test_a_broken_relation_under_changing_load_alarms():
     def leak(i: int, x: dict[str, float]) -> None:
         if i >= 2500:  # drive current up 8 % for the same flow, while load keeps stepping
