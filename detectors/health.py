@@ -64,8 +64,8 @@ class HealthModel:
     """
 
     spike = 0.0  # per-sample excess as a spike score (class default: older checkpoints)
-    # the reference is still the commissioning's provisional one (set by the asset): every
-    # settled joint step is an operating point, whatever its direction (see _regime_step)
+    # the reference is still the commissioning's provisional one (set by the asset): its
+    # range and directions are still being learned (see _regime_step and _broad)
     provisional = False
     stop_began = False  # this sample was the first of a stop
     # (excess, charts, score) of the last scored samples, for a stop to unwind; a class
