@@ -35,8 +35,9 @@ passed as ``--warmup`` would be):
 - ``nab``: files in shared/, standard profile, one detection per alarm rising edge,
   warm-up = the probationary period; tuned on (the surprise parameters).
 
-Every group but the ``_new`` and ``_fresh`` ones has been looked at while tuning: the truly held-out figures
-are the ones review measures on data we do not have (the issue's hidden checks).
+Every group outside ``HELD_OUT`` has been looked at while tuning (``cases_physics_new``
+too): the truly held-out figures are the ones review measures on data we do not have (the
+issue's hidden checks).
 """
 
 from __future__ import annotations
