@@ -165,6 +165,9 @@ class HealthModel:
             return False
         self.ref = ref
         self.ewma = 0.0
+        # the old reference's score with it: a hold or a stop right after a commissioning
+        # re-fit returns the held score, and the latch opened on the stale one
+        self.score = 0.0
         self._regime_reset()
         return True
 

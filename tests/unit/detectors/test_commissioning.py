@@ -127,3 +127,23 @@ def test_a_slow_leak_across_three_relations_is_seen_only_by_the_charts_together(
     assert onsets(steps_of(AssetDetector("a", alone), iter(rows))) == []
     seen = onsets(steps_of(AssetDetector("a", SHIPPED), iter(rows)))
     assert seen and 2000 < seen[0] < 3500, seen
+
+
+def test_a_re_fit_starts_from_a_zero_score_not_the_old_references() -> None:
+    """A re-learned reference resets the smoothed excess and the charts, so its score is 0
+    too. A hold or a stop right after a commissioning re-fit returns the held score, and it
+    was the old reference's: on the second generator's asset 31017 (bench/detectors_cases.
+    physics_asset) the latch opened on it at row 539 with a smoothed excess of 0, and the
+    alarm lasted two hours of its first day."""
+    import tempfile
+    from pathlib import Path
+
+    from bench.detectors_cases import physics_asset
+    from detectors.history_csv import read_csv
+    from detectors.replay import replay
+
+    df, _ = physics_asset(31017, degrade=False)
+    path = Path(tempfile.mkdtemp()) / "first-day.csv"
+    df.iloc[:1440].to_csv(path, index=False)
+    res = replay(read_csv(path), SHIPPED, asset="x")
+    assert not any(res.alarms), "nothing was off: the score was the old reference's"
