@@ -252,6 +252,17 @@ def lead_rows(alarms: list[int], onset: int, failure: int) -> int | None:
     return None
 
 
+def rises_in(alarms: list[int], onset: int, failure: int) -> bool:
+    """An alarm rising edge inside [onset, failure]: the degradation itself raised it (one
+    already open at the onset, a false alarm that lasted, counts in :func:`lead_rows`).
+
+    >>> rises_in([0, 1, 1, 1], 2, 3), rises_in([0, 0, 1, 1], 1, 3)
+    (False, True)
+    """
+    stop = min(failure, len(alarms) - 1)
+    return any(alarms[i] and not alarms[i - 1] for i in range(max(onset, 1), stop + 1))
+
+
 def false_edges(alarms: list[int], start: int, end: int) -> int:
     """Alarm rising edges in rows [start, end)."""
     return sum(
@@ -266,5 +277,6 @@ __all__ = [
     "lead_rows",
     "physics_asset",
     "regime_asset",
+    "rises_in",
     "write_cases",
 ]
