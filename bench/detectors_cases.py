@@ -17,7 +17,7 @@ and no configured metric name can help.
 
 A second regime generator, :func:`physics_asset`, was written later to attack the first
 one's assumptions (its sensors follow load in straight lines or gentle curves, with white
-noise large loads steps make stand out, and one lagged temperature): pump affinity laws,
+noise that large load steps stand out from, and one lagged temperature): pump affinity laws,
 three temperatures lagging load by 20-120 minutes, wandering noise, dropouts, short ramps.
 """
 
