@@ -58,6 +58,29 @@ def _tags(rng: np.random.Generator) -> list[str]:
     ]
 
 
+def _load_steps(
+    rng: np.random.Generator, n: int, first: tuple[float, float], step: float, floor: float
+) -> np.ndarray:
+    """Load levels held 4-12 h each (at 1/min), each change up or down by 0.1-``step``,
+    kept within [``floor``, 1]; the first level is drawn from ``first``."""
+    load = np.empty(n)
+    i = 0
+    level = rng.uniform(*first)
+    while i < n:
+        span = int(rng.uniform(4, 12) * 60)
+        load[i : i + span] = level
+        level = float(np.clip(level + rng.choice([-1, 1]) * rng.uniform(0.1, step), floor, 1.0))
+        i += span
+    return load
+
+
+def _ramped(load: np.ndarray, ramp: int) -> np.ndarray:
+    """Every change moved linearly over ``ramp`` samples, causally (it starts at the step)."""
+    if ramp <= 1:
+        return load
+    return np.convolve(np.r_[np.full(ramp - 1, load[0]), load], np.ones(ramp) / ramp, "valid")
+
+
 def regime_asset(
     seed: int, degrade: bool, days: float = 6.0, ramp: int = 1
 ) -> tuple[pd.DataFrame, int | None]:
@@ -68,16 +91,7 @@ def regime_asset(
     rng = np.random.default_rng(seed)
     n = int(days * DAY / MIN)
     t = np.arange(n)
-    load = np.empty(n)
-    i = 0
-    level = rng.uniform(0.5, 0.9)
-    while i < n:
-        span = int(rng.uniform(4, 12) * 60)
-        load[i : i + span] = level
-        level = float(np.clip(level + rng.choice([-1, 1]) * rng.uniform(0.1, 0.35), 0.35, 1.0))
-        i += span
-    if ramp > 1:  # causal: the ramp starts where the step was
-        load = np.convolve(np.r_[np.full(ramp - 1, load[0]), load], np.ones(ramp) / ramp, "valid")
+    load = _ramped(_load_steps(rng, n, first=(0.5, 0.9), step=0.35, floor=0.35), ramp)
     stop_at = int(rng.uniform(1.5, 3.5) * 1440)
     running = np.ones(n)
     running[stop_at : stop_at + 120] = 0.0
@@ -146,17 +160,8 @@ def physics_asset(seed: int, degrade: bool, days: float = 6.0) -> tuple[pd.DataF
     rng = np.random.default_rng(seed)
     n = int(days * DAY / MIN)
     t = np.arange(n)
-    load = np.empty(n)
-    i = 0
-    level = rng.uniform(0.4, 1.0)
-    while i < n:
-        span = int(rng.uniform(4, 12) * 60)
-        load[i : i + span] = level
-        level = float(np.clip(level + rng.choice([-1, 1]) * rng.uniform(0.1, 0.4), 0.3, 1.0))
-        i += span
-    ramp = int(rng.integers(1, 15))
-    if ramp > 1:
-        load = np.convolve(np.r_[np.full(ramp - 1, load[0]), load], np.ones(ramp) / ramp, "valid")
+    load = _load_steps(rng, n, first=(0.4, 1.0), step=0.4, floor=0.3)
+    load = _ramped(load, int(rng.integers(1, 15)))
     stop = int(rng.uniform(1.5, 4.0) * 1440)
     run = np.ones(n)
     run[stop : stop + 120] = 0
