@@ -180,7 +180,6 @@ class AssetDetector:
             ol = self.outlook = HealthOutlook(getattr(self.cfg, "outlook", None) or OutlookConfig())
         ol.update(t, score)  # the health index's trend: only scored samples of this reference
         transition = self.alarm.update(score)
-        com = self.commission
         if com is not None and com.active:
             self._commission(t, x, com)
         event = None
