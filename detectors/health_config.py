@@ -133,6 +133,12 @@ class HealthConfig(_Cfg):
         description="roaming is judged against the asset's fastest metric (a historian that "
         "smooths every tag makes every tag look slow)",
     )
+    wander_saturate: bool = Field(
+        default=True,
+        description="a metric whose moves stop growing between wander_lag and 4 x wander_lag "
+        "samples is noise, not roaming, once the reference is ten times that long (a leak on "
+        "a flow with wandering process noise was judged on twice its spread)",
+    )
     chart_alpha: float = Field(default=0.05, gt=0, le=1, description="EWMA of each residual")
     chart_z: float = Field(
         default=12.0,

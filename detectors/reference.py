@@ -192,7 +192,11 @@ def _wanders(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray]:
     than from one sample to the next, and a short reference underestimates how far it
     roams while healthy. Medians keep a load step in the reference from counting as roaming.
     Relative to the fastest metric: a historian's moving average makes every tag move little
-    from one sample to the next, and judging them all wider blinded the asset.
+    from one sample to the next, and judging them all wider blinded the asset. Not for
+    noise that stops growing: a flow whose process noise wanders for a few minutes moves as
+    far over ``4 * lag`` samples as over ``lag``, and a reference ten times that long has
+    seen its whole range over and over; widened anyway, a leak's 20 % flow loss read one
+    healthy spread (:func:`_still_roaming`).
     """
     lag = min(cfg.wander_lag, len(z) // 4)
     if lag < 2:
@@ -208,7 +212,22 @@ def _wanders(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray]:
     wander = np.where(one > 0, wander, 1.0)
     if cfg.wander_relative and len(wander) > 1:
         wander = wander / np.min(wander)
+    if cfg.wander_saturate:
+        wander = 1.0 + (wander - 1.0) * _still_roaming(z, lag, median(dl))
     return np.asarray(np.minimum(cfg.wander_max, wander)), step
+
+
+def _still_roaming(z: np.ndarray, lag: int, at_lag: np.ndarray) -> np.ndarray:
+    """Per metric, 0 (its moves stopped growing between ``lag`` and ``4 * lag`` samples:
+    stationary noise) to 1 (still growing by half again or more: it roams); 1 for all on a
+    reference shorter than ten times ``4 * lag``, which cannot tell (SKAB's 400 rows)."""
+    far = 4 * lag
+    if len(z) < 10 * far:
+        return np.ones(z.shape[1])
+    at_far = median((z[far:] - z[:-far]) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grow = np.sqrt(at_far / at_lag)  # sqrt(4) = 2 for a random walk, 1 for saturated noise
+    return np.asarray(np.where(np.isfinite(grow), np.clip(grow - 1.0, 0.0, 1.0), 1.0))
 
 
 def _precision(z: np.ndarray, cfg: HealthConfig, wt: np.ndarray | None = None) -> np.ndarray:
