@@ -144,7 +144,7 @@ def test_the_chart_spread_covers_every_load_the_reference_saw():
     shrunk, and the machine is not straight), and the residual charts' healthy spread was
     measured over the reference's second half only: one load, a chart that never moved.
     At that very load, from the moment the reference froze, and at a load a little above
-    the first day's, the charts read six of those spreads and alarmed for most of 22 hours.
+    the first day's, the charts read six of those spreads and alarmed for about 20 hours.
     Measured over the whole reference, the spread includes what each load it saw reads."""
     from bench.detectors_cases import physics_asset
     from detectors.history_csv import read_csv
