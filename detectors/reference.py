@@ -218,10 +218,10 @@ def _wanders(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _still_roaming(z: np.ndarray, lag: int, at_lag: np.ndarray) -> np.ndarray:
-    """Per metric, 0 (its moves stopped growing between ``lag`` and ``4 * lag`` samples:
-    stationary noise) to 1 (they doubled or more: it roams; a random walk's double, a daily
-    cycle's grow about fourfold); 1 for all on a reference shorter than ten times ``4 * lag``,
-    which cannot tell (SKAB's 400 rows)."""
+    """Per metric, from 0 (its moves stop growing between ``lag`` and ``4 * lag`` samples:
+    stationary noise) to 1 (they at least double: it roams; a random walk's moves double, a
+    daily cycle's grow about fourfold). 1 for every metric on a reference shorter than ten
+    times ``4 * lag``, which cannot tell the two apart (SKAB's 400 rows)."""
     far = 4 * lag
     if len(z) < 10 * far:
         return np.ones(z.shape[1])
