@@ -206,14 +206,15 @@ def _wanders(z: np.ndarray, cfg: HealthConfig) -> tuple[np.ndarray, np.ndarray]:
     one = median(d1)
     one = np.where(one > 0, one, d1.mean(axis=0))
     step = np.where(one > 0, np.sqrt(one), np.nan)
+    at_lag = median(dl)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.sqrt(median(dl) / one)
+        ratio = np.sqrt(at_lag / one)
     wander = np.maximum(1.0, (ratio / cfg.wander_ratio) ** 2)
     wander = np.where(one > 0, wander, 1.0)
     if cfg.wander_relative and len(wander) > 1:
         wander = wander / np.min(wander)
     if cfg.wander_saturate:
-        wander = 1.0 + (wander - 1.0) * _still_roaming(z, lag, median(dl))
+        wander = 1.0 + (wander - 1.0) * _still_roaming(z, lag, at_lag)
     return np.asarray(np.minimum(cfg.wander_max, wander)), step
 
 

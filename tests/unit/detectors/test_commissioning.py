@@ -135,15 +135,9 @@ def test_a_re_fit_starts_from_a_zero_score_not_the_old_references() -> None:
     was the old reference's: on the second generator's asset 31017 (bench/detectors_cases.
     physics_asset) the latch opened on it at row 539 with a smoothed excess of 0, and the
     alarm lasted two hours of its first day."""
-    import tempfile
-    from pathlib import Path
-
-    from bench.detectors_cases import physics_asset
-    from detectors.history_csv import read_csv
     from detectors.replay import replay
+    from tests.detectors_support import physics_frame
 
-    df, _ = physics_asset(31017, degrade=False)
-    path = Path(tempfile.mkdtemp()) / "first-day.csv"
-    df.iloc[:1440].to_csv(path, index=False)
-    res = replay(read_csv(path), SHIPPED, asset="x")
+    frame, _ = physics_frame(31017, rows=1440)
+    res = replay(frame, SHIPPED, asset="x")
     assert not any(res.alarms), "nothing was off: the score was the old reference's"

@@ -22,6 +22,7 @@ import pytest
 
 from detectors import AssetDetector, load_config
 from detectors.replay import Frame, replay
+from tests.detectors_support import physics_alarms, physics_frame
 
 WARM = 1440
 CFG = load_config().override(warmup=WARM).for_class("default")
@@ -104,14 +105,7 @@ def test_a_first_load_step_while_commissioning_is_an_operating_point():
     and it alarmed from then to the end of its first day. While the reference is
     provisional, four metrics stepping together are broad enough: the step is held and kept
     as an operating point."""
-    from bench.detectors_cases import physics_asset
-    from detectors.history_csv import read_csv
-
-    df, _ = physics_asset(30016, degrade=False)
-    df = df.iloc[:1440]  # its first day
-    path = Path(tempfile.mkdtemp()) / "physics.csv"
-    df.to_csv(path, index=False)
-    frame = read_csv(path)
+    frame, _ = physics_frame(30016, rows=1440)  # its first day
     cfg = load_config().for_class("default")
     det = AssetDetector("physics", cfg)
     alarms = []
@@ -127,13 +121,7 @@ def test_load_steps_after_a_first_day_at_one_load_are_operating_points():
     healthy direction it knows. Judged by its projection, each step was "inside the range
     seen", released to the score, and alarmed: six episodes in five days. A broad step off
     the healthy directions is beyond that range by definition."""
-    from bench.detectors_cases import physics_asset
-    from detectors.history_csv import read_csv
-
-    df, _ = physics_asset(31003, degrade=False)
-    path = Path(tempfile.mkdtemp()) / "one-load.csv"
-    df.to_csv(path, index=False)
-    alarms = replay(read_csv(path), load_config().for_class("default"), asset="x").alarms
+    alarms, _ = physics_alarms(31003)
     edges = [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]]
     assert len(edges) <= 1, f"load steps are not faults: episodes at rows {edges}"
 
@@ -146,13 +134,7 @@ def test_the_chart_spread_covers_every_load_the_reference_saw():
     At that very load, from the moment the reference froze, and at a load a little above
     the first day's, the charts read six of those spreads and alarmed for about 20 hours.
     Measured over the whole reference, the spread includes what each load it saw reads."""
-    from bench.detectors_cases import physics_asset
-    from detectors.history_csv import read_csv
-
-    df, _ = physics_asset(34013, degrade=False)
-    path = Path(tempfile.mkdtemp()) / "two-loads.csv"
-    df.iloc[:2480].to_csv(path, index=False)  # its first day, then 52 % and 62 % load
-    alarms = replay(read_csv(path), load_config().for_class("default"), asset="x").alarms
+    alarms, _ = physics_alarms(34013, rows=2480)  # its first day, then 52 % and 62 % load
     edges = [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]]
     assert not edges, f"loads the reference saw are not faults: episodes at rows {edges}"
 

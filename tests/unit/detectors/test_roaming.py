@@ -7,16 +7,12 @@ leak on a pump whose flow and head carry such noise (bench/detectors_cases.physi
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import numpy as np
 
-from bench.detectors_cases import physics_asset, rises_in
+from bench.detectors_cases import rises_in
 from detectors import load_config
-from detectors.history_csv import read_csv
 from detectors.reference import _wanders
-from detectors.replay import replay
+from tests.detectors_support import physics_alarms
 
 HEALTH = load_config().for_class("default").health
 
@@ -54,9 +50,6 @@ def test_a_leak_under_wandering_flow_noise_is_seen() -> None:
     took for a slowly roaming metric and judged on about twice its spread: the 20 % flow
     loss read one healthy spread, the leak was taken for a lower load, and it was never
     seen (detector 2.7.0)."""
-    df, onset = physics_asset(32018, degrade=True)
+    alarms, onset = physics_alarms(32018, degrade=True)
     assert onset is not None
-    path = Path(tempfile.mkdtemp()) / "leak.csv"
-    df.to_csv(path, index=False)
-    alarms = replay(read_csv(path), load_config().for_class("default"), asset="x").alarms
     assert rises_in(alarms, onset, len(alarms) - 1), "an alarm opens inside the leak"

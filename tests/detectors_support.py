@@ -1,0 +1,33 @@
+"""The second regime generator's assets (bench/detectors_cases.physics_asset) as the
+detectors read a user's CSV file: written out, then read back by ``read_csv``."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from bench.detectors_cases import physics_asset
+from detectors import load_config
+from detectors.history_csv import Frame, read_csv
+from detectors.replay import replay
+
+
+def physics_frame(
+    seed: int, *, degrade: bool = False, rows: int | None = None
+) -> tuple[Frame, int | None]:
+    """Asset ``seed`` (its first ``rows`` rows when given) and its degradation's onset."""
+    df, onset = physics_asset(seed, degrade=degrade)
+    if rows is not None:
+        df = df.iloc[:rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"physics-{seed}.csv"
+        df.to_csv(path, index=False)
+        return read_csv(path), onset
+
+
+def physics_alarms(
+    seed: int, *, degrade: bool = False, rows: int | None = None
+) -> tuple[list[int], int | None]:
+    """The shipped defaults' alarm per row over :func:`physics_frame`, and the onset."""
+    frame, onset = physics_frame(seed, degrade=degrade, rows=rows)
+    return replay(frame, load_config().for_class("default"), asset="x").alarms, onset
