@@ -114,6 +114,9 @@ class HealthModel:
         self.pending = 0
         self.pend_sum = np.zeros(p)
         self.pend_n = 0
+        self.prev_sum = np.zeros(p)  # the window before pend_sum's, for _settled
+        self.prev_n = 0
+        self.held_n = 0
         self.pre = np.zeros(p)
         self.pre_off = np.zeros(p)  # how far the asset sat from its expected point before
         self._past = None  # states of another reference (its charts may be another size)
@@ -305,12 +308,18 @@ class HealthModel:
         self.recent_sum += z
         if self.pending:
             self.pending -= 1
+            self.held_n += 1
             if self.pending < cfg.regime_learn:
                 self.pend_sum += z
                 self.pend_n += 1
+            elif self.pending < 2 * cfg.regime_learn:
+                self.prev_sum += z
+                self.prev_n += 1
             if self.pending == 0:
-                self.lik.reset_short()
                 c = self.pend_sum / max(1, self.pend_n)
+                if not self._settled(c):
+                    return True
+                self.lik.reset_short()
                 step = c - self.pre
                 # what had already left the healthy directions before the step (a developing
                 # fault) stays out of the new operating point
@@ -376,6 +385,31 @@ class HealthModel:
         self.pending = self.cfg.regime_wait
         self.pend_sum = np.zeros_like(z)
         self.pend_n = 0
+        self.prev_sum = np.zeros_like(z)
+        self.prev_n = 0
+        self.held_n = 0
+
+    def _settled(self, c: np.ndarray) -> bool:
+        """Has the held step arrived? While the reference is :attr:`provisional`, a step is
+        held on, ``regime_learn`` samples at a time, until the mean of its last window is no
+        new operating point against the window before it (or ``regime_settle`` is reached).
+
+        Why: a temperature lags a load step by an hour or more; the point kept after the usual
+        hold had it still on its way, and a reference learned at one load has no scale for that
+        way, so its charts alarmed while it went on (and, open while commissioning, the alarm
+        stopped the reference from learning the new load: open for days). A frozen reference
+        has seen loads change and judges a lagging metric on its wider, roaming scale."""
+        cfg, ref = self.cfg, self.ref
+        assert ref is not None
+        if not self.provisional or self.held_n >= cfg.regime_settle or self.prev_n == 0:
+            return True
+        d = c - self.prev_sum / self.prev_n
+        if float(d @ ref.precision @ d) <= cfg.regime_new * ref.limit:
+            return True
+        self.prev_sum, self.prev_n = self.pend_sum, self.pend_n
+        self.pend_sum, self.pend_n = np.zeros_like(c), 0
+        self.pending = cfg.regime_learn
+        return False
 
     def _broad(self, v: np.ndarray) -> bool:
         """Most metrics stepped at once, as they do when load or speed changes.
@@ -384,11 +418,14 @@ class HealthModel:
         together would pass for a load step. While the reference is :attr:`provisional`,
         ``regime_breadth_min`` metrics are enough, whatever the share: on the first day a
         load step that moves the mechanical metrics, before the lagging temperatures follow,
-        is far likelier than a fault that breaks four relations at once."""
+        is far likelier than a fault that breaks four relations at once. And they step at
+        ``provisional_breadth_z``: a reference learned at one load has only its noise for a
+        scale, and a small load step moved only three metrics past three of those."""
         cfg = self.cfg
-        moved = int(np.count_nonzero(np.abs(v) > cfg.regime_breadth_z))
         if self.provisional:  # no share: temperatures lag a load step, an ambient never moves
+            moved = int(np.count_nonzero(np.abs(v) > cfg.provisional_breadth_z))
             return moved >= cfg.regime_breadth_min
+        moved = int(np.count_nonzero(np.abs(v) > cfg.regime_breadth_z))
         return moved >= cfg.regime_breadth_min and moved >= cfg.regime_breadth * len(v)
 
     def _along(self, v: np.ndarray) -> float:

@@ -70,6 +70,13 @@ class HealthConfig(_Cfg):
         default=120, ge=0, description="samples a step is held before judging it (0: never)"
     )
     regime_learn: int = Field(default=60, ge=1, description="last held samples that define it")
+    regime_settle: int = Field(
+        default=240,
+        ge=0,
+        description="while the reference is provisional, a held step is held on (up to this "
+        "many samples in all) until its last two regime_learn windows agree: lagging "
+        "temperatures still moving are not yet the new operating point (0: never)",
+    )
     regime_align: float = Field(
         default=0.5, ge=0, le=1, description="share of the step along the healthy directions"
     )
@@ -118,6 +125,12 @@ class HealthConfig(_Cfg):
     )
     regime_breadth_z: float = Field(
         default=3.0, gt=0, description="a metric 'steps' when it jumps this many sigmas"
+    )
+    provisional_breadth_z: float = Field(
+        default=2.0,
+        gt=0,
+        description="... while the reference is still provisional (its sigmas are a single "
+        "load's noise)",
     )
     wander_lag: int = Field(default=30, ge=2, description="samples over which roaming is seen")
     wander_ratio: float = Field(
