@@ -390,18 +390,18 @@ class HealthModel:
         self.held_n = 0
 
     def _settled(self, c: np.ndarray) -> bool:
-        """Has the held step arrived? While the reference is :attr:`provisional`, a step is
-        held on, ``regime_learn`` samples at a time, until the mean of its last window is no
-        new operating point against the window before it (or ``regime_settle`` is reached).
+        """Has the held step arrived? It is held on, ``regime_learn`` samples at a time, until
+        the mean of its last window is no new operating point against the window before it,
+        or ``regime_settle`` samples in all.
 
-        Why: a temperature lags a load step by an hour or more; the point kept after the usual
-        hold had it still on its way, and a reference learned at one load has no scale for that
-        way, so its charts alarmed while it went on (and, open while commissioning, the alarm
-        stopped the reference from learning the new load: open for days). A frozen reference
-        has seen loads change and judges a lagging metric on its wider, roaming scale."""
+        Why: a temperature lags a load step by an hour or more. The point kept after
+        ``regime_wait`` had it still on its way, and its charts alarmed as it went on: on the
+        first day against a reference learned at one load (an alarm the commissioning then
+        never learned past, open for days), and later after a step to a load the reference
+        had seen least (full load)."""
         cfg, ref = self.cfg, self.ref
         assert ref is not None
-        if not self.provisional or self.held_n >= cfg.regime_settle or self.prev_n == 0:
+        if self.held_n >= cfg.regime_settle or self.prev_n == 0:
             return True
         d = c - self.prev_sum / self.prev_n
         if float(d @ ref.precision @ d) <= cfg.regime_new * ref.limit:

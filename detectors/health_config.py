@@ -73,9 +73,9 @@ class HealthConfig(_Cfg):
     regime_settle: int = Field(
         default=240,
         ge=0,
-        description="while the reference is provisional, a held step is held on (up to this "
-        "many samples in all) until its last two regime_learn windows agree: lagging "
-        "temperatures still moving are not yet the new operating point (0: never)",
+        description="a held step is held on (up to this many samples in all) until its last "
+        "two regime_learn windows agree: lagging temperatures still moving are not yet the "
+        "new operating point (at most regime_wait: never)",
     )
     regime_align: float = Field(
         default=0.5, ge=0, le=1, description="share of the step along the healthy directions"
