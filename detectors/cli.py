@@ -18,6 +18,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from detectors.configuration import load_config
+from detectors.episode_list import episode_rows, episode_table, write_episodes
 from detectors.history_csv import Frame, ReplayError, read_csv
 from detectors.replay import Result, unit_rows
 from detectors.replay import replay as run_replay
@@ -77,11 +78,17 @@ def replay(
         list[str] | None,
         typer.Option("--grid", help="key=v1,v2 (repeatable): a table per configuration"),
     ] = None,
+    episodes_out: Annotated[
+        Path | None,
+        typer.Option("--episodes", help="CSV of every alarm episode (the table shows 20)"),
+    ] = None,
 ) -> None:
     """Run a detector over a CSV or stored history, strictly causally; a row out per row in.
 
     ``--csv`` may be a directory (every *.csv in it). ``--grid`` replays every combination
     over that labelled set and prints detection rate, lead time, false episodes, F1/FAR.
+    Every alarm episode is listed: when, how long, severity, fault mode and the metrics that
+    opened it (``--episodes`` writes them all to a CSV).
     """
     if (csv_path is None) == (asset is None):
         console.print("[red]error:[/red] give exactly one of --csv PATH or --asset NAME")
@@ -139,6 +146,12 @@ def replay(
             a = [result.alarms[i] for i in idx]
             report = report.merge(evaluate(t, y, a, start=min(cfg.alarm.warmup, len(idx))))
     console.print(summary(frame, result, report, cfg.config_hash(), out))
+    eps = episode_rows(result.events)
+    if eps:
+        console.print(episode_table(eps))
+    if episodes_out is not None:
+        write_episodes(episodes_out, eps)
+        console.print(f"episodes written to {episodes_out}")
     if plot is not None:
         save_plot(plot, frame, result, cfg.alarm.on_threshold, cfg.alarm.warmup)
         console.print(f"plot written to {plot}")

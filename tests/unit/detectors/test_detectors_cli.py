@@ -142,3 +142,26 @@ def test_a_given_warmup_wins_over_the_class_warmup(tmp_path, asset_class):
     assert res.exit_code == 0, res.output
     alarms = [int(r["alarm"]) for r in rows(out)]
     assert sum(alarms[:120]) == 0 and sum(alarms[120:]) > 40
+
+
+def test_replay_lists_each_alarm_episode_with_the_metrics_that_opened_it(tmp_path):
+    """The flow drop of rows 1000-1300 is one episode: opened at it, cleared after it, and
+    flow first among the metrics; a quiet file lists none."""
+    src, out, eps = write(tmp_path / "in.csv"), tmp_path / "out.csv", tmp_path / "eps.csv"
+    res = runner.invoke(
+        app, ["replay", "--csv", str(src), "--out", str(out), "--episodes", str(eps)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "alarm episodes (1)" in res.output
+    (row,) = rows(eps)
+    opened = datetime.fromisoformat(row["opened"])
+    cleared = datetime.fromisoformat(row["cleared"])
+    assert T0 + timedelta(seconds=1000) <= opened < T0 + timedelta(seconds=1060)
+    assert T0 + timedelta(seconds=1300) <= cleared
+    assert row["metrics"].startswith("flow ") and "centre 30" in row["metrics"].split(",")[0]
+    quiet = write(tmp_path / "quiet.csv", fault=(0, 0))
+    res = runner.invoke(
+        app, ["replay", "--csv", str(quiet), "--out", str(out), "--episodes", str(eps)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "alarm episodes (" not in res.output and rows(eps) == []
