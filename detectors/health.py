@@ -175,7 +175,11 @@ class HealthModel:
         return True
 
     def is_stopped(self, x: Mapping[str, float]) -> bool:
-        """Most metrics with a clearly non-zero reference level are near zero."""
+        """Most metrics with a clearly non-zero reference level are near zero, each counted
+        by its weight (``1 / wander``): a stop stops the fast, mechanical metrics, while
+        temperatures coast for hours and a static head stays up. Counted alike, a pump's
+        flow, power, vibration and pressure drop at zero made four of nine (its head and
+        four temperatures were not), under ``stop_share``, and the stop alarmed."""
         if self.ref is None:
             return False
         return self._stopped(np.array([x.get(k, math.nan) for k in self.ref.names]))
@@ -188,8 +192,9 @@ class HealthModel:
         n = np.count_nonzero(live)
         if n < 2:
             return False
-        near = np.count_nonzero(live & (np.abs(v) < self._near))
-        return bool(near >= self.cfg.stop_share * n)
+        w = self.ref.weight
+        near = float(w[live & (np.abs(v) < self._near)].sum())
+        return bool(near >= self.cfg.stop_share * float(w[live].sum()))
 
     def update(
         self, t: float, x: Mapping[str, float], restarted: bool = False, extend: bool = True

@@ -1,0 +1,38 @@
+"""Which samples are a stop (detectors/health.HealthModel._stopped).
+
+What each test tries, on the second regime generator's asset 41009 (tag names no rule knows,
+shipped defaults): its 2 h stop from a low load, where flow, power, vibration and pressure
+drop go to zero but the static head stays at a sixth of its running level and four slow
+temperatures coast (four of nine metrics near zero, under the half the rule wants); and the
+same running sample with two mechanical sensors reading zero, which is not a stop.
+"""
+
+from __future__ import annotations
+
+from bench.detectors_cases import physics_asset
+from detectors import AssetDetector, load_config
+from tests.detectors_support import physics_alarms, physics_frame
+
+SHIPPED = load_config().for_class("default")
+STOP = 2822  # asset 41009 stops here for 120 rows
+
+
+def test_a_stop_counts_the_fast_metrics_not_the_coasting_temperatures() -> None:
+    frame, _ = physics_frame(41009, rows=STOP + 10)
+    det = AssetDetector("x", SHIPPED)
+    rows = [dict(zip(frame.columns, r, strict=True)) for r in frame.values.tolist()]
+    for t, x in zip(frame.times.tolist()[:STOP], rows[:STOP], strict=True):
+        det.update(t, x)
+    health = det.health
+    assert not health.is_stopped(rows[STOP - 1])
+    assert health.is_stopped(rows[STOP + 5])
+    flow, _, _, vibration = frame.columns[:4]
+    broken = {**rows[STOP - 1], flow: 0.0, vibration: 0.0}  # two sensors dead, still running
+    assert not health.is_stopped(broken)
+
+
+def test_the_stop_of_a_low_load_neither_alarms_nor_is_judged_as_a_step() -> None:
+    df, _ = physics_asset(41009, degrade=False)
+    assert df.iloc[STOP - 1, 1] > 20 and abs(df.iloc[STOP + 5, 1]) < 5, "the stop is where said"
+    alarms, _ = physics_alarms(41009)  # detector 2.9.0 before: an alarm 8 rows into the stop
+    assert [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]] == []
