@@ -38,9 +38,7 @@ from forewarn.contract import AnomalyEvent, DetectorInfo
 from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
-DETECTOR_VERSION = (
-    "2.9.0"  # 2.9: a step is held until its temperatures arrive; stops by weight (issue 13)
-)
+DETECTOR_VERSION = "2.9.0"  # 2.9: steps held until temperatures arrive; stops by weight
 _WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 MIN_REFERENCE_ROWS = 30  # a shorter warm-up still learns from this many running samples
