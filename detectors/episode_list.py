@@ -37,8 +37,6 @@ from rich.table import Table
 
 from forewarn.contract import AnomalyEvent, Contributor
 
-_SEVERITY = {"info": 0, "warning": 1, "critical": 2}
-
 
 @dataclass
 class EpisodeRow:
@@ -86,8 +84,7 @@ def episode_rows(events: Sequence[AnomalyEvent]) -> list[EpisodeRow]:
             row.cleared = e.ts
             continue
         row.revisions += 1
-        if _SEVERITY[e.severity] > _SEVERITY[row.severity]:
-            row.severity = e.severity
+        row.severity = e.severity  # within an episode it only rises (detectors/asset.py)
         row.fault_mode = e.fault_mode or row.fault_mode  # a vaguer moment does not un-name it
     return list(rows.values())
 

@@ -4,12 +4,14 @@ detectors read a user's CSV file: written out, then read back by ``read_csv``.""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from bench.detectors_cases import physics_asset
 from detectors import load_config
 from detectors.history_csv import Frame, read_csv
 from detectors.replay import replay
+from detectors.scoring import episodes
 
 
 def physics_frame(
@@ -31,3 +33,14 @@ def physics_alarms(
     """The shipped defaults' alarm per row over :func:`physics_frame`, and the onset."""
     frame, onset = physics_frame(seed, degrade=degrade, rows=rows)
     return replay(frame, load_config().for_class("default"), asset="x").alarms, onset
+
+
+def frame_rows(frame: Frame) -> Iterator[tuple[float, dict[str, float]]]:
+    """Each row as a detector's ``update`` takes it: its time and its values by column."""
+    for t, row in zip(frame.times.tolist(), frame.values.tolist(), strict=True):
+        yield t, dict(zip(frame.columns, row, strict=True))
+
+
+def openings(alarms: Sequence[int]) -> list[int]:
+    """Rows where an alarm episode opened (after the first row)."""
+    return [first for first, _ in episodes(alarms) if first > 0]

@@ -12,25 +12,21 @@ day, against the frozen reference.
 from __future__ import annotations
 
 from detectors import AssetDetector, load_config
-from tests.detectors_support import physics_alarms, physics_frame
+from tests.detectors_support import frame_rows, openings, physics_alarms, physics_frame
 
 SHIPPED = load_config().for_class("default")
-
-
-def edges(alarms: list[int]) -> list[int]:
-    return [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]]
 
 
 def test_a_first_day_step_is_kept_once_its_lagging_temperatures_arrive() -> None:
     # asset 30018: five hours near 30 % power, then about 18 %; 2.8.0 alarmed at row 506,
     # two hours in, while the winding temperature was still falling
     alarms, _ = physics_alarms(30018, rows=1800)
-    assert edges(alarms) == []
+    assert openings(alarms) == []
     frame, _ = physics_frame(30018, rows=1800)
     det = AssetDetector("x", SHIPPED)
     held = longest = 0
-    for t, row in zip(frame.times.tolist(), frame.values.tolist(), strict=True):
-        det.update(t, dict(zip(frame.columns, row, strict=True)))
+    for t, x in frame_rows(frame):
+        det.update(t, x)
         held = held + 1 if det.health.pending else 0
         longest = max(longest, held)
     health = SHIPPED.health
@@ -41,7 +37,7 @@ def test_a_small_first_day_step_is_a_step_not_a_fault() -> None:
     # asset 31015: power 29.5 -> 33 five minutes after the warm-up; 2.8.0 alarmed at row 312
     # and never closed (flow moved 2.7 of its noise's sigmas, vibration 2)
     alarms, _ = physics_alarms(31015, rows=1800)
-    assert edges(alarms) == []
+    assert openings(alarms) == []
 
 
 def test_a_step_to_full_load_after_the_first_day_waits_for_its_temperatures() -> None:
@@ -52,10 +48,10 @@ def test_a_step_to_full_load_after_the_first_day_waits_for_its_temperatures() ->
     frame, _ = physics_frame(30013)
     det = AssetDetector("x", SHIPPED)
     alarms, held, longest = [], 0, 0
-    for t, row in zip(frame.times.tolist(), frame.values.tolist(), strict=True):
-        alarms.append(int(det.update(t, dict(zip(frame.columns, row, strict=True))).alarm))
+    for t, x in frame_rows(frame):
+        alarms.append(int(det.update(t, x).alarm))
         if det.health.scored:  # a stop holds nothing; it only pauses a hold
             held = held + 1 if det.health.pending else 0
             longest = max(longest, held)
-    assert edges(alarms) == []
+    assert openings(alarms) == []
     assert SHIPPED.health.regime_wait < longest <= SHIPPED.health.regime_settle

@@ -22,7 +22,7 @@ import pytest
 
 from detectors import AssetDetector, load_config
 from detectors.replay import Frame, replay
-from tests.detectors_support import physics_alarms, physics_frame
+from tests.detectors_support import frame_rows, openings, physics_alarms, physics_frame
 
 WARM = 1440
 CFG = load_config().override(warmup=WARM).for_class("default")
@@ -90,7 +90,7 @@ def test_load_ramps_and_a_coasting_stop_stay_quiet(seed):
     df.to_csv(path, index=False)
     cfg = load_config().for_class("default")
     alarms = replay(read_csv(path), cfg, asset="ramps").alarms
-    edges = [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]]
+    edges = openings(alarms)
     end = len(alarms) if onset is None else onset
     assert [i for i in edges if i < end] == [], "a ramp or a coast-down is not a fault"
     if onset is not None:
@@ -109,8 +109,8 @@ def test_a_first_load_step_while_commissioning_is_an_operating_point():
     cfg = load_config().for_class("default")
     det = AssetDetector("physics", cfg)
     alarms = []
-    for t, row in zip(frame.times.tolist(), frame.values.tolist(), strict=True):
-        alarms.append(det.update(t, dict(zip(frame.columns, row, strict=True))).alarm)
+    for t, x in frame_rows(frame):
+        alarms.append(det.update(t, x).alarm)
     assert not any(alarms), "a load step on the first day is not a fault"
     assert det.health.regimes_added >= 1, "the step became an operating point"
 
@@ -122,7 +122,7 @@ def test_load_steps_after_a_first_day_at_one_load_are_operating_points():
     seen", released to the score, and alarmed: six episodes in five days. A broad step off
     the healthy directions is beyond that range by definition."""
     alarms, _ = physics_alarms(31003)
-    edges = [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]]
+    edges = openings(alarms)
     assert len(edges) <= 1, f"load steps are not faults: episodes at rows {edges}"
 
 
@@ -135,7 +135,7 @@ def test_the_chart_spread_covers_every_load_the_reference_saw():
     the first day's, the charts read six of those spreads and alarmed for about 20 hours.
     Measured over the whole reference, the spread includes what each load it saw reads."""
     alarms, _ = physics_alarms(34013, rows=2480)  # its first day, then 52 % and 62 % load
-    edges = [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]]
+    edges = openings(alarms)
     assert not edges, f"loads the reference saw are not faults: episodes at rows {edges}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bench.detectors_cases import physics_asset
 from detectors import AssetDetector, load_config
-from tests.detectors_support import physics_frame
+from tests.detectors_support import frame_rows, openings, physics_frame
 
 SHIPPED = load_config().for_class("default")
 STOP = 2822  # asset 41009 stops here for 120 rows
@@ -20,14 +20,15 @@ STOP = 2822  # asset 41009 stops here for 120 rows
 def test_a_stop_counts_the_fast_metrics_not_the_coasting_temperatures() -> None:
     frame, _ = physics_frame(41009, rows=STOP + 10)
     det = AssetDetector("x", SHIPPED)
-    rows = [dict(zip(frame.columns, r, strict=True)) for r in frame.values.tolist()]
-    for t, x in zip(frame.times.tolist()[:STOP], rows[:STOP], strict=True):
+    rows = list(frame_rows(frame))
+    for t, x in rows[:STOP]:
         det.update(t, x)
     health = det.health
-    assert not health.is_stopped(rows[STOP - 1])
-    assert health.is_stopped(rows[STOP + 5])
+    before, during = rows[STOP - 1][1], rows[STOP + 5][1]
+    assert not health.is_stopped(before)
+    assert health.is_stopped(during)
     flow, _, _, vibration = frame.columns[:4]
-    broken = {**rows[STOP - 1], flow: 0.0, vibration: 0.0}  # two sensors dead, still running
+    broken = {**before, flow: 0.0, vibration: 0.0}  # two sensors dead, still running
     assert not health.is_stopped(broken)
 
 
@@ -37,12 +38,12 @@ def test_the_stop_of_a_low_load_neither_alarms_nor_is_judged_as_a_step() -> None
     frame, _ = physics_frame(41009)
     det = AssetDetector("x", SHIPPED)
     alarms, held = [], []
-    for i, (t, row) in enumerate(zip(frame.times.tolist(), frame.values.tolist(), strict=True)):
-        alarms.append(int(det.update(t, dict(zip(frame.columns, row, strict=True))).alarm))
+    for i, (t, x) in enumerate(frame_rows(frame)):
+        alarms.append(int(det.update(t, x).alarm))
         if STOP + 5 <= i < STOP + 115:  # inside the stop: a state, not a step being held
             # (a vibration's noise above a tenth of its level reads as a restart now and
             # then, which is settled, never scored: the same for the score)
             held.append(not det.health.scored and not det.health.pending)
     assert all(held)
     # detector 2.9.0 before weighting: an alarm 8 rows into the stop
-    assert [i for i in range(1, len(alarms)) if alarms[i] and not alarms[i - 1]] == []
+    assert openings(alarms) == []
