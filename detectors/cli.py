@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated, Any
@@ -136,7 +137,7 @@ def replay(
                 progress.update(task, completed=i)
 
         result = run_replay(frame, cfg, on_row=tick)
-    write_output(out, result)
+    write_output(out, result, frame.units)
     report = None
     if frame.labels is not None:  # warm-up rows are training, as in the SKAB protocol
         report = Report(delays_s=[])
@@ -146,9 +147,9 @@ def replay(
             a = [result.alarms[i] for i in idx]
             report = report.merge(evaluate(t, y, a, start=min(cfg.alarm.warmup, len(idx))))
     console.print(summary(frame, result, report, cfg.config_hash(), out))
-    eps = episode_rows(result.events)
+    eps = episode_rows(result.events, result.event_rows, frame.stamps, frame.units)
     if eps:
-        console.print(episode_table(eps))
+        console.print(episode_table(eps, clock=frame.clock))
     if episodes_out is not None:
         write_episodes(episodes_out, eps)
         console.print(f"episodes written to {episodes_out}")
@@ -173,12 +174,16 @@ def _read_db(
         return read_db(conn, asset, since=since, until=until, columns=cols)
 
 
-def write_output(path: Path, result: Result) -> None:
+def write_output(path: Path, result: Result, units: list[str] | None = None) -> None:
+    """One row per input row (in time order, each unit's on its own); a unit column first
+    when the file holds several machines, or the rows of one could not be told apart."""
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["time", "score", "alarm"])
-        for stamp, score, alarm in zip(result.stamps, result.scores, result.alarms, strict=True):
-            w.writerow([stamp, f"{score:.6f}", alarm])
+        w.writerow(["unit"] * (units is not None) + ["time", "score", "alarm"])
+        rows = zip(result.stamps, result.scores, result.alarms, strict=True)
+        for i, (stamp, score, alarm) in enumerate(rows):
+            head = [] if units is None else [units[i]]
+            w.writerow([*head, stamp, f"{score:.6f}", alarm])
 
 
 def summary(frame: Frame, result: Result, report: Report | None, chash: str, out: Path) -> Table:
@@ -195,6 +200,9 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
         f"{sum(result.alarms)} ({sum(result.alarms) / max(1, len(result.alarms)):.1%})",
     )
     table.add_row("max score", f"{max(result.scores, default=0.0):.3f}")
+    if frame.units is not None:
+        for figure, value in fleet(frame, result):
+            table.add_row(figure, value)
     modes = sorted({e.fault_mode for e in result.events if e.fault_mode})
     table.add_row("suspected fault modes", ", ".join(modes) or "-")
     if report is not None:
@@ -209,6 +217,33 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
         table.add_row("MAR (missed alarm rate)", f"{report.mar:.1%}")
     table.add_row("output", str(out))
     return table
+
+
+def fleet(frame: Frame, result: Result) -> list[tuple[str, str]]:
+    """Per-unit figures of a file of several machines: how many alarmed at all, and how many
+    were in alarm at their last row (for a run-to-failure file, the failure) and since when."""
+    idx = unit_rows(frame)
+    alarmed = sum(1 for rows in idx if any(result.alarms[i] for i in rows))
+    ahead: list[float] = []
+    for rows in idx:
+        a = [result.alarms[i] for i in rows]
+        spans = episodes(a)
+        if a and a[-1] and spans:
+            first = rows[spans[-1][0]]
+            ahead.append(
+                (frame.times[rows[-1]] - frame.times[first]) / 3600.0
+                if frame.clock
+                else float(len(rows) - 1 - spans[-1][0])
+            )
+    unit = "h" if frame.clock else "rows"
+    last = f"{len(ahead)} of {len(idx)}"
+    if ahead:
+        last += f" (opened a median {statistics.median(ahead):.0f} {unit} before it)"
+    return [
+        ("units", str(len(idx))),
+        ("units that alarmed", f"{alarmed} of {len(idx)}"),
+        ("units in alarm at their last row", last),
+    ]
 
 
 def grid_table(rows: list[GridRow]) -> Table:

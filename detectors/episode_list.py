@@ -48,10 +48,22 @@ class EpisodeRow:
     score: float  # at the opening
     revisions: int  # updates after the opening (escalations, renames, spikes)
     contributors: list[Contributor]
+    unit: str = ""  # the machine, in a file of several
+    stamp: str = ""  # the opening row's time as the file wrote it (a cycle, a date)
+    first: int | None = None  # row of the opening, and of the clearing
+    last: int | None = None
 
     @property
     def hours(self) -> float | None:
         return None if self.cleared is None else (self.cleared - self.opened).total_seconds() / 3600
+
+    @property
+    def rows(self) -> int | None:
+        """How many rows it stayed open: the length that means something when the file
+        counts cycles instead of time."""
+        if self.first is None or self.last is None:
+            return None
+        return self.last - self.first
 
     @property
     def metrics(self) -> str:
@@ -69,19 +81,31 @@ def _metric(c: Contributor) -> str:
     return f"{head}: {c.value:.4g} (centre {c.baseline:.4g})"
 
 
-def episode_rows(events: Sequence[AnomalyEvent]) -> list[EpisodeRow]:
-    """One row per episode, in the order they opened."""
+def episode_rows(
+    events: Sequence[AnomalyEvent],
+    at: Sequence[int] | None = None,
+    stamps: Sequence[str] | None = None,
+    units: Sequence[str] | None = None,
+) -> list[EpisodeRow]:
+    """One row per episode, in the order they opened. ``at`` is the row of each event (as
+    :class:`detectors.replay.Result` keeps it); with it, the file's own ``stamps`` and
+    ``units`` name each episode's opening as the file does."""
     rows: dict[str, EpisodeRow] = {}
-    for e in events:
+    for n, e in enumerate(events):
         key = e.episode or e.event_id
         row = rows.get(key)
+        i = None if at is None else at[n]
         if row is None:
-            rows[key] = EpisodeRow(
+            rows[key] = row = EpisodeRow(
                 key, e.ts, None, e.severity, e.fault_mode, e.score, 0, list(e.contributors)
             )
+            row.first = i
+            if i is not None:
+                row.stamp = "" if stamps is None else stamps[i]
+                row.unit = "" if units is None else units[i]
             continue
         if e.state == "cleared":
-            row.cleared = e.ts
+            row.cleared, row.last = e.ts, i
             continue
         row.revisions += 1
         row.severity = e.severity  # within an episode it only rises (detectors/asset.py)
@@ -89,16 +113,22 @@ def episode_rows(events: Sequence[AnomalyEvent]) -> list[EpisodeRow]:
     return list(rows.values())
 
 
-def episode_table(rows: Sequence[EpisodeRow], limit: int = 20) -> Table:
-    """The first ``limit`` episodes as a table (the rest are counted in its caption)."""
+def episode_table(rows: Sequence[EpisodeRow], limit: int = 20, clock: bool = True) -> Table:
+    """The first ``limit`` episodes as a table (the rest are counted in its caption); a
+    column for the unit when a file holds several, hours only when its times are a clock."""
     table = Table(title=f"alarm episodes ({len(rows)})", show_header=True)
-    for col in ("opened", "hours", "severity", "fault mode", "metrics when it opened"):
-        table.add_column(col, justify="right" if col == "hours" else "left")
+    units = any(r.unit for r in rows)
+    counted = all(r.first is not None for r in rows)
+    cols = ["unit"] * units + ["opened"] + ["rows"] * counted + ["hours"] * clock
+    for col in [*cols, "severity", "fault mode", "metrics when it opened"]:
+        table.add_column(col, justify="right" if col in ("rows", "hours") else "left")
     for r in rows[:limit]:
-        hours = "open at end" if r.hours is None else f"{r.hours:.1f}"
-        table.add_row(
-            r.opened.strftime("%Y-%m-%d %H:%M"), hours, r.severity, r.fault_mode or "-", r.metrics
-        )
+        cells = [r.unit] * units + [r.stamp or r.opened.strftime("%Y-%m-%d %H:%M")]
+        if counted:
+            cells.append("open at end" if r.rows is None else str(r.rows))
+        if clock:
+            cells.append("open at end" if r.hours is None else f"{r.hours:.1f}")
+        table.add_row(*cells, r.severity, r.fault_mode or "-", r.metrics)
     if len(rows) > limit:
         table.caption = f"{len(rows) - limit} more: --episodes FILE writes them all"
     return table
@@ -107,12 +137,14 @@ def episode_table(rows: Sequence[EpisodeRow], limit: int = 20) -> Table:
 def write_episodes(path: Path, rows: Sequence[EpisodeRow]) -> None:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["episode", "opened", "cleared", "hours", "severity", "fault_mode",
-                    "score_at_open", "revisions", "metrics"])  # fmt: skip
+        w.writerow(["episode", "unit", "opened", "stamp", "cleared", "hours", "opened_row", "rows",
+                    "severity", "fault_mode", "score_at_open", "revisions", "metrics"])  # fmt: skip
         for r in rows:
             w.writerow([
-                r.episode, r.opened.isoformat(), "" if r.cleared is None else r.cleared.isoformat(),
-                "" if r.hours is None else f"{r.hours:.3f}", r.severity, r.fault_mode or "",
+                r.episode, r.unit, r.opened.isoformat(), r.stamp,
+                "" if r.cleared is None else r.cleared.isoformat(),
+                "" if r.hours is None else f"{r.hours:.3f}", "" if r.first is None else r.first,
+                "" if r.rows is None else r.rows, r.severity, r.fault_mode or "",
                 f"{r.score:.3f}", r.revisions, r.metrics,
             ])  # fmt: skip
 

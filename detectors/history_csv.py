@@ -52,6 +52,11 @@ class Frame:
     units: list[str] | None = None  # one machine per distinct value (multi-unit files)
     notes: list[str] = field(default_factory=list)  # what reading did to the file
 
+    @property
+    def clock(self) -> bool:
+        """The times are a clock (epoch seconds after 1973), not a cycle or row counter."""
+        return len(self.times) > 0 and float(np.nanmin(self.times)) > 1e8
+
 
 def sniff(head: str) -> tuple[str, str]:
     """The field separator and decimal mark of a file, from its first lines.

@@ -28,6 +28,7 @@ class Result:
     scores: list[float]
     alarms: list[int]
     events: list[AnomalyEvent] = field(default_factory=list)
+    event_rows: list[int] = field(default_factory=list)  # the row each event came from
 
 
 def _utc(text: str) -> pd.Timestamp:
@@ -87,6 +88,7 @@ def replay(
     scores: list[float] = []
     alarms: list[int] = []
     events: list[AnomalyEvent] = []
+    event_rows: list[int] = []
     units = frame.units or [""] * len(frame.times)
     rows = zip(frame.times.tolist(), frame.values.tolist(), units, strict=True)
     for i, (t, row, unit) in enumerate(rows):
@@ -103,9 +105,10 @@ def replay(
         alarms.append(int(step.alarm))
         if step.event is not None:
             events.append(step.event)
+            event_rows.append(i)
         if on_row is not None:
             on_row(i)
-    return Result(frame.times, frame.stamps, scores, alarms, events)
+    return Result(frame.times, frame.stamps, scores, alarms, events, event_rows)
 
 
 def unit_rows(frame: Frame) -> list[list[int]]:

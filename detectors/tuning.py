@@ -78,7 +78,7 @@ def _score(
     units = faults = detected = false = 0
     days = 0.0
     labelled = all(f.labels is not None for f in frames)
-    real = all(float(np.nanmin(f.times)) > 1e8 for f in frames)
+    real = all(f.clock for f in frames)
     for frame, res in zip(frames, results, strict=True):
         for idx in unit_rows(frame):
             units += 1
@@ -129,8 +129,7 @@ def save_plot(path: Path, frame: Frame, result: Result, on_threshold: float, war
         )
         result = Result(frame.times, frame.stamps, [result.scores[i] for i in idx],
                         [result.alarms[i] for i in idx])  # fmt: skip
-    real = len(frame.times) > 0 and float(np.nanmin(frame.times)) > 1e8
-    x: Any = frame.times.astype("datetime64[s]") if real else frame.times
+    x: Any = frame.times.astype("datetime64[s]") if frame.clock else frame.times
     spread = np.nanstd(frame.values, axis=0) if len(frame.times) else np.zeros(0)
     level = np.abs(np.nanmean(frame.values, axis=0)) if len(frame.times) else spread
     shown = [
@@ -160,7 +159,7 @@ def save_plot(path: Path, frame: Frame, result: Result, on_threshold: float, war
         for s in label_onsets:
             a.axvline(x[s], color="blue", lw=0.8, ls=":")
     ax.legend(fontsize=7, loc="lower left", title="grey: warm-up, red: alarm, blue: labelled onset")
-    ax.set_xlabel("time (UTC)" if real else "row / cycle")
+    ax.set_xlabel("time (UTC)" if frame.clock else "row / cycle")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -165,3 +165,54 @@ def test_replay_lists_each_alarm_episode_with_the_metrics_that_opened_it(tmp_pat
     )
     assert res.exit_code == 0, res.output
     assert "alarm episodes (" not in res.output and rows(eps) == []
+
+
+def write_fleet(path, lengths=(160, 190, 150), degrade=(True, True, False), seed=3):
+    """A run-to-failure file: one row per cycle and unit; a degrading unit's first sensor
+    climbs over its last 50 cycles (the last row is the failure)."""
+    rng = random.Random(seed)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["unit", "cycle", "s1", "s2", "s3"])
+        for u, (n, bad) in enumerate(zip(lengths, degrade, strict=True), start=1):
+            for c in range(1, n + 1):
+                wear = max(0, c - (n - 50)) * 0.12 if bad else 0.0
+                w.writerow([u, c, f"{10 + wear + rng.gauss(0, 0.2):.3f}",
+                            f"{5 + rng.gauss(0, 0.1):.3f}", f"{1 + rng.gauss(0, 0.05):.3f}"])  # fmt: skip
+    return path
+
+
+def test_a_fleet_file_names_each_units_rows_and_episodes(tmp_path):
+    """Three machines in one file, counted in cycles: the output and the episodes say which
+    unit each row and episode belongs to, an opening is named by its cycle (not a 1970 date),
+    its length counted in rows, and the summary counts the units in alarm at their last row."""
+    src = write_fleet(tmp_path / "fleet.csv")
+    out, eps = tmp_path / "out.csv", tmp_path / "eps.csv"
+    args = [
+        "replay",
+        "--csv",
+        str(src),
+        "--warmup",
+        "40",
+        "--out",
+        str(out),
+        "--episodes",
+        str(eps),
+    ]
+    res = runner.invoke(app, args, terminal_width=200)
+    assert res.exit_code == 0, res.output
+    got = rows(out)
+    assert list(got[0]) == ["unit", "time", "score", "alarm"] and len(got) == 500
+    assert [r["unit"] for r in got] == ["1"] * 160 + ["2"] * 190 + ["3"] * 150
+    last = {r["unit"]: r["alarm"] for r in got}  # each unit's last row
+    assert last == {"1": "1", "2": "1", "3": "0"}
+    text = " ".join(res.output.split())
+    assert "units in alarm at their last row │ 2 of 3 (opened a median" in text
+    assert "1970" not in res.output and "hours" not in res.output
+    listed = rows(eps)
+    assert {e["unit"] for e in listed} == {"1", "2"}
+    for e in listed:
+        opened = got[int(e["opened_row"])]
+        assert opened["unit"] == e["unit"] and opened["time"] == e["stamp"]
+        assert int(e["stamp"]) > {"1": 110, "2": 140}[e["unit"]]  # inside the wear
+        assert e["rows"] == "" and opened["alarm"] == "1"  # open at the failure
