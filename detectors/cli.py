@@ -18,10 +18,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from detectors.configuration import load_config
+from detectors.configuration import ClassConfig, load_config
 from detectors.episode_list import episode_rows, episode_table, write_episodes
 from detectors.history_csv import Frame, ReplayError, read_csv
-from detectors.replay import Result, unit_rows
+from detectors.replay import Result, merged, unit_rows
 from detectors.replay import replay as run_replay
 from detectors.scoring import Report, episodes, evaluate
 from detectors.tuning import GridRow, grid, parse_grid, save_plot
@@ -86,7 +86,8 @@ def replay(
 ) -> None:
     """Run a detector over a CSV or stored history, strictly causally; a row out per row in.
 
-    ``--csv`` may be a directory (every *.csv in it). ``--grid`` replays every combination
+    ``--csv`` may be a directory: every *.csv in it is a machine of one fleet (a unit named
+    after its file), each replayed on its own. ``--grid`` replays every combination
     over that labelled set and prints detection rate, lead time, false episodes, F1/FAR.
     Every alarm episode is listed: when, how long, severity, fault mode and the metrics that
     opened it (``--episodes`` writes them all to a CSV).
@@ -118,25 +119,18 @@ def replay(
                 rows = grid(frames, cfg_file, parse_grid(grid_specs), asset_class)
                 console.print(grid_table(rows))
                 return
-            frame = frames[0]
+            named = [(p.stem, f) for p, f in zip(paths, frames, strict=True)]
         else:
             assert asset is not None
-            frame, registered = _read_db(settings_file, asset, since, until, cols)
+            stored, registered = _read_db(settings_file, asset, since, until, cols)
+            named = [(asset, stored)]
             asset_class = asset_class or registered
         cfg = cfg_file.for_class(asset_class)
     except ForewarnError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    n = len(frame.times)
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("replaying", total=n)
-        step = max(1, n // 100)
-
-        def tick(i: int) -> None:
-            if i % step == 0:
-                progress.update(task, completed=i)
-
-        result = run_replay(frame, cfg, on_row=tick)
+    runs = _run(named, cfg)
+    frame, result = (runs[0][1], runs[0][2]) if len(runs) == 1 else merged(runs)
     write_output(out, result, frame.units)
     report = None
     if frame.labels is not None:  # warm-up rows are training, as in the SKAB protocol
@@ -153,9 +147,28 @@ def replay(
     if episodes_out is not None:
         write_episodes(episodes_out, eps)
         console.print(f"episodes written to {episodes_out}")
-    if plot is not None:
-        save_plot(plot, frame, result, cfg.alarm.on_threshold, cfg.alarm.warmup)
-        console.print(f"plot written to {plot}")
+    if plot is not None:  # one machine's signals: a fleet's first file
+        save_plot(plot, runs[0][1], runs[0][2], cfg.alarm.on_threshold, cfg.alarm.warmup)
+        console.print(f"plot written to {plot}" + (f" ({runs[0][0]})" if len(runs) > 1 else ""))
+
+
+def _run(named: list[tuple[str, Frame]], cfg: ClassConfig) -> list[tuple[str, Frame, Result]]:
+    """Replay each file on its own (its own detectors), under one progress bar."""
+    total = sum(len(f.times) for _, f in named)
+    step = max(1, total // 100)
+    runs = []
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("replaying", total=total)
+        done = 0
+        for name, f in named:
+
+            def tick(i: int, before: int = done) -> None:
+                if (before + i) % step == 0:
+                    progress.update(task, completed=before + i)
+
+            runs.append((name, f, run_replay(f, cfg, on_row=tick)))
+            done += len(f.times)
+    return runs
 
 
 def _read_db(
@@ -192,7 +205,9 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
     table.add_column("value", justify="right")
     for note in frame.notes:  # what reading did to the file, before any figure
         table.add_row("[yellow]read[/yellow]", note)
-    table.add_row("metrics", ", ".join(frame.columns))
+    cols = frame.columns
+    shown = ", ".join(cols) if len(cols) <= 24 else f"{len(cols)}: {', '.join(cols[:12])}, ..."
+    table.add_row("metrics", shown)
     table.add_row("config hash", chash)
     table.add_row("alarm episodes", str(len(episodes(result.alarms))))
     table.add_row(

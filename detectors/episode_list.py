@@ -115,19 +115,25 @@ def episode_rows(
 
 def episode_table(rows: Sequence[EpisodeRow], limit: int = 20, clock: bool = True) -> Table:
     """The first ``limit`` episodes as a table (the rest are counted in its caption); a
-    column for the unit when a file holds several, hours only when its times are a clock."""
+    column for the unit when a file holds several. On a clock, when it opened and how many
+    hours it stayed open; on a cycle or row counter, the file's own count and rows."""
     table = Table(title=f"alarm episodes ({len(rows)})", show_header=True)
     units = any(r.unit for r in rows)
-    counted = all(r.first is not None for r in rows)
-    cols = ["unit"] * units + ["opened"] + ["rows"] * counted + ["hours"] * clock
-    for col in [*cols, "severity", "fault mode", "metrics when it opened"]:
-        table.add_column(col, justify="right" if col in ("rows", "hours") else "left")
+    span = "hours" if clock else "rows"
+    for col in ["unit"] * units + [
+        "opened",
+        span,
+        "severity",
+        "fault mode",
+        "metrics when it opened",
+    ]:
+        table.add_column(col, justify="right" if col == span else "left")
     for r in rows[:limit]:
-        cells = [r.unit] * units + [r.stamp or r.opened.strftime("%Y-%m-%d %H:%M")]
-        if counted:
-            cells.append("open at end" if r.rows is None else str(r.rows))
-        if clock:
-            cells.append("open at end" if r.hours is None else f"{r.hours:.1f}")
+        length = r.hours if clock else r.rows
+        cells = [r.unit] * units + [
+            r.opened.strftime("%Y-%m-%d %H:%M") if clock or not r.stamp else r.stamp,
+            "open at end" if length is None else (f"{length:.1f}" if clock else str(length)),
+        ]
         table.add_row(*cells, r.severity, r.fault_mode or "-", r.metrics)
     if len(rows) > limit:
         table.caption = f"{len(rows) - limit} more: --episodes FILE writes them all"

@@ -111,6 +111,36 @@ def replay(
     return Result(frame.times, frame.stamps, scores, alarms, events, event_rows)
 
 
+def merged(named: Sequence[tuple[str, Frame, Result]]) -> tuple[Frame, Result]:
+    """Several files replayed one by one, as one fleet: each file a unit (``file/unit`` where
+    a file holds several), rows and events in file order. Metric values are not carried (a
+    union of every file's tags would be mostly empty): plot one file, not the fleet."""
+    frames = [f for _, f, _ in named]
+    units = [
+        f"{name}/{f.units[i]}" if f.units is not None else name
+        for name, f, _ in named
+        for i in range(len(f.times))
+    ]
+    columns = list(dict.fromkeys(c for f in frames for c in f.columns))
+    labels = None
+    if all(f.labels is not None for f in frames):
+        labels = np.concatenate([f.labels for f in frames if f.labels is not None])
+    notes = [f"{name}: {note}" for name, f, _ in named for note in f.notes]
+    times = np.concatenate([f.times for f in frames])
+    frame = Frame(
+        times, [s for f in frames for s in f.stamps], columns, np.zeros((len(times), 0)),
+        labels, units, notes,
+    )  # fmt: skip
+    result = Result(times, frame.stamps, [], [], [], [])
+    for *_, r in named:
+        offset = len(result.scores)
+        result.scores += r.scores
+        result.alarms += r.alarms
+        result.events += r.events
+        result.event_rows += [offset + i for i in r.event_rows]
+    return frame, result
+
+
 def unit_rows(frame: Frame) -> list[list[int]]:
     """Row indexes of each unit, in order of first appearance (one list without units)."""
     if frame.units is None:
@@ -121,4 +151,13 @@ def unit_rows(frame: Frame) -> list[list[int]]:
     return list(out.values())
 
 
-__all__ = ["Frame", "ReplayError", "Result", "read_csv", "read_db", "replay", "unit_rows"]
+__all__ = [
+    "Frame",
+    "ReplayError",
+    "Result",
+    "merged",
+    "read_csv",
+    "read_db",
+    "replay",
+    "unit_rows",
+]

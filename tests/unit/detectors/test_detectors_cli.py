@@ -216,3 +216,26 @@ def test_a_fleet_file_names_each_units_rows_and_episodes(tmp_path):
         assert opened["unit"] == e["unit"] and opened["time"] == e["stamp"]
         assert int(e["stamp"]) > {"1": 110, "2": 140}[e["unit"]]  # inside the wear
         assert e["rows"] == "" and opened["alarm"] == "1"  # open at the failure
+
+
+def test_a_directory_is_a_fleet_each_file_replayed_on_its_own(tmp_path):
+    """Every file of a directory is replayed (only the first one was, silently), each by
+    its own detector and named after its file, even when their tags differ; the labels of
+    all of them are scored together."""
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    write(fleet / "pump_a.csv", n=1500, fault=(1000, 1300), seed=5)
+    write(fleet / "pump_b.csv", n=1400, fault=(0, 0), seed=6)
+    quiet = (fleet / "pump_b.csv").read_text().replace("flow", "FT_101")
+    (fleet / "pump_b.csv").write_text(quiet)
+    out, eps = tmp_path / "out.csv", tmp_path / "eps.csv"
+    args = ["replay", "--csv", str(fleet), "--label-column", "anomaly", "--out", str(out)]
+    res = runner.invoke(app, [*args, "--episodes", str(eps)], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    got = rows(out)
+    assert [r["unit"] for r in got] == ["pump_a"] * 1500 + ["pump_b"] * 1400
+    assert sum(int(r["alarm"]) for r in got[1000:1300]) > 200
+    assert sum(int(r["alarm"]) for r in got[1500:]) == 0
+    text = " ".join(res.output.split())
+    assert "units │ 2" in text and "FT_101" in text and "faults detected │ 1 of 1" in text
+    assert [e["unit"] for e in rows(eps)] == ["pump_a"]
