@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from detectors import timing
 from detectors.alarm import AlarmPolicy
 from detectors.commission import Commissioning
 from detectors.configuration import ClassConfig, OutlookConfig
@@ -38,7 +39,7 @@ from forewarn.contract import AnomalyEvent, DetectorInfo
 from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
-DETECTOR_VERSION = "2.9.0"  # 2.9: steps held until temperatures arrive; stops by weight
+DETECTOR_VERSION = "2.10.0"  # 2.10: counts shortened to the same time on coarser data
 _WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 MIN_REFERENCE_ROWS = 30  # a shorter warm-up still learns from this many running samples
@@ -85,6 +86,9 @@ class AssetDetector:
     corrections: Mapping[Signature, str] = MappingProxyType({})
     signatures: Mapping[str, tuple[str, Signature]] = MappingProxyType({})  # event: episode, sig
     outlook: HealthOutlook | None = None  # made on the first scored sample of an old pickle
+    # the sampling interval, once measured (detectors/timing.py); an old pickle counts as timed
+    interval: float | None = None
+    _first: list[float] | None = None
 
     def __init__(
         self,
@@ -121,6 +125,7 @@ class AssetDetector:
         self.samples = 0
         self._freeze_at = max(config.alarm.warmup, MIN_REFERENCE_ROWS)
         self.commission: Commissioning | None = Commissioning(config.health, self._freeze_at)
+        self._first = []
 
     # -- streaming -----------------------------------------------------------------------
     def update(
@@ -137,6 +142,8 @@ class AssetDetector:
                 self.roles[name] = self.cfg.role_of(name)
                 self.features.append(name)
         self.window.append((t, x))
+        if self._first is not None:
+            self._time(t)
         hm = self.health
         if self.relearn is not None:  # a repair or "no fault found": learn the reference anew
             return self._relearn(t, x)
@@ -189,6 +196,34 @@ class AssetDetector:
         elif self.alarm.active:
             event = self._news(t, historical)
         return Step(score, self.alarm.active, event)
+
+    def _time(self, t: float) -> None:
+        """Measure the sampling interval over the first samples; on coarser data than the
+        counts were set for, shorten them to the same time (detectors/timing.py). Nothing has
+        been learned yet: the rows collected so far are kept, the alarm's warm-up count too."""
+        first = self._first
+        assert first is not None
+        first.append(t)
+        if len(first) <= timing.SAMPLES:
+            return
+        self._first = None
+        self.interval = timing.interval(first)
+        if self.interval is None or self.health.frozen:
+            return
+        cfg = timing.retimed(self.cfg, self.interval)
+        if cfg is self.cfg:
+            return
+        self.cfg = cfg
+        hm = HealthModel(cfg.health)
+        hm.train, hm.train_t = self.health.train, self.health.train_t
+        self.health = hm
+        seen = self.alarm.seen
+        self.alarm = AlarmPolicy(cfg.alarm)
+        self.alarm.seen = seen
+        self._freeze_at = max(cfg.alarm.warmup, MIN_REFERENCE_ROWS)
+        if self.commission is not None:
+            self.commission = Commissioning(cfg.health, self._freeze_at)
+        self.pre.cfg = cfg
 
     def _news(self, t: float, historical: bool) -> AnomalyEvent | None:
         """An update of the open episode for its ticket (same episode id, never a new one):

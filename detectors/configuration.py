@@ -148,6 +148,31 @@ class PreprocessConfig(_Cfg):
     derived: dict[str, DerivedMetric] = Field(default_factory=dict)
 
 
+class TimingConfig(_Cfg):
+    """The interval the sample counts are set for (detectors/timing.py)."""
+
+    interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="counts and rates are set for samples this far apart; coarser data has "
+        "them shortened to the same time (0: never)",
+    )
+    coarser: float = Field(
+        default=1.5, ge=1, description="retime only data at least this many times coarser"
+    )
+    max_ratio: float = Field(default=30.0, ge=1, description="shorten by at most this factor")
+    rate_power: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="a smoothing rate set per sample applies ratio**rate_power times per coarser "
+        "sample (1: the same time constant; a mean over a coarse sample is smoothed already)",
+    )
+    fixed_warmup: bool = Field(
+        default=False, description="the warm-up is rows, whatever the interval (set by --warmup)"
+    )
+
+
 class AlarmConfig(_Cfg):
     warmup: int = Field(default=300, ge=0, description="samples before any alarm (learning only)")
     on_threshold: float = Field(default=0.5, gt=0, le=1)
@@ -188,6 +213,7 @@ class ClassConfig(_Cfg):
     outlook: OutlookConfig = OutlookConfig()
     preprocess: PreprocessConfig = PreprocessConfig()
     alarm: AlarmConfig = AlarmConfig()
+    timing: TimingConfig = TimingConfig()
     faults: dict[str, dict[str, Direction]] = Field(
         default_factory=dict,
         description="fault mode -> the roles it moves and which way; a class drops a mode it "
@@ -280,8 +306,9 @@ class DetectorConfig:
         class: a class's own warm-up (two days for the simulator's) must not silently outrank
         the one an engineer gave for a short history."""
         patch: dict[str, Any] = {"alarm": alarm}
-        if "warmup" in alarm:
+        if "warmup" in alarm:  # rows, whatever the interval (detectors/timing.py)
             patch["health"] = {"commission_rows": alarm["warmup"]}
+            patch["timing"] = {"fixed_warmup": True}
         classes = {k: deep_merge(v or {}, patch) for k, v in self._classes.items()}
         data = {"defaults": deep_merge(self._defaults, patch), "classes": classes}
         return DetectorConfig(data, self.source)

@@ -15,12 +15,19 @@ from detectors.scoring import episodes
 
 
 def physics_frame(
-    seed: int, *, degrade: bool = False, rows: int | None = None
+    seed: int, *, degrade: bool = False, rows: int | None = None, every: int = 1
 ) -> tuple[Frame, int | None]:
-    """Asset ``seed`` (its first ``rows`` rows when given) and its degradation's onset."""
+    """Asset ``seed`` (its first ``rows`` rows when given) and its degradation's onset; with
+    ``every``, as a historian exports it: the mean of each ``every`` minutes."""
     df, onset = physics_asset(seed, degrade=degrade)
     if rows is not None:
         df = df.iloc[:rows]
+    if every > 1:
+        group = df.index // every
+        stamps = df["timestamp"].groupby(group).first()
+        df = df.drop(columns=["timestamp"]).groupby(group).mean().round(3)
+        df.insert(0, "timestamp", stamps)
+        onset = None if onset is None else onset // every
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"physics-{seed}.csv"
         df.to_csv(path, index=False)
