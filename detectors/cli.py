@@ -209,6 +209,11 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
     shown = ", ".join(cols) if len(cols) <= 24 else f"{len(cols)}: {', '.join(cols[:12])}, ..."
     table.add_row("metrics", shown)
     table.add_row("config hash", chash)
+    if result.interval_s is not None:
+        every = f"every {_duration(result.interval_s)}"
+        if result.retimed:
+            every += ", counts shortened to match"
+        table.add_row("sampling", every)
     table.add_row("alarm episodes", str(len(episodes(result.alarms))))
     table.add_row(
         "rows in alarm",
@@ -232,6 +237,13 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
         table.add_row("MAR (missed alarm rate)", f"{report.mar:.1%}")
     table.add_row("output", str(out))
     return table
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
 
 
 def fleet(frame: Frame, result: Result) -> list[tuple[str, str]]:

@@ -29,6 +29,8 @@ class Result:
     alarms: list[int]
     events: list[AnomalyEvent] = field(default_factory=list)
     event_rows: list[int] = field(default_factory=list)  # the row each event came from
+    interval_s: float | None = None  # the sampling interval the detectors measured (a clock)
+    retimed: bool = False  # their counts were shortened to it (detectors/timing.py)
 
 
 def _utc(text: str) -> pd.Timestamp:
@@ -108,7 +110,12 @@ def replay(
             event_rows.append(i)
         if on_row is not None:
             on_row(i)
-    return Result(frame.times, frame.stamps, scores, alarms, events, event_rows)
+    measured = [d.interval for d in dets.values() if d.interval is not None]
+    return Result(
+        frame.times, frame.stamps, scores, alarms, events, event_rows,
+        float(np.median(measured)) if measured else None,
+        any(d.cfg is not config for d in dets.values()),
+    )  # fmt: skip
 
 
 def merged(named: Sequence[tuple[str, Frame, Result]]) -> tuple[Frame, Result]:
@@ -131,7 +138,10 @@ def merged(named: Sequence[tuple[str, Frame, Result]]) -> tuple[Frame, Result]:
         times, [s for f in frames for s in f.stamps], columns, np.zeros((len(times), 0)),
         labels, units, notes,
     )  # fmt: skip
-    result = Result(times, frame.stamps, [], [], [], [])
+    measured = [r.interval_s for *_, r in named if r.interval_s is not None]
+    result = Result(times, frame.stamps, [], [], [], [],
+                    float(np.median(measured)) if measured else None,
+                    any(r.retimed for *_, r in named))  # fmt: skip
     for *_, r in named:
         offset = len(result.scores)
         result.scores += r.scores

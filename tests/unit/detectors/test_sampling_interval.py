@@ -50,3 +50,22 @@ def test_a_warmup_given_on_purpose_stays_rows_and_a_cycle_counter_is_no_clock():
     for cycle in range(1, 60):  # one row per duty cycle: times 1, 2, 3, ...
         det.update(float(cycle), {"a": float(cycle % 7), "b": float(cycle % 5)})
     assert det.interval is None and det.cfg is given
+
+
+def test_replay_says_what_interval_it_measured_and_that_it_retimed(tmp_path):
+    from typer.testing import CliRunner
+
+    from bench.detectors_cases import physics_asset
+    from detectors.cli import app
+
+    df, _ = physics_asset(30001, degrade=False, days=2.0)
+    coarse = df.iloc[::TEN_MIN]  # one reading every ten minutes
+    src, out = tmp_path / "export.csv", tmp_path / "out.csv"
+    coarse.to_csv(src, index=False)
+    res = CliRunner().invoke(app, ["replay", "--csv", str(src), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "sampling │ every 10 min, counts shortened to match │" in text
+    df.iloc[:600].to_csv(src, index=False)
+    res = CliRunner().invoke(app, ["replay", "--csv", str(src), "--out", str(out)])
+    assert "sampling │ every 1 min │" in " ".join(res.output.split())
