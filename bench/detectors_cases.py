@@ -41,6 +41,7 @@ class Case:
     onset: int | None  # first degraded row, None when healthy throughout
     failure: int | None  # the functional failure row (the last row for degrading assets)
     rows: int
+    mode: str | None = None  # what degrades (bearing, leak, fouling, winding), None if healthy
 
 
 def _tags(rng: np.random.Generator) -> list[str]:
@@ -132,7 +133,9 @@ def regime_asset(
         dict(zip(cols, [flow, press, cur, vib, temp, dp, speed, amb], strict=True)),
     )
     df.insert(0, "timestamp", stamps.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    return df.round(4), onset
+    df = df.round(4)
+    df.attrs["mode"] = str(mode) if degrade else None
+    return df, onset
 
 
 def _lag(target: np.ndarray, tau: float) -> np.ndarray:
@@ -199,6 +202,7 @@ def physics_asset(seed: int, degrade: bool, days: float = 6.0) -> tuple[pd.DataF
     start = pd.Timestamp("2026-05-04T00:00:00Z") + pd.Timedelta(minutes=int(rng.integers(0, 600)))
     stamps = pd.date_range(start, periods=n, freq="min").strftime("%Y-%m-%dT%H:%M:%SZ")
     df.insert(0, "timestamp", stamps)
+    df.attrs["mode"] = str(mode) if degrade else None
     return df, onset
 
 
@@ -236,7 +240,8 @@ def write_cases(
             df, onset = regime_asset(seed + k, degrade=k % 2 == 0, ramp=ramp)
         p = out / f"regime_{k:02d}.csv"
         df.to_csv(p, index=False)
-        cases.append(Case(p.stem, p, onset, len(df) - 1 if onset else None, len(df)))
+        failure = len(df) - 1 if onset else None
+        cases.append(Case(p.stem, p, onset, failure, len(df), df.attrs.get("mode")))
     for k in range(4):
         df, onset = drift_case(seed + 100 + k)
         p = out / f"drift_{k}.csv"

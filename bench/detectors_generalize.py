@@ -121,6 +121,7 @@ def cases(
     truth = write_cases(out, seed=seed, ramp=ramp, physics=physics)
     leads, hits, false_eps, days, drift = [], 0, 0, 0.0, []
     degraded = latched = 0
+    modes: dict[str, list[int]] = {}  # fault mode: [degradations, seen, >= 24 h ahead]
     for c in truth:
         frame = read_csv(c.path)
         if smooth > 1:
@@ -131,7 +132,7 @@ def cases(
             frame = resampled(frame, every)
             rows = len(frame.times)
             onset = None if c.onset is None else c.onset // every
-            c = Case(c.name, c.path, onset, None if onset is None else rows - 1, rows)
+            c = Case(c.name, c.path, onset, None if onset is None else rows - 1, rows, c.mode)
         alarms = replay(frame, cfg, asset=c.name).alarms
         if c.name.startswith("drift"):
             assert c.onset is not None and c.failure is not None
@@ -145,15 +146,23 @@ def cases(
         if c.onset is not None and c.failure is not None:
             degraded += 1
             lead = lead_rows(alarms, c.onset, c.failure)
+            m = modes.setdefault(c.mode or "?", [0, 0, 0])
+            m[0] += 1
             if lead is not None:
                 leads.append(lead * every / 60.0)
                 hits += lead * every >= 24 * 60
+                m[1] += 1
+                m[2] += lead * every >= 24 * 60
                 latched += not rises_in(alarms, c.onset, c.failure)
     return {
         "assets": sum(1 for c in truth if c.name.startswith("regime")),
         "degradations": degraded,
         "detected": len(leads),
         "detected_24h": hits,
+        "by_mode": {
+            k: dict(zip(("degradations", "seen", "ahead_24h"), v, strict=True))
+            for k, v in sorted(modes.items())
+        },
         "latched_at_onset": latched,  # of the detected: only by an alarm open since before
         "median_lead_h": statistics.median(leads) if leads else None,
         "false_episodes": false_eps,
@@ -356,6 +365,10 @@ def table(results: dict[str, Any]) -> str:
             + (f", {c['latched_at_onset']} by an alarm open since before its onset"
                if c.get("latched_at_onset") else "") + "), median lead "
             f"{c['median_lead_h'] or 0:.0f} h", "")  # fmt: skip
+        if c.get("by_mode"):  # which faults are seen: a mode never seen hides in the total
+            row(ds, "by fault mode: >= 24 h ahead / seen / of",
+                ", ".join(f"{k} {v['ahead_24h']}/{v['seen']}/{v['degradations']}"
+                          for k, v in c["by_mode"].items()), "")  # fmt: skip
         row(ds, "false episodes / 100 asset-days",
             f"{c['false_per_100_asset_days']:.2f} ({c['false_episodes']} in "
             f"{c['healthy_asset_days']:.0f})", "<= 1")  # fmt: skip
