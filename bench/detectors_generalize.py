@@ -149,10 +149,11 @@ def cases(
             m = modes.setdefault(c.mode or "?", [0, 0, 0])
             m[0] += 1
             if lead is not None:
+                ahead = lead * every >= 24 * 60
                 leads.append(lead * every / 60.0)
-                hits += lead * every >= 24 * 60
+                hits += ahead
                 m[1] += 1
-                m[2] += lead * every >= 24 * 60
+                m[2] += ahead
                 latched += not rises_in(alarms, c.onset, c.failure)
     return {
         "assets": sum(1 for c in truth if c.name.startswith("regime")),
