@@ -2,7 +2,8 @@
 
 Exports differ: a European one separates fields with ``;`` and writes ``1,5`` for 1.5; a
 historian or a web page lists the newest row first; a day-first clock (``13/01/2026``)
-reads as month-first to pandas. Each of these once replayed silently wrong (no alarm, a
+reads as month-first to pandas; NASA's run-to-failure files have no header and align their
+fields with blanks (they were refused, or read as one machine). Each of these once replayed silently wrong (no alarm, a
 misread column), which a reliability engineer would take for a healthy machine. So the
 separator and decimal mark are read off the file unless given, times are tried both ways
 round, rows are put in time order (each machine's on its own), and what was done is kept
@@ -24,6 +25,7 @@ import pandas as pd
 from forewarn.errors import ForewarnError
 
 SEPARATORS = (",", ";", "\t", "|")
+WHITESPACE = r"\s+"  # runs of blanks (NASA's files), as pandas takes it
 _HEAD_BYTES = 65536  # read to guess the encoding and the separator
 _DECIMAL_COMMA = re.compile(r"^\s*-?\d+,\d+\s*$")
 _TIME_NAMES = ("time", "timestamp", "datetime", "ts", "date", "cycle", "cycles", "time_cycles")
@@ -67,6 +69,8 @@ def sniff(head: str) -> tuple[str, str]:
     (',', '.')
     >>> sniff("time;flow, m3/h;dp, bar\\n2026-01-01;1.5;0.2\\n")  # commas in the names
     (';', '.')
+    >>> sniff("1 1 -0.0017 518.67  \\n1 2 0.0006 518.67\\n")  # NASA's run-to-failure files
+    ('\\\\s+', '.')
     """
     lines = [ln for ln in head.splitlines() if ln.strip()][:20]
     header = lines[0] if lines else ""
@@ -75,10 +79,47 @@ def sniff(head: str) -> tuple[str, str]:
     steady = [s for s in SEPARATORS if header.count(s) and all(
         ln.count(s) == header.count(s) for ln in lines)]  # fmt: skip
     pool = [s for s in steady if s != ","] or steady or [s for s in SEPARATORS if s in header]
+    if not pool and _steady_blanks(lines):
+        return WHITESPACE, "."
     sep = max(pool, key=header.count) if pool else ","
     cells = [c for ln in lines[1:] for c in ln.split(sep)]
     comma = sep != "," and any(_DECIMAL_COMMA.match(c) for c in cells)
     return sep, "," if comma else "."
+
+
+def _steady_blanks(lines: Sequence[str]) -> bool:
+    """Runs of blanks split every line into the same number (two or more) of fields."""
+    counts = {len(ln.split()) for ln in lines}
+    return len(counts) == 1 and counts.pop() >= 2
+
+
+def _headless(line: str, sep: str, decimal: str) -> bool:
+    """The first line is data, not names: every field of it is a number."""
+    cells = line.split() if sep == WHITESPACE else line.strip().split(sep)
+    if len(cells) < 2:
+        return False
+    try:
+        for c in cells:
+            float(c.replace(decimal, ".") if decimal != "." else c)
+    except ValueError:
+        return False
+    return True
+
+
+def _runs(df: pd.DataFrame) -> tuple[str, str] | None:
+    """In a file without names, the layout of run-to-failure sets (NASA's C-MAPSS, PHM08):
+    the first column numbers the machines in blocks, the second counts each one's cycles
+    from its first. Read only when both hold exactly, so a status code is never a machine."""
+    if df.shape[1] < 3:
+        return None
+    a, b = (pd.to_numeric(df[c], errors="coerce") for c in df.columns[:2])
+    if a.isna().any() or b.isna().any() or (a % 1).any() or (b % 1).any():
+        return None
+    da, db = a.diff().iloc[1:], b.diff().iloc[1:]
+    new = da != 0
+    if (da < 0).any() or not new.any() or (db[~new] != 1).any() or (db[new] >= 0).any():
+        return None
+    return str(df.columns[0]), str(df.columns[1])
 
 
 def read_csv(
@@ -97,9 +138,13 @@ def read_csv(
     None reads the separator (and a decimal comma) off the file.
     """
     p = Path(path)
-    df, notes = _frame(p, sep)
+    df, notes, sep, named = _frame(p, sep)
     time_column = time_column or _named(df, _TIME_NAMES)
     unit_column = unit_column or _named(df, _UNIT_NAMES)
+    runs = None if named else _runs(df)
+    if runs is not None and time_column is None and unit_column is None:
+        unit_column, time_column = runs
+        notes.append(f"{unit_column} read as the machine and {time_column} as its cycle")
     wanted = [time_column, label_column, unit_column, *(columns or [])]
     missing = [c for c in wanted if c is not None and c not in df.columns]
     if missing:
@@ -122,7 +167,12 @@ def read_csv(
     data = df[list(columns)].apply(pd.to_numeric, errors="coerce")
     data = data.loc[:, data.notna().any()]
     if data.shape[1] == 0:
-        raise ReplayError("no numeric metric columns to replay", path=str(p))
+        seps = {",": "commas", WHITESPACE: "blanks"}
+        raise ReplayError(
+            f"no numeric metric columns to replay (fields read as separated by "
+            f"{seps.get(sep, repr(sep))}: give --sep if they are not)",
+            path=str(p),
+        )
     labels = None
     if label_column is not None:
         labels = _labels(df[label_column], str(p))
@@ -153,7 +203,9 @@ def _labels(col: pd.Series, path: str) -> np.ndarray:
     return (values.fillna(0).to_numpy() > 0).astype(int)
 
 
-def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
+def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str], str, bool]:
+    """The file as a table, what reading it did, its separator, and whether its first line
+    names the columns (a file of numbers only gets c1, c2, ...)."""
     notes: list[str] = []
     try:
         with p.open("rb") as fh:
@@ -177,9 +229,14 @@ def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
     if sep is None:
         sep, decimal = sniff(head)
         if sep != "," or decimal != ".":
+            shown = "blanks" if sep == WHITESPACE else repr(sep)
             notes.append(
-                f"fields separated by {sep!r}" + (", decimal comma" if decimal == "," else "")
+                f"fields separated by {shown}" + (", decimal comma" if decimal == "," else "")
             )
+    elif not sep.strip():  # --sep ' ' on a file aligned with runs of blanks
+        sep = WHITESPACE
+    first = next((ln for ln in lines if ln.strip()), "")
+    named = not _headless(first, sep, decimal)
     try:
         with warnings.catch_warnings():
             # more fields in a row than in the header: pandas would shift them silently
@@ -187,6 +244,7 @@ def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
             df = pd.read_csv(
                 p, sep=sep, decimal=decimal, index_col=False, encoding=encoding,
                 encoding_errors="replace",  # cp1252 leaves five bytes undefined
+                header=0 if named else None,
             )  # fmt: skip
     except pd.errors.ParserWarning:
         raise ReplayError(
@@ -196,7 +254,10 @@ def _frame(p: Path, sep: str | None) -> tuple[pd.DataFrame, list[str]]:
         ) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ReplayError(f"not a readable CSV: {exc}", path=str(p)) from None
-    return df, notes
+    if not named:
+        df.columns = [f"c{k + 1}" for k in range(df.shape[1])]
+        notes.append(f"no header row: columns named c1 to c{df.shape[1]}")
+    return df, notes, sep, named
 
 
 def _times(col: pd.Series, notes: list[str]) -> np.ndarray:

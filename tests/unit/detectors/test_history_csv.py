@@ -3,7 +3,9 @@
 Tried: a newest-first export of a developing fault (it used to score nothing at all, a
 healthy-looking replay), a European file (``;`` and decimal commas), the same file with a
 wrong ``--sep`` (refused, not shifted), a day-first clock over a month, unreadable and
-repeated times, and a fleet file whose machines each list their cycles backwards.
+repeated times, a fleet file whose machines each list their cycles backwards, NASA's
+headerless blank-aligned fleet file, a headerless file with no machine numbers in it, and a
+file whose fields hold no numbers at all.
 """
 
 from __future__ import annotations
@@ -179,3 +181,58 @@ def test_a_wide_file_is_sniffed_from_whole_lines(tmp_path):
     frame = read_csv(path)
     assert len(frame.columns) == 400 and frame.values[3, 1] == 1.30001
     assert "fields separated by ';', decimal comma" in frame.notes
+
+
+def nasa_fleet(path, engines: int = 3, cycles: int = 50):
+    """NASA's run-to-failure layout: no header, fields aligned by blanks (two trailing),
+    engine number, its cycle, then settings and sensors."""
+    rng = random.Random(3)
+    with path.open("w") as fh:
+        for e in range(1, engines + 1):
+            for c in range(1, cycles + 1):
+                sensors = [518.67, 642.0 + 0.02 * c + rng.gauss(0, 0.1), 1589.0 + rng.gauss(0, 1)]
+                fh.write(" ".join([str(e), str(c), "-0.0005", *(f"{v:.4f}" for v in sensors)]))
+                fh.write("  \n")
+    return path
+
+
+def test_a_headerless_blank_separated_fleet_file_is_read_as_machines_and_cycles(tmp_path):
+    """NASA's raw C-MAPSS file: it used to be refused ("no numeric metric columns"), and
+    with ``--sep ' '`` its first row became the header and all engines one machine."""
+    path = nasa_fleet(tmp_path / "test_FD003.txt")
+    frame = read_csv(path)
+    assert "fields separated by blanks" in frame.notes
+    assert "no header row: columns named c1 to c6" in frame.notes
+    assert "c1 read as the machine and c2 as its cycle" in frame.notes
+    assert frame.columns == ["c3", "c4", "c5", "c6"]  # the trailing blanks add no column
+    assert frame.units is not None and sorted(set(frame.units)) == ["1", "2", "3"]
+    assert len(frame.times) == 150 and frame.times[:3].tolist() == [1.0, 2.0, 3.0]
+    assert read_csv(path, sep=" ").columns == frame.columns  # a blank --sep means the same
+    res, out = replay(path, "--warmup", "20")
+    assert res.exit_code == 0, res.output
+    assert len(out.read_text().splitlines()) == 151
+
+
+def test_numbers_only_files_get_numbered_columns_but_no_guessed_machines(tmp_path):
+    """A headerless comma file keeps its first row as data; a first column that is not
+    numbered in blocks (a status code, a reading) is never taken for the machine."""
+    path = tmp_path / "plain.csv"
+    path.write_text("".join(f"{i % 4},{i},{1.5 * i}\n" for i in range(40)))
+    frame = read_csv(path)
+    assert frame.units is None
+    assert frame.columns == ["c1", "c2", "c3"] and frame.values[0].tolist() == [0.0, 0.0, 0.0]
+    assert "no header row: columns named c1 to c3" in frame.notes
+    named = tmp_path / "named.csv"
+    named.write_text("a,b,c\n" + "".join(f"{1 + i // 20},{1 + i % 20},{i}\n" for i in range(40)))
+    frame = read_csv(named)
+    assert frame.units is None and frame.columns == ["a", "b", "c"]  # names: nothing guessed
+
+
+def test_a_file_with_no_numbers_in_its_fields_says_how_they_were_split(tmp_path):
+    path = tmp_path / "odd.csv"
+    path.write_text("time,a b c\n" + "".join(f"{i},x y z\n" for i in range(10)))
+    res, _ = replay(path)
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())
+    assert "no numeric metric columns" in text and "separated by commas" in text
+    assert "--sep" in text
