@@ -33,13 +33,13 @@ from detectors.health import HealthModel
 from detectors.hst import TreeScorer
 from detectors.outlook import HealthOutlook, Outlook
 from detectors.preprocess import Preprocessor
-from detectors.reference import fit_table
+from detectors.reference import alarm_shift, fit_table, fit_trimmed
 from detectors.trend import TrendFit
 from forewarn.contract import AnomalyEvent, DetectorInfo
 from forewarn.contract.models import Update
 
 DETECTOR_NAME = "forewarn-ensemble"
-DETECTOR_VERSION = "2.10.0"  # 2.10: counts shortened to the same time on coarser data
+DETECTOR_VERSION = "2.11.0"  # 2.11: a commissioning that ends in alarm learns the whole day
 _WILD = 5.0  # per-sample excess (in healthy limits) never learned while commissioning
 _NS = uuid.UUID("5b0c1f0e-7d0a-4c59-9f57-7f1f0f4f6a01")
 MIN_REFERENCE_ROWS = 30  # a shorter warm-up still learns from this many running samples
@@ -301,13 +301,29 @@ class AssetDetector:
         """Grow the provisional reference on rows scored while no alarm is open, held load
         steps included (the relations across loads are what it lacks). Wild rows (beyond
         ``_WILD`` healthy limits) stay out even before the latch opens: three of them would
-        be a dominant "healthy" direction of the next reference."""
+        be a dominant "healthy" direction of the next reference.
+
+        A day that ends in alarm is learned whole (the alarm's rows too, wild ones trimmed)
+        unless, under that fit, some relation's residual sits ``commission_shift`` sigmas
+        apart between the rows that alarmed and the rest: a first afternoon cooler than the
+        warm-up's (oil temperature lagging ambient and load) once kept its provisional
+        reference, and alarmed, for good; a fault from the first day shifts a relation and
+        stays in alarm."""
         hm = self.health
         healthy = not self.alarm.active and hm.u <= _WILD
-        if com.offer(t, x, healthy=healthy) and hm.use(
-            fit_table(com.names, com.table(), hm.cfg, com.times)
-        ):
-            self._log_baseline(t, f"commissioning, {com.n} rows", "detector", hm)
+        go = com.offer(t, x, healthy=healthy)
+        ref = None
+        if go and com.whole:  # it ended in alarm: did the day's rows explain the alarm?
+            ref = fit_trimmed(com.names, com.table(), hm.cfg, com.stamps(), _WILD)
+            ok = com.ok[: com.m]
+            shift = None if ref is None else alarm_shift(ref, com.names, com.table(), ok, hm.cfg)
+            if shift is None or shift > hm.cfg.commission_shift:
+                ref = None  # a relation moved when it opened: a fault, never learned
+        elif go:
+            ref = fit_table(com.names, com.table(), hm.cfg, com.stamps())
+        if hm.use(ref):  # an open alarm then clears as any does: its ticket hears of it
+            why = f"commissioning, {com.m if com.whole else com.n} rows"
+            self._log_baseline(t, why + (", the alarm's too" if com.whole else ""), "detector", hm)
             if self.outlook is not None:
                 self.outlook.reset()  # the index is measured against the grown reference
         if not com.active:

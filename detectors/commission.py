@@ -11,7 +11,11 @@ healthy limits, until it spans ``commission_h`` hours or ``commission_rows`` row
 frozen for good.
 
 The price is bounded: a fault that develops during the first day without alarming can be
-partly learned as healthy; one that alarms is not. ``commission_rows`` at or below the
+partly learned as healthy; one that alarms is not. A day that ends in alarm is judged whole
+(detector 2.11): the rows that alarmed are kept aside, and the final reference is learned
+from every row of the day unless a relation sits apart between them and the rest
+(``commission_shift``, detectors/asset.py): a first afternoon cooler than the warm-up's once
+alarmed on a healthy pump for the rest of its life. ``commission_rows`` at or below the
 warm-up turns the growth off (``forewarn replay --warmup N`` does: the reference is then
 exactly the first N rows).
 """
@@ -45,8 +49,11 @@ class Commissioning:
         self.names: list[str] = []
         self.data = np.zeros((0, 0))
         self.times: list[float] = []
-        self.n = 0
+        self.n = 0  # healthy rows: what the growth counts
+        self.m = 0  # every row kept, the alarm's too
         self.next = 0
+        self.ok = np.zeros(0, dtype=bool)  # which of them were healthy
+        self.whole = False  # it ended in alarm: the last re-fit is of every row
 
     def start(self, rows: Sequence[Mapping[str, float]], times: Sequence[float]) -> None:
         """The provisional reference was learned from these rows: grow from them."""
@@ -59,22 +66,28 @@ class Commissioning:
         self.names = list(seen)
         self.data = np.full((max(1, len(rows)), len(self.names)), np.nan)
         self.n = 0
+        self.m = 0
         self.times = []
+        self.ok = np.zeros(len(self.data), dtype=bool)
         for t, r in zip(times, rows, strict=True):
             self._add(t, r)
         self.next = self._after(self.n)
 
     def offer(self, t: float, x: Mapping[str, float], *, healthy: bool) -> bool:
-        """Keep a healthy row; True when the reference should be re-learned now (the last
-        time when the commissioning is complete, after which it is inactive)."""
+        """Keep a row, marked healthy or not; True when the reference should be re-learned
+        now (the last time when the commissioning is complete, after which it is inactive:
+        :attr:`whole` if it ended in alarm)."""
         if not self.active:
             return False
         done = self.n >= self.target_rows or bool(self.times and t - self.times[0] >= self.target_s)
-        if healthy and not done:
-            self._add(t, x)
+        if not done:
+            self._add(t, x, healthy)
             done = self.n >= self.target_rows or t - self.times[0] >= self.target_s
         if done:
             self.active = False
+            if not healthy and self.m > self.n:
+                self.whole = True
+                return True
             return healthy  # an asset in alarm at the end keeps the reference it has
         if healthy and self.n >= self.next:
             self.next = self._after(self.n)
@@ -83,27 +96,44 @@ class Commissioning:
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
-        state["data"] = self.data[: self.n].copy()  # not the unused room
+        state["data"] = self.data[: self.m].copy()  # not the unused room
+        state["ok"] = self.ok[: self.m].copy()
         return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        if "ok" not in state:  # checkpointed before 2.11: it kept healthy rows only
+            n = int(state["n"])  # type: ignore[call-overload]
+            state.update(m=n, ok=np.ones(n, dtype=bool), whole=False)
+        self.__dict__.update(state)
 
     def _after(self, n: int) -> int:
         return min(max(n + 1, int(n * (1 + self.grow))), self.target_rows)
 
     def table(self) -> np.ndarray:
         """The rows kept, a column per name of :attr:`names` (NaN where one was missing)."""
-        return self.data[: self.n]
+        if self.whole:
+            return self.data[: self.m]
+        return self.data[: self.m][self.ok[: self.m]]
+
+    def stamps(self) -> list[float]:
+        """The times of :meth:`table`'s rows."""
+        if self.whole:
+            return self.times
+        return [t for t, k in zip(self.times, self.ok[: self.m], strict=True) if k]
 
     def release(self) -> None:
         """The rows are no longer needed (the reference is final)."""
         self.data = np.zeros((0, 0))
+        self.ok = np.zeros(0, dtype=bool)
         self.times = self.times[:1]
 
-    def _add(self, t: float, x: Mapping[str, float]) -> None:
-        if self.n >= len(self.data):  # grown by doubling: a checkpoint holds what was seen
-            more = np.full(
-                (min(len(self.data), self.target_rows - self.n), len(self.names)), np.nan
-            )
+    def _add(self, t: float, x: Mapping[str, float], healthy: bool = True) -> None:
+        if self.m >= len(self.data):  # grown by doubling: a checkpoint holds what was seen
+            more = np.full((max(1, len(self.data)), len(self.names)), np.nan)
             self.data = np.vstack([self.data, more])
-        self.data[self.n] = [x.get(k, np.nan) for k in self.names]
+            self.ok = np.concatenate([self.ok, np.zeros(len(more), dtype=bool)])
+        self.data[self.m] = [x.get(k, np.nan) for k in self.names]
+        self.ok[self.m] = healthy
         self.times.append(t)
-        self.n += 1
+        self.m += 1
+        self.n += healthy

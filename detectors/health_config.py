@@ -97,6 +97,13 @@ class HealthConfig(_Cfg):
         gt=0,
         description="re-learn the growing reference when its rows grew by this share",
     )
+    commission_shift: float = Field(
+        default=2.0,
+        gt=0,
+        description="a commissioning that ends in alarm learns the whole day unless a "
+        "relation's residual sits this many sigmas apart between the rows that alarmed and "
+        "the rest (a fault from the first day)",
+    )
     repair_settle: int = Field(
         default=360, ge=0, description="samples after a repair before the reference re-learns"
     )

@@ -115,6 +115,45 @@ def fit_table(
     )
 
 
+def fit_trimmed(
+    names: Sequence[str],
+    x: np.ndarray,
+    cfg: HealthConfig,
+    times: Sequence[float] | None,
+    wild: float,
+) -> Reference | None:
+    """:func:`fit_table` of every row, then again without the rows beyond ``wild`` healthy
+    limits under that first fit (spikes, not the relations the window spans)."""
+    ref = fit_table(names, x, cfg, times)
+    if ref is None:
+        return None
+    idx = [list(names).index(n) for n in ref.names]
+    z = np.nan_to_num(np.clip((x[:, idx] - ref.center) / ref.scale, -cfg.clip, cfg.clip))
+    keep = _distances(z, ref.precision, cfg, ref.weight) / ref.limit <= wild
+    if keep.all() or keep.sum() < len(keep) // 2:
+        return ref
+    tt = None if times is None else [t for t, k in zip(times, keep, strict=True) if k]
+    return fit_table(names, x[keep], cfg, tt) or ref
+
+
+def alarm_shift(
+    ref: Reference, names: Sequence[str], x: np.ndarray, ok: np.ndarray, cfg: HealthConfig
+) -> float | None:
+    """The largest shift of a metric's residual under ``ref`` between the rows not ``ok``
+    and the rest, in the residual's own spread over the rest (None: too few of either).
+
+    A fit over rows that a relation's step splits in two is a compromise: each side's
+    residual sits off zero in opposite directions. Rows a wider window explains do not.
+    """
+    if ok.sum() < 10 or (~ok).sum() < 10:
+        return None
+    x = x[:, [list(names).index(n) for n in ref.names]]
+    z = np.nan_to_num(np.clip((x - ref.center) / ref.scale, -cfg.clip, cfg.clip))
+    r = (z @ ref.precision) / np.sqrt(ref.diag)
+    sd = np.maximum(r[ok].std(axis=0), 1e-9)
+    return float(np.max(np.abs(r[~ok].mean(axis=0) - r[ok].mean(axis=0)) / sd))
+
+
 def quantiles(a: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     """``np.quantile(a, qs, axis=0)`` bit for bit (numpy's default 'linear' method) for an
     array without NaN: one partition, without numpy's generic machinery around it (masked
