@@ -313,13 +313,13 @@ class AssetDetector:
         healthy = not self.alarm.active and hm.u <= _WILD
         go = com.offer(t, x, healthy=healthy)
         ref = None
-        if go and com.whole:  # it ended in alarm: did the day's rows explain the alarm?
+        if go and com.whole and self.alarm.active:  # did the day's rows explain the alarm?
             ref = fit_trimmed(com.names, com.table(), hm.cfg, com.stamps(), _WILD)
             ok = com.ok[: com.m]
             shift = None if ref is None else alarm_shift(ref, com.names, com.table(), ok, hm.cfg)
             if shift is None or shift > hm.cfg.commission_shift:
                 ref = None  # a relation moved when it opened: a fault, never learned
-        elif go:
+        elif go and not com.whole:  # (a wild last row, no alarm: the reference it has)
             ref = fit_table(com.names, com.table(), hm.cfg, com.stamps())
         if hm.use(ref):  # an open alarm then clears as any does: its ticket hears of it
             why = f"commissioning, {com.m if com.whole else com.n} rows"

@@ -53,7 +53,7 @@ class Commissioning:
         self.m = 0  # every row kept, the alarm's too
         self.next = 0
         self.ok = np.zeros(0, dtype=bool)  # which of them were healthy
-        self.whole = False  # it ended in alarm: the last re-fit is of every row
+        self.whole = False  # it ended unhealthy: the last re-fit may be of every row
 
     def start(self, rows: Sequence[Mapping[str, float]], times: Sequence[float]) -> None:
         """The provisional reference was learned from these rows: grow from them."""
@@ -80,7 +80,7 @@ class Commissioning:
         if not self.active:
             return False
         done = self.n >= self.target_rows or bool(self.times and t - self.times[0] >= self.target_s)
-        if not done:
+        if not done and (healthy or self.m - self.n < self.target_rows):  # bounded aside
             self._add(t, x, healthy)
             done = self.n >= self.target_rows or t - self.times[0] >= self.target_s
         if done:
@@ -129,7 +129,8 @@ class Commissioning:
 
     def _add(self, t: float, x: Mapping[str, float], healthy: bool = True) -> None:
         if self.m >= len(self.data):  # grown by doubling: a checkpoint holds what was seen
-            more = np.full((max(1, len(self.data)), len(self.names)), np.nan)
+            room = min(len(self.data), 2 * self.target_rows - self.m)
+            more = np.full((max(1, room), len(self.names)), np.nan)
             self.data = np.vstack([self.data, more])
             self.ok = np.concatenate([self.ok, np.zeros(len(more), dtype=bool)])
         self.data[self.m] = [x.get(k, np.nan) for k in self.names]

@@ -178,3 +178,17 @@ def test_an_old_checkpoint_of_a_growing_commissioning_restores() -> None:
     assert old.m == old.n == 20 and old.ok.all() and not old.whole
     assert old.offer(60.0 * 20, {"a": 20.0}, healthy=False) is False
     assert old.table().shape == (20, 1) and old.m == 21
+
+
+def test_the_rows_kept_aside_in_alarm_are_bounded() -> None:
+    """A fast asset in alarm all day (one a second: 86,400 rows) keeps at most as many
+    alarm rows as the growth's target beside its healthy ones, in a checkpoint too."""
+    from detectors.commission import Commissioning
+
+    cfg = SHIPPED.health.model_copy(update={"commission_rows": 100, "commission_h": 24.0})
+    com = Commissioning(cfg, warmup=20)
+    com.start([{"a": float(i)} for i in range(20)], [float(i) for i in range(20)])
+    for i in range(20, 5000):
+        com.offer(float(i), {"a": float(i)}, healthy=False)
+    assert com.active and com.n == 20 and com.m == 120
+    assert len(com.data) <= 200 and com.__getstate__()["data"].shape == (120, 1)
