@@ -21,7 +21,7 @@ from rich.table import Table
 from detectors.configuration import ClassConfig, load_config
 from detectors.episode_list import episode_rows, episode_table, write_episodes
 from detectors.history_csv import Frame, ReplayError, read_csv
-from detectors.replay import Result, merged, unit_rows
+from detectors.replay import Result, merged, reference_line, unit_rows
 from detectors.replay import replay as run_replay
 from detectors.scoring import Report, episodes, evaluate
 from detectors.tuning import GridRow, grid, parse_grid, save_plot
@@ -214,6 +214,8 @@ def summary(frame: Frame, result: Result, report: Report | None, chash: str, out
         if result.retimed:
             every += ", counts shortened to match"
         table.add_row("sampling", every)
+    if result.references:
+        table.add_row("reference", reference_line(result))
     table.add_row("alarm episodes", str(len(episodes(result.alarms))))
     table.add_row(
         "rows in alarm",

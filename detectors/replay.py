@@ -31,6 +31,8 @@ class Result:
     event_rows: list[int] = field(default_factory=list)  # the row each event came from
     interval_s: float | None = None  # the sampling interval the detectors measured (a clock)
     retimed: bool = False  # their counts were shortened to it (detectors/timing.py)
+    # each unit's reference as it ended (its last ``baseline_log`` entry; None: never learned)
+    references: list[dict[str, Any] | None] = field(default_factory=list)
 
 
 def _utc(text: str) -> pd.Timestamp:
@@ -115,7 +117,34 @@ def replay(
         frame.times, frame.stamps, scores, alarms, events, event_rows,
         float(np.median(measured)) if measured else None,
         any(d.cfg is not config for d in dets.values()),
+        [d.baseline_log[-1] if d.baseline_log else None for d in dets.values()],
     )  # fmt: skip
+
+
+def reference_line(result: Result) -> str:
+    """What the detector took for healthy, for the summary: one unit's reference (its rows,
+    their span, why it was learned), or how many units learned one, and how many learned a
+    first day that ended in alarm (detector 2.11: docs/detectors.md)."""
+    refs = result.references
+    done = [r for r in refs if r is not None]
+    whole = sum(1 for r in done if str(r["reason"]).endswith("the alarm's too"))
+    if len(refs) == 1 and done:
+        r = done[0]
+        return f"{r['rows']} rows, {_at(r['ref_from'])} to {_at(r['ref_to'])} ({r['reason']})"
+    if not done:
+        return "none learned (too few running rows)"
+    rows = int(np.median([r["rows"] for r in done]))
+    text = f"learned for {len(done)} of {len(refs)} units (median {rows} rows)"
+    return text + (f"; {whole} learned a first day that ended in alarm" if whole else "")
+
+
+def _at(t: float | None) -> str:
+    """A reference's bound: a clock as UTC to the minute, a cycle counter as it is."""
+    if t is None:
+        return "?"
+    if t > 1e8:  # seconds since 1970 (a counter this large is no cycle count)
+        return pd.Timestamp(t, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M")
+    return f"{t:g}"
 
 
 def merged(named: Sequence[tuple[str, Frame, Result]]) -> tuple[Frame, Result]:
@@ -148,6 +177,7 @@ def merged(named: Sequence[tuple[str, Frame, Result]]) -> tuple[Frame, Result]:
         result.alarms += r.alarms
         result.events += r.events
         result.event_rows += [offset + i for i in r.event_rows]
+        result.references += r.references
     return frame, result
 
 
@@ -168,6 +198,7 @@ __all__ = [
     "merged",
     "read_csv",
     "read_db",
+    "reference_line",
     "replay",
     "unit_rows",
 ]

@@ -192,3 +192,22 @@ def test_the_rows_kept_aside_in_alarm_are_bounded() -> None:
         com.offer(float(i), {"a": float(i)}, healthy=False)
     assert com.active and com.n == 20 and com.m == 120
     assert len(com.data) <= 200 and com.__getstate__()["data"].shape == (120, 1)
+
+
+def test_the_replay_summary_says_what_was_taken_for_healthy(tmp_path) -> None:
+    """`forewarn replay` names the reference each run ended with: its rows, their span and
+    why, so an engineer sees that a first day which ended in alarm was learned whole."""
+    from typer.testing import CliRunner
+
+    from bench.detectors_cases import physics_asset
+    from detectors.cli import app
+
+    df, _ = physics_asset(41003, degrade=False)
+    path = tmp_path / "p.csv"
+    df.to_csv(path, index=False)
+    res = CliRunner().invoke(app, ["replay", "--csv", str(path), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    first = df["timestamp"].iloc[0].replace("T", " ")[:16]
+    assert f"1440 rows, {first} to " in text
+    assert "(commissioning, 1440 rows, the alarm's too)" in text

@@ -211,6 +211,8 @@ def test_a_headerless_blank_separated_fleet_file_is_read_as_machines_and_cycles(
     res, out = replay(path, "--warmup", "20")
     assert res.exit_code == 0, res.output
     assert len(out.read_text().splitlines()) == 151
+    # a warm-up below 30 rows still learns from 30 (MIN_REFERENCE_ROWS)
+    assert "learned for 3 of 3 units (median 30 rows)" in " ".join(res.output.split())
 
 
 def test_numbers_only_files_get_numbered_columns_but_no_guessed_machines(tmp_path):
