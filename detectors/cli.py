@@ -52,7 +52,9 @@ def replay(
     ] = None,
     sep: Annotated[
         str | None,
-        typer.Option("--sep", help="field separator (default: read off the file: , ; tab |)"),
+        typer.Option(
+            "--sep", help="field separator (default: read off the file: , ; tab | or blanks)"
+        ),
     ] = None,
     time_column: Annotated[str | None, typer.Option("--time-column")] = None,
     columns: Annotated[
