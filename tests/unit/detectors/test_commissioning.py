@@ -4,7 +4,8 @@ until it covers a day, then frozen (detectors/commission.py).
 Tried here, with tag names no rule knows and the shipped defaults: a machine whose ambient
 and load levels the five-hour warm-up never saw (quiet once the day is learned, where the
 bare warm-up reference alarms), a fault inside the first day (stays in alarm, never learned),
-a healthy first day that ends in alarm (learned whole, the alarm clears), an old checkpoint,
+a healthy first day that ends in alarm (learned whole, the alarm clears; checkpointed in the
+middle of that alarm, identical), an old checkpoint,
 wild single rows (never learned), an explicit warm-up (exactly those rows), and a checkpoint
 taken in the middle of the growth (identical afterwards), and a slow leak only the joint
 residual chart sees.
@@ -211,3 +212,20 @@ def test_the_replay_summary_says_what_was_taken_for_healthy(tmp_path) -> None:
     first = df["timestamp"].iloc[0].replace("T", " ")[:16]
     assert f"1440 rows, {first} to " in text
     assert "(commissioning, 1440 rows, the alarm's too)" in text
+
+
+def test_a_checkpoint_taken_while_the_first_day_is_in_alarm_resumes_identically() -> None:
+    """The alarm's rows kept aside travel in the checkpoint: 41003 checkpointed in the middle
+    of its first-day alarm (row 1000), restored, ends its day learning them exactly as an
+    uninterrupted run does."""
+    frame, _ = physics_frame(41003)
+    rows = list(frame_rows(frame))
+    whole = AssetDetector("never-seen", SHIPPED)
+    expected = [s.score for s in steps_of(whole, iter(rows))]
+    det = AssetDetector("never-seen", SHIPPED)
+    first = [s.score for s in steps_of(det, iter(rows[:1000]))]
+    assert det.alarm.active and det.commission is not None and det.commission.m > det.commission.n
+    again = AssetDetector.loads(det.dumps())
+    rest = [s.score for s in steps_of(again, iter(rows[1000:]))]
+    assert np.array_equal(np.array(first + rest), np.array(expected))
+    assert again.baseline_log[-1] == whole.baseline_log[-1]
