@@ -314,9 +314,10 @@ class AssetDetector:
         go = com.offer(t, x, healthy=healthy)
         ref = None
         if go and com.whole and self.alarm.active:  # did the day's rows explain the alarm?
-            ref = fit_trimmed(com.names, com.table(), hm.cfg, com.stamps(), _WILD)
+            day = com.table()
+            ref = fit_trimmed(com.names, day, hm.cfg, com.stamps(), _WILD)
             ok = com.ok[: com.m]
-            shift = None if ref is None else alarm_shift(ref, com.names, com.table(), ok, hm.cfg)
+            shift = None if ref is None else alarm_shift(ref, com.names, day, ok, hm.cfg)
             if shift is None or shift > hm.cfg.commission_shift:
                 ref = None  # a relation moved when it opened: a fault, never learned
         elif go and not com.whole:  # (a wild last row, no alarm: the reference it has)

@@ -109,17 +109,17 @@ class Commissioning:
     def _after(self, n: int) -> int:
         return min(max(n + 1, int(n * (1 + self.grow))), self.target_rows)
 
+    def _used(self) -> np.ndarray:
+        """Which rows a re-fit learns: the healthy ones, or all when :attr:`whole`."""
+        return np.ones(self.m, dtype=bool) if self.whole else self.ok[: self.m]
+
     def table(self) -> np.ndarray:
         """The rows kept, a column per name of :attr:`names` (NaN where one was missing)."""
-        if self.whole:
-            return self.data[: self.m]
-        return self.data[: self.m][self.ok[: self.m]]
+        return self.data[: self.m][self._used()]
 
     def stamps(self) -> list[float]:
         """The times of :meth:`table`'s rows."""
-        if self.whole:
-            return self.times
-        return [t for t, k in zip(self.times, self.ok[: self.m], strict=True) if k]
+        return [t for t, k in zip(self.times, self._used(), strict=True) if k]
 
     def release(self) -> None:
         """The rows are no longer needed (the reference is final)."""

@@ -100,7 +100,7 @@ def _headless(line: str, sep: str, decimal: str) -> bool:
         return False
     try:
         for c in cells:
-            float(c.replace(decimal, ".") if decimal != "." else c)
+            float(c.replace(decimal, "."))
     except ValueError:
         return False
     return True

@@ -127,8 +127,7 @@ def fit_trimmed(
     ref = fit_table(names, x, cfg, times)
     if ref is None:
         return None
-    idx = [list(names).index(n) for n in ref.names]
-    z = np.nan_to_num(np.clip((x[:, idx] - ref.center) / ref.scale, -cfg.clip, cfg.clip))
+    z = _standardised(ref, names, x, cfg)
     keep = _distances(z, ref.precision, cfg, ref.weight) / ref.limit <= wild
     if keep.all() or keep.sum() < len(keep) // 2:
         return ref
@@ -147,11 +146,17 @@ def alarm_shift(
     """
     if ok.sum() < 10 or (~ok).sum() < 10:
         return None
-    x = x[:, [list(names).index(n) for n in ref.names]]
-    z = np.nan_to_num(np.clip((x - ref.center) / ref.scale, -cfg.clip, cfg.clip))
-    r = (z @ ref.precision) / np.sqrt(ref.diag)
+    r = (_standardised(ref, names, x, cfg) @ ref.precision) / np.sqrt(ref.diag)
     sd = np.maximum(r[ok].std(axis=0), 1e-9)
     return float(np.max(np.abs(r[~ok].mean(axis=0) - r[ok].mean(axis=0)) / sd))
+
+
+def _standardised(
+    ref: Reference, names: Sequence[str], x: np.ndarray, cfg: HealthConfig
+) -> np.ndarray:
+    """Rows of ``x`` (a column per name of ``names``) in ``ref``'s sigmas, its metrics only."""
+    cols = x[:, [list(names).index(n) for n in ref.names]]
+    return np.nan_to_num(np.clip((cols - ref.center) / ref.scale, -cfg.clip, cfg.clip))
 
 
 def quantiles(a: np.ndarray, qs: Sequence[float]) -> np.ndarray:
